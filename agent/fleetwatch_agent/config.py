@@ -1,0 +1,102 @@
+"""The agent's configuration: defaults live here, agent.example.toml mirrors them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from fleetwatch_agent.probes.resources import ResourcesConfig
+from fleetwatch_agent.tomlconfig import load_file
+
+SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SiteType = Literal["department", "district", "commune"]
+
+
+@dataclass(frozen=True)
+class AgentSection:
+    """Identity and schedule of this agent."""
+
+    # "" derives a stable id from the machine id (/etc/machine-id, MachineGuid).
+    id: str = ""
+    # Where the agent keeps its state (sequence numbers, later the spool).
+    data_dir: str = "/var/lib/fleetwatch-agent"
+    # Seconds between collection cycles; the first cycle starts at a random phase.
+    interval_seconds: float = 15.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def validate(self) -> None:
+        if self.id and not AGENT_ID_RE.match(self.id):
+            raise ValueError(f"agent.id: {self.id!r} must match {AGENT_ID_RE.pattern}")
+        if not 1.0 <= self.interval_seconds <= 3600.0:
+            raise ValueError("agent.interval_seconds: must be between 1 and 3600")
+
+
+@dataclass(frozen=True)
+class SiteSection:
+    """The site this workstation belongs to (labels site, district, site_type)."""
+
+    slug: str = "unassigned"
+    district: str = "unassigned"
+    type: SiteType = "commune"
+    # Display name with diacritics, shown in dashboards.
+    name: str = ""
+
+    def validate(self) -> None:
+        for key in ("slug", "district"):
+            value = getattr(self, key)
+            if not SLUG_RE.match(value):
+                raise ValueError(f"site.{key}: {value!r} must be an ASCII slug like 'xa-tan-my-chanh'")
+
+
+@dataclass(frozen=True)
+class CollectorSection:
+    """How to reach the collector."""
+
+    # host:port pairs tried in order; the agent fails over to the next on errors.
+    addresses: tuple[str, ...] = ("127.0.0.1:50051",)
+    # Deadline of one Push call.
+    timeout_seconds: float = 10.0
+    # HTTP/2 keepalive ping interval on an idle connection with calls in flight.
+    keepalive_seconds: float = 60.0
+    compression: Literal["gzip", "none"] = "gzip"
+    # Most reports sent in one Push.
+    max_batch_reports: int = 100
+    # Reports held in memory while the collector is unreachable.
+    max_queued_reports: int = 5760
+
+    def validate(self) -> None:
+        if not self.addresses:
+            raise ValueError("collector.addresses: at least one address is needed")
+        for address in self.addresses:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"collector.addresses: {address!r} is not host:port")
+        if not 1 <= self.max_batch_reports <= 500:
+            raise ValueError("collector.max_batch_reports: must be between 1 and 500")
+
+
+@dataclass(frozen=True)
+class ProbesSection:
+    """Per-probe settings; one table per probe in the registry."""
+
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The whole agent configuration file."""
+
+    agent: AgentSection = field(default_factory=AgentSection)
+    site: SiteSection = field(default_factory=SiteSection)
+    collector: CollectorSection = field(default_factory=CollectorSection)
+    probes: ProbesSection = field(default_factory=ProbesSection)
+
+
+def load_config(path: Path | None) -> AgentConfig:
+    """Load the agent configuration; None gives the defaults."""
+    if path is None:
+        return AgentConfig()
+    return load_file(AgentConfig, path)

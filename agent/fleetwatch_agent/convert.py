@@ -1,0 +1,96 @@
+"""Converts probe results to wire messages: the only agent module besides transport that knows protobuf."""
+
+from __future__ import annotations
+
+from fleetwatch_agent.hostfacts import HostFacts
+from fleetwatch_agent.probes.resources import ResourcesSample
+from fleetwatch_agent.report import CycleReport, Location
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+SITE_TYPES = {
+    "department": pb.SITE_TYPE_DEPARTMENT,
+    "district": pb.SITE_TYPE_DISTRICT,
+    "commune": pb.SITE_TYPE_COMMUNE,
+}
+
+
+def host_info(facts: HostFacts, location: Location, agent_version: str) -> pb.HostInfo:
+    return pb.HostInfo(
+        hostname=facts.hostname,
+        os_family=facts.os_family,
+        os_name=facts.os_name,
+        os_version=facts.os_version,
+        kernel=facts.kernel,
+        arch=facts.arch,
+        agent_version=agent_version,
+        cpu_count=facts.cpu_count,
+        memory_total_bytes=facts.memory_total_bytes,
+        boot_time_unix=facts.boot_time_unix,
+        site=location.site,
+        district=location.district,
+        site_type=SITE_TYPES.get(location.site_type, pb.SITE_TYPE_UNSPECIFIED),
+        site_name=location.site_name,
+    )
+
+
+def resources(sample: ResourcesSample) -> pb.Resources:
+    message = pb.Resources(
+        cpu_utilization_ratio=sample.cpu_utilization_ratio,
+        cpu_count=sample.cpu_count,
+        memory_total_bytes=sample.memory_total_bytes,
+        memory_available_bytes=sample.memory_available_bytes,
+        swap_total_bytes=sample.swap_total_bytes,
+        swap_used_bytes=sample.swap_used_bytes,
+        boot_time_unix=sample.boot_time_unix,
+        process_count=sample.process_count,
+    )
+    if sample.load is not None:
+        message.load.load1, message.load.load5, message.load.load15 = sample.load
+    for fs in sample.filesystems:
+        message.filesystems.add(
+            mountpoint=fs.mountpoint,
+            device=fs.device,
+            fstype=fs.fstype,
+            size_bytes=fs.size_bytes,
+            used_bytes=fs.used_bytes,
+            free_bytes=fs.free_bytes,
+            has_inodes=fs.inodes_total is not None,
+            inodes_total=fs.inodes_total or 0,
+            inodes_free=fs.inodes_free or 0,
+        )
+    for nic in sample.interfaces:
+        message.interfaces.add(
+            name=nic.name,
+            up=nic.up,
+            speed_bits_per_second=nic.speed_bits_per_second,
+            receive_bytes=nic.receive_bytes,
+            transmit_bytes=nic.transmit_bytes,
+            receive_packets=nic.receive_packets,
+            transmit_packets=nic.transmit_packets,
+            receive_errors=nic.receive_errors,
+            transmit_errors=nic.transmit_errors,
+            receive_drops=nic.receive_drops,
+            transmit_drops=nic.transmit_drops,
+        )
+    return message
+
+
+def report(cycle: CycleReport) -> pb.Report:
+    """The wire message of one cycle."""
+    message = pb.Report(
+        seq=cycle.seq,
+        collected_unix_ms=cycle.collected_unix_ms,
+        interval_seconds=round(cycle.interval_seconds),
+        host=host_info(cycle.host, cycle.location, cycle.agent_version),
+    )
+    for outcome in cycle.outcomes:
+        message.probes.add(
+            name=outcome.name,
+            success=outcome.success,
+            duration_seconds=outcome.duration_seconds,
+            error=outcome.error,
+        )
+    sample = cycle.results.get("resources")
+    if isinstance(sample, ResourcesSample):
+        message.resources.CopyFrom(resources(sample))
+    return message

@@ -1,0 +1,26 @@
+"""The probe registry: every probe the agent can run, listed once, explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fleetwatch_agent.probes import resources
+
+if TYPE_CHECKING:
+    from fleetwatch_agent.config import ProbesSection
+
+
+@dataclass(frozen=True)
+class ProbeDefinition:
+    """A probe: its name, how to find its config, how to build its collect function."""
+
+    name: str
+    config_of: Callable[[ProbesSection], Any]
+    make_collector: Callable[[Any], Callable[[], object]]
+
+
+PROBES: tuple[ProbeDefinition, ...] = (
+    ProbeDefinition("resources", lambda probes: probes.resources, resources.make_collector),
+)

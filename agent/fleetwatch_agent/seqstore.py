@@ -1,0 +1,44 @@
+"""The agent's sequence number, persisted so it keeps increasing across restarts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class SeqStore:
+    """Hands out strictly increasing sequence numbers, reserving them on disk in blocks."""
+
+    def __init__(self, path: Path, block: int = 64) -> None:
+        self._path = path
+        self._block = block
+        self._next = self._read() + 1
+        self._reserved_until = self._next - 1
+
+    def _read(self) -> int:
+        try:
+            text = self._path.read_text().strip()
+        except FileNotFoundError:
+            return 0
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ValueError(f"{self._path}: corrupt sequence file ({text[:20]!r})") from exc
+
+    def _reserve(self, upto: int) -> None:
+        """Write ``upto`` atomically: a crash can skip numbers, never reuse them."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        with tmp.open("w") as handle:
+            handle.write(f"{upto}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self._path)
+        self._reserved_until = upto
+
+    def next(self) -> int:
+        seq = self._next
+        if seq > self._reserved_until:
+            self._reserve(seq + self._block - 1)
+        self._next += 1
+        return seq

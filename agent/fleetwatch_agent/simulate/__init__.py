@@ -1,0 +1,1 @@
+"""A simulated fleet over the Tiền Giang topology, driven through the real transport."""

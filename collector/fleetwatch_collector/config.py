@@ -1,0 +1,66 @@
+"""The collector's configuration: defaults live here, collector.example.toml mirrors them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from fleetwatch_agent.tomlconfig import load_file
+from fleetwatch_collector.validate import Limits
+
+
+def _check_listen(option: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{option}: {value!r} is not HOST:PORT")
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """Where the collector listens and keeps its files."""
+
+    # gRPC address agents push to.
+    grpc_listen: str = "127.0.0.1:50051"
+    # HTTP address of /metrics and /healthz.
+    http_listen: str = "127.0.0.1:9464"
+    # Folder of the SQLite store.
+    data_dir: str = "/var/lib/fleetwatch-collector"
+    # Seconds in-flight calls get to finish on shutdown.
+    grace_seconds: float = 5.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def validate(self) -> None:
+        _check_listen("server.grpc_listen", self.grpc_listen)
+        _check_listen("server.http_listen", self.http_listen)
+
+
+@dataclass(frozen=True)
+class FleetSection:
+    """How the fleet state is kept."""
+
+    # An agent silent for this many of its intervals is reported down (fleetwatch_agent_up 0).
+    down_after_intervals: int = 3
+    # Seconds between writes of changed agents to the store.
+    flush_seconds: float = 5.0
+
+    def validate(self) -> None:
+        if self.down_after_intervals < 1:
+            raise ValueError("fleet.down_after_intervals: must be at least 1")
+        if self.flush_seconds <= 0:
+            raise ValueError("fleet.flush_seconds: must be positive")
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """The whole collector configuration file."""
+
+    server: ServerSection = field(default_factory=ServerSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
+    limits: Limits = field(default_factory=Limits)
+
+
+def load_config(path: Path | None) -> CollectorConfig:
+    if path is None:
+        return CollectorConfig()
+    return load_file(CollectorConfig, path)

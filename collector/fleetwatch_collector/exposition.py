@@ -1,0 +1,151 @@
+"""Renders agents to Prometheus text: per-agent chunks cached at ingest, joined per family at scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from fleetwatch_collector.catalog import HOST_INDEX, HOST_METRICS
+from fleetwatch_collector.textformat import label_pairs, sample
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+SITE_TYPE_NAMES = {
+    pb.SITE_TYPE_DEPARTMENT: "department",
+    pb.SITE_TYPE_DISTRICT: "district",
+    pb.SITE_TYPE_COMMUNE: "commune",
+}
+UP = HOST_INDEX["fleetwatch_agent_up"]
+HEADERS = tuple(spec.header() for spec in HOST_METRICS)
+
+
+class Rendered(Protocol):
+    """What the scrape needs of one agent: its up-line prefix and its cached chunks."""
+
+    @property
+    def up_prefix(self) -> str: ...
+    @property
+    def chunks(self) -> tuple[str, ...]: ...
+
+
+def base_labels(agent_id: str, host: pb.HostInfo) -> str:
+    """The labels every host series carries, in sorted order."""
+    return label_pairs(
+        (
+            ("agent_id", agent_id),
+            ("district", host.district),
+            ("host", host.hostname),
+            ("site", host.site),
+            ("site_type", SITE_TYPE_NAMES.get(host.site_type, "")),
+        )
+    )
+
+
+class _Chunks:
+    """Accumulates sample lines per host family."""
+
+    def __init__(self, labels: str) -> None:
+        self.labels = labels
+        self.lines: list[list[str]] = [[] for _ in HOST_METRICS]
+
+    def add(self, name: str, value: float, extra: Iterable[tuple[str, str]] = ()) -> None:
+        extra_text = label_pairs(extra)
+        labels = f"{self.labels},{extra_text}" if extra_text else self.labels
+        self.lines[HOST_INDEX[name]].append(sample(name, labels, value))
+
+    def done(self) -> tuple[str, ...]:
+        return tuple("".join(lines) for lines in self.lines)
+
+
+def render_agent(
+    agent_id: str,
+    host: pb.HostInfo,
+    last_report_ms: int,
+    probes: Sequence[pb.ProbeResult],
+    resources: pb.Resources | None,
+    spool: pb.SpoolStats | None,
+) -> tuple[str, tuple[str, ...]]:
+    """The up-line prefix and the per-family chunks of one agent (the up family's chunk is empty)."""
+    labels = base_labels(agent_id, host)
+    c = _Chunks(labels)
+    c.add("fleetwatch_agent_last_report_timestamp_seconds", last_report_ms / 1000.0)
+    c.add(
+        "fleetwatch_agent_info",
+        1,
+        (
+            ("os_family", host.os_family),
+            ("os_name", host.os_name),
+            ("os_version", host.os_version),
+            ("kernel", host.kernel),
+            ("arch", host.arch),
+            ("agent_version", host.agent_version),
+            ("site_name", host.site_name),
+        ),
+    )
+    for probe in probes:
+        c.add("fleetwatch_agent_probe_success", int(probe.success), (("probe", probe.name),))
+        c.add("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds, (("probe", probe.name),))
+    if spool is not None:
+        c.add("fleetwatch_agent_spool_reports", spool.queued_reports)
+        c.add("fleetwatch_agent_spool_dropped_reports_total", spool.dropped_reports_total)
+    if resources is not None:
+        _resources(c, resources)
+    return f"fleetwatch_agent_up{{{labels}}} ", c.done()
+
+
+def _resources(c: _Chunks, r: pb.Resources) -> None:
+    c.add("fleetwatch_host_cpu_utilization_ratio", r.cpu_utilization_ratio)
+    c.add("fleetwatch_host_cpus", r.cpu_count)
+    if r.HasField("load"):
+        c.add("fleetwatch_host_load1", r.load.load1)
+        c.add("fleetwatch_host_load5", r.load.load5)
+        c.add("fleetwatch_host_load15", r.load.load15)
+    c.add("fleetwatch_host_memory_total_bytes", r.memory_total_bytes)
+    c.add("fleetwatch_host_memory_available_bytes", r.memory_available_bytes)
+    c.add("fleetwatch_host_swap_total_bytes", r.swap_total_bytes)
+    c.add("fleetwatch_host_swap_used_bytes", r.swap_used_bytes)
+    c.add("fleetwatch_host_boot_time_seconds", r.boot_time_unix)
+    c.add("fleetwatch_host_processes", r.process_count)
+    seen: set[str] = set()
+    for fs in r.filesystems:
+        if fs.mountpoint in seen:  # duplicate series would make the exposition invalid
+            continue
+        seen.add(fs.mountpoint)
+        extra = (("mountpoint", fs.mountpoint), ("fstype", fs.fstype))
+        c.add("fleetwatch_host_filesystem_size_bytes", fs.size_bytes, extra)
+        c.add("fleetwatch_host_filesystem_used_bytes", fs.used_bytes, extra)
+        c.add("fleetwatch_host_filesystem_free_bytes", fs.free_bytes, extra)
+        if fs.has_inodes:
+            c.add("fleetwatch_host_filesystem_inodes", fs.inodes_total, extra)
+            c.add("fleetwatch_host_filesystem_inodes_free", fs.inodes_free, extra)
+    seen.clear()
+    for nic in r.interfaces:
+        if nic.name in seen:
+            continue
+        seen.add(nic.name)
+        extra_nic = (("interface", nic.name),)
+        c.add("fleetwatch_host_network_up", int(nic.up), extra_nic)
+        c.add("fleetwatch_host_network_speed_bytes", nic.speed_bits_per_second // 8, extra_nic)
+        c.add("fleetwatch_host_network_receive_bytes_total", nic.receive_bytes, extra_nic)
+        c.add("fleetwatch_host_network_transmit_bytes_total", nic.transmit_bytes, extra_nic)
+        c.add("fleetwatch_host_network_receive_packets_total", nic.receive_packets, extra_nic)
+        c.add("fleetwatch_host_network_transmit_packets_total", nic.transmit_packets, extra_nic)
+        c.add("fleetwatch_host_network_receive_errors_total", nic.receive_errors, extra_nic)
+        c.add("fleetwatch_host_network_transmit_errors_total", nic.transmit_errors, extra_nic)
+        c.add("fleetwatch_host_network_receive_drops_total", nic.receive_drops, extra_nic)
+        c.add("fleetwatch_host_network_transmit_drops_total", nic.transmit_drops, extra_nic)
+
+
+def render_fleet(agents: Sequence[Rendered], up_flags: Sequence[bool]) -> str:
+    """All host families, each header followed by every agent's samples of that family."""
+    parts: list[str] = []
+    for index, header in enumerate(HEADERS):
+        if index == UP:
+            body = "".join(
+                a.up_prefix + ("1\n" if up else "0\n") for a, up in zip(agents, up_flags, strict=True)
+            )
+        else:
+            body = "".join(a.chunks[index] for a in agents)
+        if body:
+            parts.append(header)
+            parts.append(body)
+    return "".join(parts)

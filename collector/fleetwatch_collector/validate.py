@@ -1,0 +1,127 @@
+"""Validation of incoming Push requests: limits, identities, timestamps (pure, no I/O)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import grpc
+
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
+SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_TEXT_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits on what one Push may carry; documented in the proto and the collector README."""
+
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_reports_per_push: int = 500
+    max_probes: int = 32
+    max_filesystems: int = 64
+    max_interfaces: int = 64
+    max_products: int = 16
+    max_targets: int = 64
+    max_network_devices: int = 16
+    max_device_interfaces: int = 512
+    max_events: int = 256
+    max_future_seconds: int = 300
+    max_age_seconds: int = 7 * 86400
+
+    def validate(self) -> None:
+        for name, value in vars(self).items():
+            if value < 1:
+                raise ValueError(f"limits.{name}: must be at least 1")
+
+
+class Rejection(Exception):
+    """Input the collector refuses: a gRPC status, a reason label and a message for the agent."""
+
+    def __init__(self, reason: str, message: str, code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT):
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+
+
+def _text(where: str, value: str) -> None:
+    if len(value.encode()) > MAX_TEXT_BYTES:
+        raise Rejection("invalid_label", f"{where}: longer than {MAX_TEXT_BYTES} bytes")
+
+
+def _count(where: str, actual: int, limit: int) -> None:
+    if actual > limit:
+        raise Rejection("too_many_items", f"{where}: {actual} entries, at most {limit} allowed")
+
+
+def _host(where: str, host: pb.HostInfo) -> None:
+    if not HOSTNAME_RE.match(host.hostname):
+        bad = next((c for c in host.hostname if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
+        detail = f"invalid character {bad!r}" if bad is not None else "empty or too long"
+        raise Rejection("invalid_hostname", f"{where}.hostname: {detail} in {host.hostname[:64]!r}")
+    for field in ("site", "district"):
+        value = getattr(host, field)
+        if value and not SLUG_RE.match(value):
+            raise Rejection("invalid_label", f"{where}.{field}: {value[:64]!r} is not an ASCII slug")
+    for field in ("os_family", "os_name", "os_version", "kernel", "arch", "agent_version", "site_name"):
+        _text(f"{where}.{field}", getattr(host, field))
+
+
+def _resources(where: str, res: pb.Resources, limits: Limits) -> None:
+    _count(f"{where}.filesystems", len(res.filesystems), limits.max_filesystems)
+    _count(f"{where}.interfaces", len(res.interfaces), limits.max_interfaces)
+    if not 0.0 <= res.cpu_utilization_ratio <= 1.0:  # also false for NaN
+        raise Rejection("invalid_value", f"{where}.cpu_utilization_ratio: {res.cpu_utilization_ratio} not in [0, 1]")
+    for value in (res.load.load1, res.load.load5, res.load.load15):
+        if not math.isfinite(value) or value < 0:
+            raise Rejection("invalid_value", f"{where}.load: {value} is not a finite non-negative number")
+    for i, fs in enumerate(res.filesystems):
+        _text(f"{where}.filesystems[{i}].mountpoint", fs.mountpoint)
+        _text(f"{where}.filesystems[{i}].fstype", fs.fstype)
+    for i, nic in enumerate(res.interfaces):
+        _text(f"{where}.interfaces[{i}].name", nic.name)
+
+
+def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
+    if report.seq == 0:
+        raise Rejection("invalid_seq", f"{where}.seq: must be at least 1")
+    if report.collected_unix_ms > now_ms + limits.max_future_seconds * 1000:
+        raise Rejection(
+            "timestamp_future",
+            f"{where}.collected_unix_ms: {report.collected_unix_ms} is more than "
+            f"{limits.max_future_seconds}s ahead of the collector's clock; check the agent's clock",
+        )
+    if report.collected_unix_ms < now_ms - limits.max_age_seconds * 1000:
+        raise Rejection(
+            "timestamp_stale",
+            f"{where}.collected_unix_ms: {report.collected_unix_ms} is older than {limits.max_age_seconds}s",
+        )
+    if report.interval_seconds == 0 or report.interval_seconds > 3600:
+        raise Rejection("invalid_value", f"{where}.interval_seconds: must be between 1 and 3600")
+    _count(f"{where}.probes", len(report.probes), limits.max_probes)
+    _count(f"{where}.events", len(report.events), limits.max_events)
+    _count(f"{where}.network_devices", len(report.network_devices), limits.max_network_devices)
+    for i, device in enumerate(report.network_devices):
+        _count(f"{where}.network_devices[{i}].interfaces", len(device.interfaces), limits.max_device_interfaces)
+    _count(f"{where}.antivirus.products", len(report.antivirus.products), limits.max_products)
+    _count(f"{where}.connectivity.targets", len(report.connectivity.targets), limits.max_targets)
+    for i, probe in enumerate(report.probes):
+        if not PROBE_NAME_RE.match(probe.name):
+            raise Rejection("invalid_label", f"{where}.probes[{i}].name: {probe.name[:40]!r} is not a probe name")
+        if not math.isfinite(probe.duration_seconds) or probe.duration_seconds < 0:
+            raise Rejection("invalid_value", f"{where}.probes[{i}].duration_seconds: not a finite non-negative number")
+    if report.HasField("host"):
+        _host(f"{where}.host", report.host)
+    if report.HasField("resources"):
+        _resources(f"{where}.resources", report.resources, limits)
+
+
+def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits) -> None:
+    """Raise Rejection for the first problem found; a Push is accepted or refused as a whole."""
+    _count("reports", len(request.reports), limits.max_reports_per_push)
+    for i, report in enumerate(request.reports):
+        validate_report(f"reports[{i}]", report, now_ms, limits)

@@ -1,0 +1,1 @@
+"""fleetwatch wire contract: protobuf messages and gRPC stubs, generated and committed."""
