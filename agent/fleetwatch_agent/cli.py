@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -32,16 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent until SIGTERM or Ctrl-C")
     run.add_argument("--config", type=Path, help="TOML configuration file (default: built-in defaults)")
 
-    check = sub.add_parser(
-        "check", help="collect once, print the report as JSON, exit 1 if a probe failed"
-    )
+    check = sub.add_parser("check", help="collect once, print the report as JSON, exit 1 if a probe failed")
     check.add_argument("--config", type=Path, help="TOML configuration file")
 
     sim = sub.add_parser("simulate", help="drive a simulated fleet against a collector")
-    sim.add_argument("--collector", default="127.0.0.1:50051", help="collector host:port (default: %(default)s)")
+    sim.add_argument(
+        "--collector", default="127.0.0.1:50051", help="collector host:port (default: %(default)s)"
+    )
     sim.add_argument("--agents", type=int, default=4130, help="number of agents (default: %(default)s)")
-    sim.add_argument("--interval", type=float, default=15.0, help="seconds between reports (default: %(default)s)")
-    sim.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    sim.add_argument(
+        "--interval",
+        type=float,
+        default=15.0,
+        help="seconds between reports (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)"
+    )
     sim.add_argument("--seed", type=int, default=1, help="random seed of the fleet (default: %(default)s)")
     return parser
 
@@ -57,10 +65,9 @@ def _setup_logging(level: str) -> None:
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        # Windows has no add_signal_handler: the service wrapper sets ``stop`` instead.
+        with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # Windows: the service wrapper stops the loop instead
-            pass
 
 
 async def _run(config_path: Path | None) -> int:
@@ -83,7 +90,11 @@ async def _check(config_path: Path | None) -> int:
         "host": dataclasses.asdict(read_host_facts()),
         "site": dataclasses.asdict(config.site),
         "probes": [dataclasses.asdict(o) for o in outcomes],
-        "results": {name: dataclasses.asdict(r) for name, r in results.items() if dataclasses.is_dataclass(r) and not isinstance(r, type)},
+        "results": {
+            name: dataclasses.asdict(r)
+            for name, r in results.items()
+            if dataclasses.is_dataclass(r) and not isinstance(r, type)
+        },
     }
     print(json.dumps(document, indent=2, ensure_ascii=False))
     failed = [o.name for o in outcomes if not o.success]
@@ -104,7 +115,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     stats = await run_fleet(args.collector, args.agents, args.interval, args.duration, args.seed, stop)
-    log.info("simulation ended: %d pushes ok, %d failed %s", stats.pushes_ok, stats.pushes_failed, stats.errors or "")
+    log.info(
+        "simulation ended: %d pushes ok, %d failed %s",
+        stats.pushes_ok,
+        stats.pushes_failed,
+        stats.errors or "",
+    )
     return 0 if stats.pushes_ok else 1
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from fleetwatch_agent import __version__, convert
+from fleetwatch_agent.aiotools import sleep_unless, wait_any
 from fleetwatch_agent.config import AgentConfig
 from fleetwatch_agent.hostfacts import derive_agent_id, read_host_facts
 from fleetwatch_agent.outbox import Outbox
@@ -60,13 +61,8 @@ class AgentService:
         interval = self._config.agent.interval_seconds
         tick = first_tick(time.monotonic(), interval, self._rng)
         while not stop.is_set():
-            delay = tick - time.monotonic()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    return
-                except TimeoutError:
-                    pass
+            if await sleep_unless(stop, tick - time.monotonic()):
+                return
             cycle = await self.collect_once()
             message = convert.report(cycle)
             message.spool.CopyFrom(self._outbox.stats())
@@ -80,7 +76,7 @@ class AgentService:
             batch = self._outbox.batch(self._config.collector.max_batch_reports)
             if not batch:
                 self._queued.clear()
-                await _wait_any(stop, self._queued)
+                await wait_any(stop, self._queued)
                 continue
             try:
                 response = await self._transport.push(self.agent_id, batch)
@@ -94,12 +90,12 @@ class AgentService:
                 delay = max(exc.retry_after_seconds, backoff_delay(attempt, self._rng))
                 attempt += 1
                 log.warning("push failed (%s), retrying in %.1fs", exc, delay)
-                await _sleep_unless(stop, delay)
+                await sleep_unless(stop, delay)
                 continue
             attempt = 0
             self._outbox.ack(response.acked_seq)
             if response.retry_after_ms:
-                await _sleep_unless(stop, response.retry_after_ms / 1000.0)
+                await sleep_unless(stop, response.retry_after_ms / 1000.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
@@ -115,19 +111,3 @@ class AgentService:
         finally:
             await self._transport.close()
             log.info("agent %s stopped with %d reports unsent", self.agent_id, len(self._outbox))
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
-
-
-async def _wait_any(*events: asyncio.Event) -> None:
-    tasks = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

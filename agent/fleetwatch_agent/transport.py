@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import grpc
 import grpc.aio
-
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 
@@ -94,7 +93,7 @@ class Transport:
         if channel is None:
             channel = grpc.aio.insecure_channel(address, options=self._options)
             self._channels[address] = channel
-        return pb_grpc.CollectorStub(channel)
+        return pb_grpc.CollectorStub(channel)  # type: ignore[no-untyped-call]
 
     async def push(
         self, agent_id: str, reports: Sequence[pb.Report], config_version: str = ""

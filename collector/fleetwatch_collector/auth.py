@@ -14,7 +14,11 @@ AGENT_ID_METADATA = "x-fleetwatch-agent-id"
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Methods callable without an agent identity.
 OPEN_METHODS = frozenset(
-    {"/fleetwatch.v1.Collector/Enroll", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+    {
+        "/fleetwatch.v1.Collector/Enroll",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+    }
 )
 
 current_agent: contextvars.ContextVar[str] = contextvars.ContextVar("current_agent")

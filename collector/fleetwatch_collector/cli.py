@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from fleetwatch_agent.tomlconfig import ConfigError
+
 from fleetwatch_collector import __version__
 from fleetwatch_collector.config import CollectorConfig, load_config
 from fleetwatch_collector.store import StoreError
@@ -28,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--grpc-listen", metavar="HOST:PORT", help="overrides server.grpc_listen")
     run.add_argument("--http-listen", metavar="HOST:PORT", help="overrides server.http_listen")
     run.add_argument("--data-dir", metavar="DIR", help="overrides server.data_dir")
-    doc = sub.add_parser("metrics-doc", help="print the metric reference (Markdown) generated from the catalog")
+    doc = sub.add_parser(
+        "metrics-doc", help="print the metric reference (Markdown) generated from the catalog"
+    )
     doc.add_argument("--output", type=Path, help="write to this file instead of standard output")
     return parser
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleetwatch_agent.tomlconfig import load_file
+
 from fleetwatch_collector.validate import Limits
 
 

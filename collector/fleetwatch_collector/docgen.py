@@ -23,11 +23,17 @@ def metrics_markdown() -> str:
         "the tables list only the labels a metric adds to them.",
     ]
     for scope, title in TITLES.items():
-        lines += ["", f"## {title}", "", "| name | type | labels | help |", "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| name | type | labels | help |",
+            "| --- | --- | --- | --- |",
+        ]
         for spec in CATALOG:
             if spec.scope != scope:
                 continue
-            labels = spec.labels[len(HOST_LABELS):] if scope == "host" else spec.labels
+            labels = spec.labels[len(HOST_LABELS) :] if scope == "host" else spec.labels
             label_text = ", ".join(f"`{label}`" for label in labels) or "–"
             lines.append(f"| `{spec.name}` | {spec.type} | {label_text} | {spec.help} |")
     return "\n".join(lines) + "\n"

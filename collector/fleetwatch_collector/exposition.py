@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
 from fleetwatch_collector.catalog import HOST_INDEX, HOST_METRICS
 from fleetwatch_collector.textformat import label_pairs, sample
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 SITE_TYPE_NAMES = {
     pb.SITE_TYPE_DEPARTMENT: "department",
@@ -83,7 +84,11 @@ def render_agent(
     )
     for probe in probes:
         c.add("fleetwatch_agent_probe_success", int(probe.success), (("probe", probe.name),))
-        c.add("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds, (("probe", probe.name),))
+        c.add(
+            "fleetwatch_agent_probe_duration_seconds",
+            probe.duration_seconds,
+            (("probe", probe.name),),
+        )
     if spool is not None:
         c.add("fleetwatch_agent_spool_reports", spool.queued_reports)
         c.add("fleetwatch_agent_spool_dropped_reports_total", spool.dropped_reports_total)

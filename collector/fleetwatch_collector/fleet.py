@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from fleetwatch_collector.exposition import render_agent, render_fleet
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+from fleetwatch_collector.exposition import render_agent, render_fleet
 
 
 @dataclass
@@ -18,8 +19,8 @@ class AgentEntry:
     agent_id: str
     host: pb.HostInfo = field(default_factory=pb.HostInfo)
     last_seq: int = 0
-    last_report_ms: int = 0      # collection time of the newest applied report (agent clock)
-    last_seen: float = 0.0       # when the collector last applied a report (collector clock)
+    last_report_ms: int = 0  # collection time of the newest applied report (agent clock)
+    last_seen: float = 0.0  # when the collector last applied a report (collector clock)
     interval_seconds: int = 15
     probes: Sequence[pb.ProbeResult] = ()
     resources: pb.Resources | None = None
@@ -120,7 +121,12 @@ class FleetState:
             dirty, self._dirty = self._dirty, set()
             return [
                 Snapshot(
-                    e.agent_id, e.host.SerializeToString(), e.last_seq, e.last_report_ms, e.last_seen, e.interval_seconds
+                    e.agent_id,
+                    e.host.SerializeToString(),
+                    e.last_seq,
+                    e.last_report_ms,
+                    e.last_seen,
+                    e.interval_seconds,
                 )
                 for e in (self._agents[a] for a in dirty)
             ]

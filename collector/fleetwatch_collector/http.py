@@ -13,6 +13,10 @@ from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+INDEX_PAGE = (
+    b"<html><head><title>fleetwatch collector</title></head><body><h1>fleetwatch collector</h1>"
+    b'<p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p></body></html>\n'
+)
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -33,7 +37,9 @@ class MetricsPage:
         return body + self._metrics.render()
 
 
-def make_app(page: MetricsPage, healthy: Callable[[], bool]) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_app(
+    page: MetricsPage, healthy: Callable[[], bool]
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
@@ -46,7 +52,7 @@ def make_app(page: MetricsPage, healthy: Callable[[], bool]) -> Callable[[dict[s
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [body]
         if path == "/":
-            body = b'<html><body><h1>fleetwatch collector</h1><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></body></html>\n'
+            body = INDEX_PAGE
             start_response("200 OK", [("Content-Type", "text/html")])
             return [body]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -60,7 +66,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -68,7 +74,9 @@ class HttpServer:
     """A threaded WSGI server in a background thread."""
 
     def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> None:
-        self._server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        self._server = make_server(
+            host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 

@@ -9,9 +9,11 @@ from prometheus_client import (
     Histogram,
     Info,
     disable_created_metrics,
+    gc_collector,
     generate_latest,
+    platform_collector,
+    process_collector,
 )
-from prometheus_client import gc_collector, platform_collector, process_collector
 
 from fleetwatch_collector import __version__
 
@@ -21,7 +23,7 @@ class CollectorMetrics:
 
     def __init__(self) -> None:
         # The *_created series are not in the catalog and Prometheus does not need them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         process_collector.ProcessCollector(registry=self.registry)
         platform_collector.PlatformCollector(registry=self.registry)
@@ -30,17 +32,31 @@ class CollectorMetrics:
         Info("fleetwatch_collector_build", "Version of the collector; value is always 1.", registry=r).info(
             {"version": __version__}
         )
-        self.agents = Gauge("fleetwatch_collector_agents", "Known agents by state (up, down).", ["state"], registry=r)
-        self.pushes = Counter("fleetwatch_collector_pushes", "Push calls by gRPC status code.", ["code"], registry=r)
+        self.agents = Gauge(
+            "fleetwatch_collector_agents",
+            "Known agents by state (up, down).",
+            ["state"],
+            registry=r,
+        )
+        self.pushes = Counter(
+            "fleetwatch_collector_pushes", "Push calls by gRPC status code.", ["code"], registry=r
+        )
         self.applied = Counter(
-            "fleetwatch_collector_reports_applied", "Reports applied to the fleet state.", registry=r
+            "fleetwatch_collector_reports_applied",
+            "Reports applied to the fleet state.",
+            registry=r,
         )
         self.duplicates = Counter(
             "fleetwatch_collector_reports_duplicate",
             "Reports ignored because their seq was already applied.",
             registry=r,
         )
-        self.rejected = Counter("fleetwatch_collector_rejected", "Push calls refused, by reason.", ["reason"], registry=r)
+        self.rejected = Counter(
+            "fleetwatch_collector_rejected",
+            "Push calls refused, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.push_duration = Histogram(
             "fleetwatch_collector_push_duration_seconds",
             "Time to handle one Push call.",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
+from fleetwatch_agent.aiotools import sleep_unless
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from fleetwatch_collector.auth import AuthInterceptor
@@ -78,7 +79,10 @@ class CollectorServer:
         http_host = split_listen(self.config.server.http_listen)[0]
         log.info(
             "collector serving: gRPC on %s:%d, metrics on http://%s:%d/metrics",
-            host, self.grpc_port, http_host, self.http_port,
+            host,
+            self.grpc_port,
+            http_host,
+            self.http_port,
         )
 
     async def flush(self) -> None:
@@ -89,11 +93,7 @@ class CollectorServer:
     async def serve(self, stop: asyncio.Event) -> None:
         """Flush changed agents periodically until ``stop`` is set, then shut down gracefully."""
         try:
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), self.config.fleet.flush_seconds)
-                except TimeoutError:
-                    pass
+            while not await sleep_unless(stop, self.config.fleet.flush_seconds):
                 await self.flush()
         finally:
             await self.shutdown()

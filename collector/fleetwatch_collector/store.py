@@ -39,7 +39,9 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StoreError(f"{path}: schema version {version} is newer than this collector ({SCHEMA_VERSION})")
+                raise StoreError(
+                    f"{path}: schema version {version} is newer than this collector ({SCHEMA_VERSION})"
+                )
             self._db.executescript(SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -62,7 +64,14 @@ class Store:
                 "host=excluded.host, last_seq=excluded.last_seq, last_report_ms=excluded.last_report_ms, "
                 "last_seen=excluded.last_seen, interval_s=excluded.interval_s",
                 [
-                    (s.agent_id, s.host, s.last_seq, s.last_report_ms, s.last_seen, s.interval_seconds)
+                    (
+                        s.agent_id,
+                        s.host,
+                        s.last_seq,
+                        s.last_report_ms,
+                        s.last_seen,
+                        s.interval_seconds,
+                    )
                     for s in snapshots
                 ],
             )

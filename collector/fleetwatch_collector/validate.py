@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 
 import grpc
-
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
@@ -67,7 +66,15 @@ def _host(where: str, host: pb.HostInfo) -> None:
         value = getattr(host, field)
         if value and not SLUG_RE.match(value):
             raise Rejection("invalid_label", f"{where}.{field}: {value[:64]!r} is not an ASCII slug")
-    for field in ("os_family", "os_name", "os_version", "kernel", "arch", "agent_version", "site_name"):
+    for field in (
+        "os_family",
+        "os_name",
+        "os_version",
+        "kernel",
+        "arch",
+        "agent_version",
+        "site_name",
+    ):
         _text(f"{where}.{field}", getattr(host, field))
 
 
@@ -75,7 +82,10 @@ def _resources(where: str, res: pb.Resources, limits: Limits) -> None:
     _count(f"{where}.filesystems", len(res.filesystems), limits.max_filesystems)
     _count(f"{where}.interfaces", len(res.interfaces), limits.max_interfaces)
     if not 0.0 <= res.cpu_utilization_ratio <= 1.0:  # also false for NaN
-        raise Rejection("invalid_value", f"{where}.cpu_utilization_ratio: {res.cpu_utilization_ratio} not in [0, 1]")
+        raise Rejection(
+            "invalid_value",
+            f"{where}.cpu_utilization_ratio: {res.cpu_utilization_ratio} not in [0, 1]",
+        )
     for value in (res.load.load1, res.load.load5, res.load.load15):
         if not math.isfinite(value) or value < 0:
             raise Rejection("invalid_value", f"{where}.load: {value} is not a finite non-negative number")
@@ -106,14 +116,24 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
     _count(f"{where}.events", len(report.events), limits.max_events)
     _count(f"{where}.network_devices", len(report.network_devices), limits.max_network_devices)
     for i, device in enumerate(report.network_devices):
-        _count(f"{where}.network_devices[{i}].interfaces", len(device.interfaces), limits.max_device_interfaces)
+        _count(
+            f"{where}.network_devices[{i}].interfaces",
+            len(device.interfaces),
+            limits.max_device_interfaces,
+        )
     _count(f"{where}.antivirus.products", len(report.antivirus.products), limits.max_products)
     _count(f"{where}.connectivity.targets", len(report.connectivity.targets), limits.max_targets)
     for i, probe in enumerate(report.probes):
         if not PROBE_NAME_RE.match(probe.name):
-            raise Rejection("invalid_label", f"{where}.probes[{i}].name: {probe.name[:40]!r} is not a probe name")
+            raise Rejection(
+                "invalid_label",
+                f"{where}.probes[{i}].name: {probe.name[:40]!r} is not a probe name",
+            )
         if not math.isfinite(probe.duration_seconds) or probe.duration_seconds < 0:
-            raise Rejection("invalid_value", f"{where}.probes[{i}].duration_seconds: not a finite non-negative number")
+            raise Rejection(
+                "invalid_value",
+                f"{where}.probes[{i}].duration_seconds: not a finite non-negative number",
+            )
     if report.HasField("host"):
         _host(f"{where}.host", report.host)
     if report.HasField("resources"):

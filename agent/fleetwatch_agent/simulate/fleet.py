@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from fleetwatch_agent import __version__, convert
+from fleetwatch_agent.aiotools import sleep_unless
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.simulate.hosts import SimulatedHost
 from fleetwatch_agent.simulate.topology import Site, allocate, sites
@@ -57,7 +58,7 @@ async def _drive(
     stop: asyncio.Event,
 ) -> None:
     rng = agent.host.rng
-    await _sleep_unless(stop, rng.uniform(0.0, interval))
+    await sleep_unless(stop, rng.uniform(0.0, interval))
     seq = first_seq
     last = time.monotonic()
     while not stop.is_set() and time.monotonic() < deadline:
@@ -81,16 +82,7 @@ async def _drive(
         except PushError as exc:
             stats.pushes_failed += 1
             stats.errors[exc.code.name] = stats.errors.get(exc.code.name, 0) + 1
-        await _sleep_unless(stop, interval - (time.monotonic() - now))
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
+        await sleep_unless(stop, interval - (time.monotonic() - now))
 
 
 async def run_fleet(
@@ -108,7 +100,12 @@ async def run_fleet(
     transport = Transport([collector], timeout_seconds=max(10.0, interval))
     stats = FleetStats()
     deadline = time.monotonic() + duration if duration else float("inf")
-    log.info("simulating %d agents on %d sites against %s", len(fleet), len({a.location.site for a in fleet}), collector)
+    log.info(
+        "simulating %d agents on %d sites against %s",
+        len(fleet),
+        len({a.location.site for a in fleet}),
+        collector,
+    )
     try:
         await asyncio.gather(
             *(_drive(a, transport, interval, deadline, first_seq, stats, stop) for a in fleet)

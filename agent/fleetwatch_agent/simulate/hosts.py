@@ -29,9 +29,7 @@ class SimulatedHost:
         facts = HostFacts(
             hostname=hostname,
             os_family="windows" if windows else "linux",
-            os_name=rng.choice(("Windows 10 Pro", "Windows 11 Pro"))
-            if windows
-            else "Ubuntu 22.04.4 LTS",
+            os_name=rng.choice(("Windows 10 Pro", "Windows 11 Pro")) if windows else "Ubuntu 22.04.4 LTS",
             os_version="10.0.19045" if windows else "22.04",
             kernel="10.0" if windows else "5.15.0-105-generic",
             arch="AMD64" if windows else "x86_64",
