@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
@@ -16,16 +15,7 @@ SITE_TYPE_NAMES = {
     pb.SITE_TYPE_COMMUNE: "commune",
 }
 UP = HOST_INDEX["fleetwatch_agent_up"]
-HEADERS = tuple(spec.header() for spec in HOST_METRICS)
-
-
-class Rendered(Protocol):
-    """What the scrape needs of one agent: its up-line prefix and its cached chunks."""
-
-    @property
-    def up_prefix(self) -> str: ...
-    @property
-    def chunks(self) -> tuple[str, ...]: ...
+HEADERS = tuple(spec.header().encode() for spec in HOST_METRICS)
 
 
 def base_labels(agent_id: str, host: pb.HostInfo) -> str:
@@ -53,8 +43,8 @@ class _Chunks:
         labels = f"{self.labels},{extra_text}" if extra_text else self.labels
         self.lines[HOST_INDEX[name]].append(sample(name, labels, value))
 
-    def done(self) -> tuple[str, ...]:
-        return tuple("".join(lines) for lines in self.lines)
+    def done(self) -> tuple[bytes, ...]:
+        return tuple("".join(lines).encode() for lines in self.lines)
 
 
 def render_agent(
@@ -64,8 +54,8 @@ def render_agent(
     probes: Sequence[pb.ProbeResult],
     resources: pb.Resources | None,
     spool: pb.SpoolStats | None,
-) -> tuple[str, tuple[str, ...]]:
-    """The up-line prefix and the per-family chunks of one agent (the up family's chunk is empty)."""
+) -> tuple[bytes, tuple[bytes, ...]]:
+    """The up-line prefix and the per-family chunks of one agent, UTF-8 encoded once at ingest."""
     labels = base_labels(agent_id, host)
     c = _Chunks(labels)
     c.add("fleetwatch_agent_last_report_timestamp_seconds", last_report_ms / 1000.0)
@@ -94,7 +84,7 @@ def render_agent(
         c.add("fleetwatch_agent_spool_dropped_reports_total", spool.dropped_reports_total)
     if resources is not None:
         _resources(c, resources)
-    return f"fleetwatch_agent_up{{{labels}}} ", c.done()
+    return f"fleetwatch_agent_up{{{labels}}} ".encode(), c.done()
 
 
 def _resources(c: _Chunks, r: pb.Resources) -> None:
@@ -140,17 +130,13 @@ def _resources(c: _Chunks, r: pb.Resources) -> None:
         c.add("fleetwatch_host_network_transmit_drops_total", nic.transmit_drops, extra_nic)
 
 
-def render_fleet(agents: Sequence[Rendered], up_flags: Sequence[bool]) -> str:
-    """All host families, each header followed by every agent's samples of that family."""
-    parts: list[str] = []
+def render_fleet(families: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> bytes:
+    """All host families, each header followed by its samples; ``families[UP]`` is replaced by
+    ``up_lines``, which depend on the time of the scrape."""
+    parts: list[bytes] = []
     for index, header in enumerate(HEADERS):
-        if index == UP:
-            body = "".join(
-                a.up_prefix + ("1\n" if up else "0\n") for a, up in zip(agents, up_flags, strict=True)
-            )
-        else:
-            body = "".join(a.chunks[index] for a in agents)
+        body = up_lines if index == UP else families[index]
         if body:
             parts.append(header)
-            parts.append(body)
-    return "".join(parts)
+            parts.extend(body)
+    return b"".join(parts)

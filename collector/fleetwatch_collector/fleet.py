@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
+from fleetwatch_collector.catalog import HOST_METRICS
 from fleetwatch_collector.exposition import render_agent, render_fleet
 
 
@@ -25,13 +26,17 @@ class AgentEntry:
     probes: Sequence[pb.ProbeResult] = ()
     resources: pb.Resources | None = None
     spool: pb.SpoolStats | None = None
-    up_prefix: str = ""
-    chunks: tuple[str, ...] = ()
+    down_at: float = 0.0  # collector time after which the agent counts as down
+    up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
+    down_line: bytes = b""
 
-    def rerender(self) -> None:
-        self.up_prefix, self.chunks = render_agent(
+    def render(self) -> tuple[bytes, ...]:
+        """Render this agent's series; sets the up/down lines and returns the per-family chunks."""
+        prefix, chunks = render_agent(
             self.agent_id, self.host, self.last_report_ms, self.probes, self.resources, self.spool
         )
+        self.up_line, self.down_line = prefix + b"1\n", prefix + b"0\n"
+        return chunks
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,15 @@ class Snapshot:
 
 
 class FleetState:
-    """Thread-safe: gRPC handlers apply reports, the HTTP thread renders."""
+    """Thread-safe: gRPC handlers apply reports, the HTTP thread renders.
+
+    Rendered text is kept per family and agent (``_families[i][agent_id]``), so a scrape only
+    concatenates bytes that were rendered when the agent's report arrived.
+    """
 
     def __init__(self, down_after_intervals: int = 3, clock: Callable[[], float] = time.time) -> None:
         self._agents: dict[str, AgentEntry] = {}
+        self._families: list[dict[str, bytes]] = [{} for _ in HOST_METRICS]
         self._lock = threading.Lock()
         self._down_after = down_after_intervals
         self._clock = clock
@@ -93,7 +103,7 @@ class FleetState:
             duplicates = len(reports) - total
             if fresh:
                 entry.last_seen = self._clock()
-                entry.rerender()
+                self._store_chunks(entry)
                 self._dirty.add(agent_id)
             return ApplyResult(entry.last_seq, total, duplicates)
 
@@ -110,10 +120,18 @@ class FleetState:
                     last_seen=snap.last_seen,
                     interval_seconds=snap.interval_seconds,
                 )
-                entry.rerender()
                 self._agents[snap.agent_id] = entry
+                self._store_chunks(entry)
                 count += 1
         return count
+
+    def _store_chunks(self, entry: AgentEntry) -> None:
+        entry.down_at = entry.last_seen + self._down_after * max(1, entry.interval_seconds)
+        for family, chunk in zip(self._families, entry.render(), strict=True):
+            if chunk:
+                family[entry.agent_id] = chunk
+            else:
+                family.pop(entry.agent_id, None)
 
     def take_dirty(self) -> list[Snapshot]:
         """Snapshots of the agents changed since the previous call."""
@@ -132,19 +150,15 @@ class FleetState:
             ]
 
     def is_up(self, entry: AgentEntry, now: float) -> bool:
-        return now - entry.last_seen <= self._down_after * max(1, entry.interval_seconds)
+        """Up while the agent reported within ``down_after_intervals`` of its interval."""
+        return now <= entry.down_at
 
-    def render(self) -> tuple[str, int, int]:
+    def render(self) -> tuple[bytes, int, int]:
         """The host families as text, and the number of agents up and down."""
         now = self._clock()
         with self._lock:
-            agents = [_Frozen(a.up_prefix, a.chunks) for a in self._agents.values()]
-            up_flags = [self.is_up(a, now) for a in self._agents.values()]
-        up = sum(up_flags)
-        return render_fleet(agents, up_flags), up, len(agents) - up
-
-
-@dataclass(frozen=True, slots=True)
-class _Frozen:
-    up_prefix: str
-    chunks: tuple[str, ...]
+            agents = self._agents.values()
+            up_lines = [e.up_line if now <= e.down_at else e.down_line for e in agents]
+            up = sum(1 for e in agents if now <= e.down_at)
+            families = [list(family.values()) for family in self._families]
+        return render_fleet(families, up_lines), up, len(up_lines) - up

@@ -29,10 +29,9 @@ class MetricsPage:
 
     def render(self) -> bytes:
         started = time.perf_counter()
-        text, up, down = self._fleet.render()
+        body, up, down = self._fleet.render()
         self._metrics.agents.labels("up").set(up)
         self._metrics.agents.labels("down").set(down)
-        body = text.encode()
         self._metrics.render_duration.set(time.perf_counter() - started)
         return body + self._metrics.render()
 

@@ -1,0 +1,235 @@
+"""The resources probe: pure CPU, filesystem and interface functions on fakes, and one real collection."""
+
+from __future__ import annotations
+
+import time
+from collections import namedtuple
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+from fleetwatch_agent.probes.resources import (
+    MAX_FILESYSTEMS,
+    MAX_INTERFACES,
+    CpuTimes,
+    ResourcesConfig,
+    cpu_times_of,
+    cpu_utilization,
+    make_collector,
+    select_filesystems,
+    select_interfaces,
+)
+
+# The shape of psutil.cpu_times() on Linux.
+scputimes = namedtuple(
+    "scputimes",
+    "user nice system idle iowait irq softirq steal guest guest_nice",
+)
+Partition = namedtuple("Partition", "device mountpoint fstype opts")
+Usage = namedtuple("Usage", "total used free percent")
+IoCounters = namedtuple(
+    "IoCounters", "bytes_sent bytes_recv packets_sent packets_recv errin errout dropin dropout"
+)
+NicStats = namedtuple("NicStats", "isup duplex speed mtu flags")
+
+
+# --- CPU -----------------------------------------------------------------------------------------
+
+
+def test_cpu_times_counts_idle_and_iowait_as_not_busy_and_guest_once() -> None:
+    times = scputimes(
+        user=100.0,
+        nice=10.0,
+        system=30.0,
+        idle=500.0,
+        iowait=40.0,
+        irq=5.0,
+        softirq=3.0,
+        steal=2.0,
+        guest=20.0,
+        guest_nice=7.0,
+    )
+    result = cpu_times_of(times)
+    # guest and guest_nice are already inside user and nice on Linux.
+    assert result.total == pytest.approx(690.0)
+    assert result.busy == pytest.approx(150.0)
+
+
+def test_cpu_times_of_windows_shaped_tuple() -> None:
+    wintimes = namedtuple("scputimes", "user system idle interrupt dpc")
+    result = cpu_times_of(wintimes(user=10.0, system=5.0, idle=80.0, interrupt=1.0, dpc=4.0))
+    assert result == CpuTimes(busy=pytest.approx(20.0), total=pytest.approx(100.0))
+
+
+def test_cpu_utilization_without_previous_sample_is_zero() -> None:
+    assert cpu_utilization(None, CpuTimes(busy=50.0, total=100.0)) == 0.0
+
+
+def test_cpu_utilization_is_busy_share_of_elapsed() -> None:
+    previous = CpuTimes(busy=100.0, total=400.0)
+    current = CpuTimes(busy=130.0, total=500.0)
+    assert cpu_utilization(previous, current) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        CpuTimes(busy=10.0, total=40.0),  # counters reset (e.g. after suspend)
+        CpuTimes(busy=100.0, total=400.0),  # no time elapsed
+        CpuTimes(busy=90.0, total=500.0),  # busy went backwards
+    ],
+)
+def test_cpu_utilization_is_zero_on_reset_or_no_elapsed_time(current: CpuTimes) -> None:
+    assert cpu_utilization(CpuTimes(busy=100.0, total=400.0), current) == 0.0
+
+
+def test_cpu_utilization_is_clamped_to_one() -> None:
+    previous = CpuTimes(busy=100.0, total=400.0)
+    assert cpu_utilization(previous, CpuTimes(busy=300.0, total=500.0)) == 1.0
+
+
+# --- filesystems ---------------------------------------------------------------------------------
+
+
+def usage_table(table: dict[str, Usage]) -> Callable[[str], Usage]:
+    def usage(mountpoint: str) -> Usage:
+        if mountpoint not in table:
+            raise OSError(f"no medium in {mountpoint}")
+        return table[mountpoint]
+
+    return usage
+
+
+def no_inodes(_mountpoint: str) -> None:
+    return None
+
+
+def test_select_filesystems_skips_ignored_types_duplicates_and_unreadable_mounts() -> None:
+    partitions = [
+        Partition("/dev/sda1", "/", "ext4", "rw"),
+        Partition("/dev/loop0", "/snap/core/1", "squashfs", "ro"),
+        Partition("/dev/sda1", "/var/lib/docker", "ext4", "rw"),  # bind mount of the same device
+        Partition("/dev/sr0", "/media/cdrom", "udf", "ro"),
+        Partition("/dev/sdb1", "/mnt/usb", "vfat", "rw"),  # unmounted meanwhile
+        Partition("/dev/sda2", "/home", "xfs", "rw"),
+    ]
+    usage = usage_table(
+        {
+            "/": Usage(100, 40, 60, 40.0),
+            "/snap/core/1": Usage(5, 5, 0, 100.0),
+            "/var/lib/docker": Usage(999, 999, 0, 100.0),
+            "/home": Usage(200, 50, 150, 25.0),
+        }
+    )
+    result = select_filesystems(partitions, usage, no_inodes, ("squashfs", "udf"))
+    assert [(fs.mountpoint, fs.device, fs.fstype) for fs in result] == [
+        ("/", "/dev/sda1", "ext4"),
+        ("/home", "/dev/sda2", "xfs"),
+    ]
+    assert (result[0].size_bytes, result[0].used_bytes, result[0].free_bytes) == (100, 40, 60)
+
+
+def test_select_filesystems_keeps_a_device_whose_first_mount_was_unreadable() -> None:
+    partitions = [
+        Partition("/dev/sdb1", "/mnt/gone", "ext4", "rw"),
+        Partition("/dev/sdb1", "/mnt/usb", "ext4", "rw"),
+    ]
+    result = select_filesystems(partitions, usage_table({"/mnt/usb": Usage(10, 1, 9, 10.0)}), no_inodes, ())
+    assert [fs.mountpoint for fs in result] == ["/mnt/usb"]
+
+
+def test_select_filesystems_inode_counts_present_or_absent() -> None:
+    partitions = [
+        Partition("/dev/sda1", "/", "ext4", "rw"),
+        Partition("/dev/sda2", "/data", "btrfs", "rw"),
+    ]
+    usage = usage_table({"/": Usage(100, 40, 60, 40.0), "/data": Usage(10, 1, 9, 10.0)})
+    inodes = {"/": (1000, 750)}
+    result = select_filesystems(partitions, usage, inodes.get, ())
+    assert (result[0].inodes_total, result[0].inodes_free) == (1000, 750)
+    assert (result[1].inodes_total, result[1].inodes_free) == (None, None)
+
+
+def test_select_filesystems_is_capped() -> None:
+    partitions = [Partition(f"/dev/sd{i}", f"/mnt/{i}", "ext4", "rw") for i in range(100)]
+    result = select_filesystems(partitions, lambda _m: Usage(10, 1, 9, 10.0), no_inodes, ())
+    assert len(result) == MAX_FILESYSTEMS
+    assert [fs.mountpoint for fs in result] == [f"/mnt/{i}" for i in range(MAX_FILESYSTEMS)]
+
+
+def test_select_filesystems_windows_drive_without_inodes() -> None:
+    part = SimpleNamespace(device="C:", mountpoint="C:\\", fstype="NTFS")
+    (fs,) = select_filesystems([part], lambda _m: SimpleNamespace(total=3, used=1, free=2), no_inodes, ())
+    assert (fs.mountpoint, fs.size_bytes, fs.inodes_total) == ("C:\\", 3, None)
+
+
+# --- interfaces ----------------------------------------------------------------------------------
+
+
+def io(base: int) -> IoCounters:
+    return IoCounters(base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8)
+
+
+def test_select_interfaces_ignores_patterns_and_sorts_by_name() -> None:
+    counters = {"veth1a2b": io(0), "lo": io(0), "eth1": io(0), "eth0": io(0), "wlan0": io(0)}
+    stats = {name: NicStats(True, 2, 100, 1500, "up") for name in counters}
+    result = select_interfaces(counters, stats, ("lo", "veth*"))
+    assert [nic.name for nic in result] == ["eth0", "eth1", "wlan0"]
+
+
+def test_select_interfaces_maps_counters_and_converts_speed_to_bits() -> None:
+    counters = {"eth0": io(100)}
+    stats = {"eth0": NicStats(isup=True, duplex=2, speed=1000, mtu=1500, flags="up")}
+    (nic,) = select_interfaces(counters, stats, ())
+    assert nic.up is True
+    assert nic.speed_bits_per_second == 1_000_000_000
+    assert (nic.transmit_bytes, nic.receive_bytes) == (101, 102)
+    assert (nic.transmit_packets, nic.receive_packets) == (103, 104)
+    assert (nic.receive_errors, nic.transmit_errors) == (105, 106)
+    assert (nic.receive_drops, nic.transmit_drops) == (107, 108)
+
+
+def test_select_interfaces_without_stats_is_down_with_unknown_speed() -> None:
+    counters = {"eth0": io(0), "tun0": io(0)}
+    stats = {"tun0": NicStats(isup=False, duplex=0, speed=0, mtu=1500, flags="")}
+    result = {nic.name: nic for nic in select_interfaces(counters, stats, ())}
+    assert (result["eth0"].up, result["eth0"].speed_bits_per_second) == (False, 0)
+    assert (result["tun0"].up, result["tun0"].speed_bits_per_second) == (False, 0)
+
+
+def test_select_interfaces_is_capped() -> None:
+    counters = {f"eth{i:03d}": io(i) for i in range(100)}
+    result = select_interfaces(counters, {}, ())
+    assert len(result) == MAX_INTERFACES
+    assert [nic.name for nic in result] == sorted(counters)[:MAX_INTERFACES]
+
+
+# --- the real probe on this host ----------------------------------------------------------------
+
+
+def test_real_collection_on_this_host_is_sane() -> None:
+    collect = make_collector(ResourcesConfig())
+    first = collect()
+    second = collect()
+    for sample in (first, second):
+        assert 0.0 <= sample.cpu_utilization_ratio <= 1.0
+        assert sample.cpu_count >= 1
+        assert sample.memory_total_bytes > 0
+        assert 0 <= sample.memory_available_bytes <= sample.memory_total_bytes
+        assert 0 <= sample.swap_used_bytes <= sample.swap_total_bytes
+        assert 0 < sample.boot_time_unix < time.time()
+        assert sample.process_count >= 1
+        assert sample.filesystems, "no filesystem reported"
+        for fs in sample.filesystems:
+            assert fs.size_bytes >= fs.used_bytes >= 0
+            assert fs.fstype not in ResourcesConfig().ignore_fstypes
+        assert "lo" not in {nic.name for nic in sample.interfaces}
+        assert [nic.name for nic in sample.interfaces] == sorted(nic.name for nic in sample.interfaces)
+        if sample.load is not None:
+            assert all(value >= 0.0 for value in sample.load)
+    assert second.boot_time_unix == first.boot_time_unix
+
+
+def test_ignored_interface_patterns_apply_to_the_real_probe() -> None:
+    sample = make_collector(ResourcesConfig(ignore_interfaces=("*",)))()
+    assert sample.interfaces == ()

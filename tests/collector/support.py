@@ -1,0 +1,171 @@
+"""Report builders and text-format readers shared by the collector tests."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from prometheus_client.parser import text_string_to_metric_families
+
+# A fixed "now" for the pure validation functions: 2025-10-09T08:53:20Z.
+NOW_MS = 1_760_000_000_000
+
+
+def host_info(hostname: str = "pc-ke-01", **fields: object) -> pb.HostInfo:
+    values: dict[str, object] = {
+        "hostname": hostname,
+        "os_family": "linux",
+        "os_name": "Debian GNU/Linux 12",
+        "os_version": "12",
+        "kernel": "6.1.0-18-amd64",
+        "arch": "x86_64",
+        "agent_version": "0.1.0",
+        "site": "xa-tan-my-chanh",
+        "district": "tp-my-tho",
+        "site_type": pb.SITE_TYPE_COMMUNE,
+        "site_name": "Xã Tân Mỹ Chánh",
+    }
+    values.update(fields)
+    return pb.HostInfo(**values)
+
+
+def resources(cpu: float = 0.25) -> pb.Resources:
+    return pb.Resources(
+        cpu_utilization_ratio=cpu,
+        cpu_count=4,
+        load=pb.LoadAverage(load1=0.5, load5=0.25, load15=0.125),
+        memory_total_bytes=8 * 2**30,
+        memory_available_bytes=3 * 2**30,
+        swap_total_bytes=2**30,
+        swap_used_bytes=2**20,
+        filesystems=[
+            pb.Filesystem(
+                mountpoint="/",
+                device="/dev/sda1",
+                fstype="ext4",
+                size_bytes=100 * 2**30,
+                used_bytes=40 * 2**30,
+                free_bytes=55 * 2**30,
+                has_inodes=True,
+                inodes_total=6_000_000,
+                inodes_free=5_000_000,
+            )
+        ],
+        interfaces=[
+            pb.NetworkInterface(
+                name="eth0",
+                up=True,
+                speed_bits_per_second=1_000_000_000,
+                receive_bytes=123_456,
+                transmit_bytes=654_321,
+                receive_packets=1_000,
+                transmit_packets=900,
+                receive_errors=1,
+                transmit_errors=2,
+                receive_drops=3,
+                transmit_drops=4,
+            )
+        ],
+        boot_time_unix=1_759_000_000,
+        process_count=212,
+    )
+
+
+def report(
+    seq: int,
+    collected_unix_ms: int = NOW_MS,
+    interval_seconds: int = 15,
+    *,
+    host: pb.HostInfo | None = None,
+    res: pb.Resources | None = None,
+    probes: tuple[pb.ProbeResult, ...] = (),
+    spool: pb.SpoolStats | None = None,
+) -> pb.Report:
+    r = pb.Report(seq=seq, collected_unix_ms=collected_unix_ms, interval_seconds=interval_seconds)
+    if host is not None:
+        r.host.CopyFrom(host)
+    if res is not None:
+        r.resources.CopyFrom(res)
+    r.probes.extend(probes)
+    if spool is not None:
+        r.spool.CopyFrom(spool)
+    return r
+
+
+def full_report(seq: int, collected_unix_ms: int = NOW_MS, **host_fields: object) -> pb.Report:
+    """A report that fills every host family of the catalog."""
+    return report(
+        seq,
+        collected_unix_ms,
+        host=host_info(**host_fields),
+        res=resources(),
+        probes=(
+            pb.ProbeResult(name="resources", success=True, duration_seconds=0.012),
+            pb.ProbeResult(name="antivirus", success=False, duration_seconds=1.5, error="wmi timeout"),
+        ),
+        spool=pb.SpoolStats(queued_reports=3, dropped_reports_total=7, oldest_queued_unix_ms=NOW_MS - 60_000),
+    )
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family as written in the text: the name on its TYPE line, its type, its sample lines."""
+
+    name: str
+    type: str
+    help: str
+    lines: list[str]
+
+
+def families(text: str) -> list[Family]:
+    """Split a text exposition into families in order of appearance (HELP, TYPE, samples)."""
+    result: list[Family] = []
+    help_text: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, doc = line[len("# HELP ") :].partition(" ")
+            help_text[name] = doc
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[len("# TYPE ") :].partition(" ")
+            result.append(Family(name, kind, help_text.get(name, ""), []))
+        elif line and not line.startswith("#"):
+            assert result, f"sample line before any TYPE line: {line!r}"
+            result[-1].lines.append(line)
+    return result
+
+
+def sample_name(line: str) -> str:
+    """The metric name of one sample line."""
+    end = min(i for i in (line.find("{"), line.find(" ")) if i >= 0)
+    return line[:end]
+
+
+def parsed_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample as prometheus_client's parser reads it: (name, labels, value)."""
+    return [
+        (s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
+def value_of(text: str, name: str, **labels: str) -> float:
+    """The value of the only sample named ``name`` whose labels include ``labels``."""
+    found = [
+        v for n, lab, v in parsed_samples(text) if n == name and all(lab.get(k) == x for k, x in labels.items())
+    ]
+    assert len(found) == 1, f"expected one {name}{labels}, found {found}"
+    return found[0]
+
+
+def check_metrics(promtool: str, text: str) -> subprocess.CompletedProcess[str]:
+    """Run `promtool check metrics` with the exposition on standard input."""
+    return subprocess.run(
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,0 +1,376 @@
+"""Push validation: limits, identities, timestamps and values, each refused with its reason and field path."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import grpc
+import pytest
+from fleetwatch_collector.validate import Limits, Rejection, validate_push, validate_report
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+from tests.collector.support import NOW_MS, full_report
+
+SMALL = Limits(
+    max_reports_per_push=3,
+    max_probes=2,
+    max_filesystems=2,
+    max_interfaces=2,
+    max_products=2,
+    max_targets=2,
+    max_network_devices=2,
+    max_device_interfaces=2,
+    max_events=2,
+)
+WEEK_MS = 7 * 86400 * 1000
+
+
+def valid_report(seq: int = 1) -> pb.Report:
+    """A report using every repeated field once, within SMALL."""
+    r = full_report(seq, NOW_MS)
+    r.antivirus.products.add(name="Windows Defender", state=pb.ANTIVIRUS_STATE_PROTECTED)
+    r.connectivity.targets.add(name="gateway", kind=pb.PROBE_KIND_ICMP, success=True)
+    r.network_devices.add(name="router", reachable=True).interfaces.add(index=1, name="Gi0/0")
+    r.events.add(time_unix_ms=NOW_MS, outage=pb.Outage(target="gateway"))
+    return r
+
+
+def refused(*reports: pb.Report, limits: Limits = SMALL) -> Rejection:
+    """The Rejection validate_push raises for a Push of these reports (a valid one first)."""
+    request = pb.PushRequest(reports=[valid_report(1), *reports])
+    with pytest.raises(Rejection) as info:
+        validate_push(request, NOW_MS, limits)
+    return info.value
+
+
+def accepted(*reports: pb.Report, limits: Limits = SMALL) -> None:
+    validate_push(pb.PushRequest(reports=list(reports)), NOW_MS, limits)
+
+
+def test_valid_push_passes() -> None:
+    accepted(valid_report(1), valid_report(2), valid_report(3))
+    accepted(valid_report(1), limits=Limits())
+
+
+def test_empty_push_passes() -> None:
+    accepted()
+
+
+def test_rejection_is_invalid_argument() -> None:
+    assert refused(pb.Report(seq=0, collected_unix_ms=NOW_MS, interval_seconds=15)).code == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_too_many_reports() -> None:
+    request = pb.PushRequest(reports=[valid_report(i) for i in range(1, 5)])
+    with pytest.raises(Rejection) as info:
+        validate_push(request, NOW_MS, SMALL)
+    assert info.value.reason == "too_many_items"
+    assert str(info.value) == "reports: 4 entries, at most 3 allowed"
+
+
+def _add_filesystem(r: pb.Report) -> None:
+    r.resources.filesystems.add(mountpoint=f"/m{len(r.resources.filesystems)}", fstype="ext4")
+
+
+def _add_interface(r: pb.Report) -> None:
+    r.resources.interfaces.add(name=f"eth{len(r.resources.interfaces)}")
+
+
+def _add_event(r: pb.Report) -> None:
+    r.events.add(time_unix_ms=NOW_MS, probe_failure=pb.ProbeFailure(probe="resources"))
+
+
+def _add_probe(r: pb.Report) -> None:
+    r.probes.add(name=f"probe{len(r.probes)}", success=True)
+
+
+def _add_product(r: pb.Report) -> None:
+    r.antivirus.products.add(name=f"av{len(r.antivirus.products)}")
+
+
+def _add_target(r: pb.Report) -> None:
+    r.connectivity.targets.add(name=f"t{len(r.connectivity.targets)}")
+
+
+def _add_device(r: pb.Report) -> None:
+    r.network_devices.add(name=f"router{len(r.network_devices)}")
+
+
+def _add_device_interface(r: pb.Report) -> None:
+    r.network_devices[0].interfaces.add(index=len(r.network_devices[0].interfaces) + 1)
+
+
+COUNTED: list[tuple[Callable[[pb.Report], None], str, int]] = [
+    (_add_filesystem, "resources.filesystems", len(valid_report().resources.filesystems)),
+    (_add_interface, "resources.interfaces", len(valid_report().resources.interfaces)),
+    (_add_event, "events", len(valid_report().events)),
+    (_add_probe, "probes", len(valid_report().probes)),
+    (_add_product, "antivirus.products", len(valid_report().antivirus.products)),
+    (_add_target, "connectivity.targets", len(valid_report().connectivity.targets)),
+    (_add_device, "network_devices", len(valid_report().network_devices)),
+    (_add_device_interface, "network_devices[0].interfaces", len(valid_report().network_devices[0].interfaces)),
+]
+
+
+@pytest.mark.parametrize(("add", "path", "initial"), COUNTED, ids=[c[1] for c in COUNTED])
+def test_repeated_field_limits(add: Callable[[pb.Report], None], path: str, initial: int) -> None:
+    at_limit = valid_report(2)
+    for _ in range(2 - initial):  # every SMALL count limit is 2
+        add(at_limit)
+    accepted(valid_report(1), at_limit)
+
+    over = valid_report(2)
+    over.CopyFrom(at_limit)
+    add(over)
+    rejection = refused(over)
+    assert rejection.reason == "too_many_items"
+    assert str(rejection) == f"reports[1].{path}: 3 entries, at most 2 allowed"
+
+
+def test_seq_zero() -> None:
+    rejection = refused(pb.Report(seq=0, collected_unix_ms=NOW_MS, interval_seconds=15))
+    assert rejection.reason == "invalid_seq"
+    assert str(rejection).startswith("reports[1].seq:")
+
+
+def test_seq_beyond_int64_is_refused() -> None:
+    """BUG: the store keeps seq in a signed 64-bit SQLite INTEGER; a larger seq breaks every flush."""
+    rejection = refused(valid_report(2**63))
+    assert rejection.reason == "invalid_seq"
+    assert "reports[1].seq" in str(rejection)
+
+
+def test_seq_at_int64_max_passes() -> None:
+    accepted(valid_report(2**63 - 1))
+
+
+def test_timestamp_exactly_at_future_limit_passes() -> None:
+    r = valid_report()
+    r.collected_unix_ms = NOW_MS + SMALL.max_future_seconds * 1000
+    accepted(r)
+
+
+def test_timestamp_beyond_future_limit() -> None:
+    r = valid_report(2)
+    r.collected_unix_ms = NOW_MS + SMALL.max_future_seconds * 1000 + 1
+    rejection = refused(r)
+    assert rejection.reason == "timestamp_future"
+    assert str(rejection).startswith("reports[1].collected_unix_ms:")
+    assert "300s ahead" in str(rejection)
+
+
+def test_timestamp_exactly_at_age_limit_passes() -> None:
+    r = valid_report()
+    r.collected_unix_ms = NOW_MS - WEEK_MS
+    accepted(r)
+
+
+def test_timestamp_beyond_age_limit() -> None:
+    r = valid_report(2)
+    r.collected_unix_ms = NOW_MS - WEEK_MS - 1
+    rejection = refused(r)
+    assert rejection.reason == "timestamp_stale"
+    assert str(rejection).startswith("reports[1].collected_unix_ms:")
+    assert "604800s" in str(rejection)
+
+
+@pytest.mark.parametrize("interval", [0, 3601, 86400])
+def test_interval_out_of_range(interval: int) -> None:
+    r = valid_report(2)
+    r.interval_seconds = interval
+    rejection = refused(r)
+    assert rejection.reason == "invalid_value"
+    assert str(rejection) == "reports[1].interval_seconds: must be between 1 and 3600"
+
+
+@pytest.mark.parametrize("interval", [1, 3600])
+def test_interval_at_bounds_passes(interval: int) -> None:
+    r = valid_report()
+    r.interval_seconds = interval
+    accepted(r)
+
+
+def with_host(**fields: object) -> pb.Report:
+    r = valid_report(2)
+    for name, value in fields.items():
+        setattr(r.host, name, value)
+    return r
+
+
+@pytest.mark.parametrize(
+    ("hostname", "bad"),
+    [
+        ("pc\n01", "\n"),
+        ('pc"01', '"'),
+        ("pc\\01", "\\"),
+        ("pc 01", " "),
+        ("máy-01", "á"),
+        ("pc-01\x00", "\x00"),
+    ],
+    ids=["newline", "quote", "backslash", "space", "non-ascii", "nul"],
+)
+def test_hostname_bad_character(hostname: str, bad: str) -> None:
+    rejection = refused(with_host(hostname=hostname))
+    assert rejection.reason == "invalid_hostname"
+    assert str(rejection).startswith("reports[1].host.hostname: ")
+    assert f"invalid character {bad!r}" in str(rejection)
+
+
+@pytest.mark.parametrize("hostname", ["", "a" * 254, "a" * 1000], ids=["empty", "254", "1000"])
+def test_hostname_empty_or_too_long(hostname: str) -> None:
+    rejection = refused(with_host(hostname=hostname))
+    assert rejection.reason == "invalid_hostname"
+    assert str(rejection).startswith("reports[1].host.hostname: empty or too long")
+    assert len(str(rejection)) < 200  # the message quotes at most 64 characters of the value
+
+
+@pytest.mark.parametrize("hostname", ["a" * 253, "PC-KE_01.tg.gov.vn", "_gateway", "x"])
+def test_hostname_valid(hostname: str) -> None:
+    accepted(with_host(hostname=hostname))
+
+
+@pytest.mark.parametrize(
+    ("field", "report_with_value"),
+    [
+        ("host.hostname", lambda: with_host(hostname="pc-01\n")),
+        ("host.site", lambda: with_host(site="xa-tan-my-chanh\n")),
+        ("probes[0].name", lambda: _probe_named("resources\n")),
+    ],
+    ids=["hostname", "site", "probe"],
+)
+def test_trailing_newline_is_refused(field: str, report_with_value: Callable[[], pb.Report]) -> None:
+    """BUG: the patterns end in `$`, which also matches before a final newline; use fullmatch."""
+    rejection = refused(report_with_value())
+    assert f"reports[1].{field}" in str(rejection)
+
+
+def test_hostname_checked_only_when_host_present() -> None:
+    r = valid_report()
+    r.ClearField("host")
+    accepted(r)
+
+
+@pytest.mark.parametrize("field", ["site", "district"])
+@pytest.mark.parametrize("value", ["Xa-Tan-My", "xã-tân", "xa tan", "-xa", "xa-", "a" * 65])
+def test_slug_invalid(field: str, value: str) -> None:
+    rejection = refused(with_host(**{field: value}))
+    assert rejection.reason == "invalid_label"
+    assert str(rejection).startswith(f"reports[1].host.{field}: ")
+    assert "is not an ASCII slug" in str(rejection)
+
+
+def test_empty_slugs_pass() -> None:
+    accepted(with_host(site="", district=""))
+
+
+@pytest.mark.parametrize(
+    "field", ["os_family", "os_name", "os_version", "kernel", "arch", "agent_version", "site_name"]
+)
+def test_host_text_over_256_bytes(field: str) -> None:
+    accepted(with_host(**{field: "é" * 128}))  # 256 bytes
+    rejection = refused(with_host(**{field: "é" * 129}))  # 129 characters, 258 bytes
+    assert rejection.reason == "invalid_label"
+    assert str(rejection) == f"reports[1].host.{field}: longer than 256 bytes"
+
+
+def test_host_text_with_control_character_is_refused() -> None:
+    """BUG: the contract (fleetwatch.proto) promises label-like strings without control characters."""
+    rejection = refused(with_host(os_name="Windows\x1b[31m 10"))
+    assert rejection.reason == "invalid_label"
+    assert "reports[1].host.os_name" in str(rejection)
+
+
+@pytest.mark.parametrize(
+    ("path", "mutate"),
+    [
+        ("resources.filesystems[0].mountpoint", lambda r: setattr(r.resources.filesystems[0], "mountpoint", "m" * 257)),
+        ("resources.filesystems[0].fstype", lambda r: setattr(r.resources.filesystems[0], "fstype", "f" * 257)),
+        ("resources.interfaces[0].name", lambda r: setattr(r.resources.interfaces[0], "name", "i" * 257)),
+    ],
+)
+def test_resource_text_over_256_bytes(path: str, mutate: Callable[[pb.Report], None]) -> None:
+    r = valid_report(2)
+    mutate(r)
+    rejection = refused(r)
+    assert rejection.reason == "invalid_label"
+    assert str(rejection) == f"reports[1].{path}: longer than 256 bytes"
+
+
+@pytest.mark.parametrize("cpu", [float("nan"), -0.1, 1.5, float("inf")], ids=["nan", "neg", "over", "inf"])
+def test_cpu_ratio_out_of_range(cpu: float) -> None:
+    r = valid_report(2)
+    r.resources.cpu_utilization_ratio = cpu
+    rejection = refused(r)
+    assert rejection.reason == "invalid_value"
+    assert str(rejection).startswith("reports[1].resources.cpu_utilization_ratio: ")
+    assert "not in [0, 1]" in str(rejection)
+
+
+@pytest.mark.parametrize("cpu", [0.0, 1.0])
+def test_cpu_ratio_bounds_pass(cpu: float) -> None:
+    r = valid_report()
+    r.resources.cpu_utilization_ratio = cpu
+    accepted(r)
+
+
+@pytest.mark.parametrize("which", ["load1", "load5", "load15"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), -1.0])
+def test_load_not_finite(which: str, value: float) -> None:
+    r = valid_report(2)
+    setattr(r.resources.load, which, value)
+    rejection = refused(r)
+    assert rejection.reason == "invalid_value"
+    assert str(rejection).startswith("reports[1].resources.load: ")
+
+
+def _probe_named(name: str) -> pb.Report:
+    r = valid_report(2)
+    r.probes[0].name = name
+    return r
+
+
+@pytest.mark.parametrize("name", ["Resources", "9probe", "anti-virus", "", "p" * 33, 'x"}'])
+def test_probe_name_invalid(name: str) -> None:
+    rejection = refused(_probe_named(name))
+    assert rejection.reason == "invalid_label"
+    assert str(rejection).startswith("reports[1].probes[0].name: ")
+    assert "is not a probe name" in str(rejection)
+
+
+@pytest.mark.parametrize("duration", [-0.001, float("nan"), float("inf")])
+def test_probe_duration_invalid(duration: float) -> None:
+    r = valid_report(2)
+    r.probes[1].duration_seconds = duration
+    rejection = refused(r)
+    assert rejection.reason == "invalid_value"
+    assert str(rejection) == "reports[1].probes[1].duration_seconds: not a finite non-negative number"
+
+
+def test_first_problem_is_reported_with_its_report_index() -> None:
+    bad = valid_report(5)
+    bad.interval_seconds = 0
+    request = pb.PushRequest(reports=[valid_report(1), valid_report(2), bad])
+    with pytest.raises(Rejection, match=r"^reports\[2\]\.interval_seconds"):
+        validate_push(request, NOW_MS, SMALL)
+
+
+def test_validate_report_uses_given_path() -> None:
+    with pytest.raises(Rejection, match=r"^batch\.seq: must be at least 1$"):
+        validate_report("batch", pb.Report(interval_seconds=15, collected_unix_ms=NOW_MS), NOW_MS, SMALL)
+
+
+def test_default_limits_match_the_contract() -> None:
+    limits = Limits()
+    limits.validate()
+    assert limits.max_reports_per_push == 500
+    assert limits.max_future_seconds == 300
+    assert limits.max_age_seconds == 7 * 86400
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Limits)])
+def test_limits_reject_zero(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"^limits\.{name}: must be at least 1$"):
+        dataclasses.replace(Limits(), **{name: 0}).validate()
