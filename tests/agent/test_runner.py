@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -92,10 +93,14 @@ class FakeConfig:
 
 def test_bind_probes_follows_the_registry_order_and_each_config() -> None:
     configs = {"a": FakeConfig(True, 1.0), "b": FakeConfig(False, 2.0), "c": FakeConfig(True, 3.0)}
-    registry = tuple(
-        ProbeDefinition(name, lambda _s, n=name: configs[n], lambda cfg, n=name: lambda: (n, cfg))
-        for name in ("a", "b", "c")
-    )
+
+    def definition(name: str) -> ProbeDefinition:
+        def make_collector(config: FakeConfig) -> Callable[[], object]:
+            return lambda: (name, config)
+
+        return ProbeDefinition(name, lambda _section: configs[name], make_collector)
+
+    registry = tuple(definition(name) for name in ("a", "b", "c"))
     bound = bind_probes(ProbesSection(), registry)
     assert [(p.name, p.timeout_seconds) for p in bound] == [("a", 1.0), ("c", 3.0)]
     assert bound[1].collect() == ("c", configs["c"])
