@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -55,7 +56,8 @@ def machine() -> str:
     except OSError:
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {python}"
 
 
 def client_library_ratio(agents: int) -> tuple[float, float, int]:
@@ -84,15 +86,13 @@ def client_library_ratio(agents: int) -> tuple[float, float, int]:
         fleet.apply(f"{agent.host.agent_id}-{n}", [convert.report(cycle)])
     text, _, _ = fleet.render()
     samples = [
-        (family.name, family.type, family.documentation, s)
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
+        (family.documentation, s) for family in text_string_to_metric_families(text) for s in family.samples
     ]
 
     class Replay:
         def collect(self):  # type: ignore[no-untyped-def]
             families: dict[str, GaugeMetricFamily] = {}
-            for name, _type, doc, s in samples:
+            for doc, s in samples:
                 family = families.get(s.name)
                 if family is None:
                     family = families[s.name] = GaugeMetricFamily(s.name, doc, labels=list(s.labels))
@@ -111,8 +111,108 @@ def client_library_ratio(agents: int) -> tuple[float, float, int]:
     return cached, objects, len(samples)
 
 
+@dataclass
+class Measured:
+    up: float = 0.0
+    fill_seconds: float = 0.0
+    client_times: list[float] = field(default_factory=list)
+    server_times: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    series: int = 0
+    rss: int = 0
+    cpu_seconds: float = 0.0
+
+
+def wait_for_http(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            scrape(url)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("collector did not start") from None
+            time.sleep(0.2)
+
+
+def measure(args: argparse.Namespace, collector_pid: int, grpc_port: int, url: str) -> Measured:
+    """Start the simulated fleet, wait until every agent is up, then scrape repeatedly."""
+    result = Measured()
+    fleet = subprocess.Popen(
+        [BIN / "fleetwatch-agent", "simulate", "--collector", f"127.0.0.1:{grpc_port}",
+         "--agents", str(args.agents), "--interval", str(args.interval)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        while result.up < args.agents:
+            if time.monotonic() - started > args.interval * 4 + 60:
+                raise SystemExit(f"only {result.up:.0f} of {args.agents} agents up")
+            time.sleep(1)
+            match = UP_RE.search(scrape(url)[0])
+            result.up = float(match.group(1)) if match else 0.0
+        result.fill_seconds = time.monotonic() - started
+        body = b""
+        for _ in range(args.scrapes):
+            body, seconds = scrape(url)
+            result.client_times.append(seconds)
+            match = RENDER_RE.search(body)
+            result.server_times.append(float(match.group(1)) if match else float("nan"))
+            result.sizes.append(len(body))
+            time.sleep(0.5)
+        result.series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        process = psutil.Process(collector_pid)
+        result.rss = process.memory_info().rss
+        cpu = process.cpu_times()
+        result.cpu_seconds = cpu.user + cpu.system
+    finally:
+        stop(fleet)
+    return result
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def report(args: argparse.Namespace, m: Measured) -> str:
+    cached, objects, object_samples = client_library_ratio(args.agents)
+    p50 = statistics.median(m.client_times)
+    p90 = sorted(m.client_times)[int(0.9 * (len(m.client_times) - 1))]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = (
+        f"python benchmarks/bench_collector.py --agents {args.agents} "
+        f"--interval {args.interval:g} --scrapes {args.scrapes}"
+    )
+    elapsed = m.fill_seconds + args.scrapes * 0.5
+    rows = [
+        f"## bench_collector — {now}",
+        "",
+        f"Machine: {machine()}",
+        f"Command: `{command}`",
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+        f"| agents up | {m.up:.0f} (all up {m.fill_seconds:.0f} s after the fleet started) | {args.agents} |",
+        f"| series in /metrics | {m.series:,} ({statistics.median(m.sizes) / 1e6:.1f} MB) | |",
+        f"| /metrics scrape, client side, median / p90 | {p50 * 1e3:.1f} ms / {p90 * 1e3:.1f} ms | < 50 ms |",
+        f"| fleet render inside the collector, median | {statistics.median(m.server_times) * 1e3:.1f} ms | |",
+        f"| collector RSS with the fleet loaded | {m.rss / 2**20:.0f} MiB | < 150 MiB |",
+        f"| collector CPU while filling and scraping | {m.cpu_seconds:.1f} s over {elapsed:.0f} s | |",
+        f"| in-process render, cached text vs prometheus-client objects ({object_samples:,} samples) "
+        f"| {cached * 1e3:.1f} ms vs {objects * 1e3:.0f} ms (x{objects / cached:.0f}) | |",
+        "",
+    ]
+    return "\n".join(rows) + "\n"
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--agents", type=int, default=4130)
     parser.add_argument("--interval", type=float, default=15.0, help="simulated report interval")
     parser.add_argument("--scrapes", type=int, default=20)
@@ -126,78 +226,16 @@ def main() -> int:
             [BIN / "fleetwatch-collector", "run", "--grpc-listen", f"127.0.0.1:{grpc_port}",
              "--http-listen", f"127.0.0.1:{http_port}", "--data-dir", tmp],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        fleet = None
+        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    scrape(url)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("collector did not start") from None
-                    time.sleep(0.2)
-            fleet = subprocess.Popen(
-                [BIN / "fleetwatch-agent", "simulate", "--collector", f"127.0.0.1:{grpc_port}",
-                 "--agents", str(args.agents), "--interval", str(args.interval)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            started = time.monotonic()
-            up = 0.0
-            while up < args.agents:
-                if time.monotonic() - started > args.interval * 4 + 60:
-                    raise SystemExit(f"only {up:.0f} of {args.agents} agents up")
-                time.sleep(1)
-                body, _ = scrape(url)
-                match = UP_RE.search(body)
-                up = float(match.group(1)) if match else 0.0
-            fill_seconds = time.monotonic() - started
-            client_times, server_times, sizes = [], [], []
-            for _ in range(args.scrapes):
-                body, seconds = scrape(url)
-                client_times.append(seconds)
-                match = RENDER_RE.search(body)
-                server_times.append(float(match.group(1)) if match else float("nan"))
-                sizes.append(len(body))
-                time.sleep(0.5)
-            series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-            rss = psutil.Process(collector.pid).memory_info().rss
-            cpu = psutil.Process(collector.pid).cpu_times()
+            wait_for_http(url)
+            measured = measure(args, collector.pid, grpc_port, url)
         finally:
-            for proc in (fleet, collector):
-                if proc is not None:
-                    proc.terminate()
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-
-    cached, objects, object_samples = client_library_ratio(args.agents)
-    p50 = statistics.median(client_times)
-    p90 = sorted(client_times)[int(0.9 * (len(client_times) - 1))]
-    fleet_render = statistics.median(server_times)
-    rows = [
-        f"## bench_collector — {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        "",
-        f"Machine: {machine()}",
-        f"Command: `python benchmarks/bench_collector.py --agents {args.agents} --interval {args.interval:g} --scrapes {args.scrapes}`",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
-        f"| agents up | {up:.0f} (all up {fill_seconds:.0f} s after the fleet started) | {args.agents} |",
-        f"| series in /metrics | {series:,} ({statistics.median(sizes) / 1e6:.1f} MB) | |",
-        f"| /metrics scrape, client side, median / p90 | {p50 * 1000:.1f} ms / {p90 * 1000:.1f} ms | < 50 ms |",
-        f"| fleet render inside the collector, median | {fleet_render * 1000:.1f} ms | |",
-        f"| collector RSS with the fleet loaded | {rss / 2**20:.0f} MiB | < 150 MiB |",
-        f"| collector CPU while filling and scraping | {cpu.user + cpu.system:.1f} s over {fill_seconds + args.scrapes * 0.5:.0f} s | |",
-        f"| in-process: cached-text render vs prometheus-client objects ({object_samples:,} samples) | {cached * 1000:.1f} ms vs {objects * 1000:.0f} ms (x{objects / cached:.0f}) | |",
-        "",
-    ]
-    text = "\n".join(rows) + "\n"
+            stop(collector)
+    text = report(args, measured)
     print(text)
     if not args.results.exists():
-        args.results.write_text("# Benchmark results\n\nNewest first is not guaranteed: each run appends.\n\n")
+        args.results.write_text("# Benchmark results\n\nEach run appends its figures.\n\n")
     with args.results.open("a") as handle:
         handle.write(text)
     return 0

@@ -28,10 +28,10 @@ class AgentSection:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
-        if self.id and not AGENT_ID_RE.match(self.id):
-            raise ValueError(f"agent.id: {self.id!r} must match {AGENT_ID_RE.pattern}")
+        if self.id and not AGENT_ID_RE.fullmatch(self.id):
+            raise ValueError(f"id: {self.id!r} must match {AGENT_ID_RE.pattern}")
         if not 1.0 <= self.interval_seconds <= 3600.0:
-            raise ValueError("agent.interval_seconds: must be between 1 and 3600")
+            raise ValueError("interval_seconds: must be between 1 and 3600")
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class SiteSection:
     def validate(self) -> None:
         for key in ("slug", "district"):
             value = getattr(self, key)
-            if not SLUG_RE.match(value):
-                raise ValueError(f"site.{key}: {value!r} must be an ASCII slug like 'xa-tan-my-chanh'")
+            if not SLUG_RE.fullmatch(value):
+                raise ValueError(f"{key}: {value!r} must be an ASCII slug like 'xa-tan-my-chanh'")
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,18 @@ class CollectorSection:
 
     def validate(self) -> None:
         if not self.addresses:
-            raise ValueError("collector.addresses: at least one address is needed")
+            raise ValueError("addresses: at least one address is needed")
         for address in self.addresses:
             host, sep, port = address.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"collector.addresses: {address!r} is not host:port")
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"addresses: {address!r} is not host:port")
         if not 1 <= self.max_batch_reports <= 500:
-            raise ValueError("collector.max_batch_reports: must be between 1 and 500")
+            raise ValueError("max_batch_reports: must be between 1 and 500")
+        if self.max_queued_reports < 1:
+            raise ValueError("max_queued_reports: must be at least 1")
+        for name in ("timeout_seconds", "keepalive_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
 from fleetwatch_agent.hostfacts import HostFacts
 from fleetwatch_agent.probes.resources import ResourcesSample
 from fleetwatch_agent.report import CycleReport, Location
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 SITE_TYPES = {
     "department": pb.SITE_TYPE_DEPARTMENT,

@@ -68,4 +68,8 @@ def derive_agent_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> st
             continue
         if machine_id:
             return "a-" + hashlib.sha256(machine_id.encode()).hexdigest()[:16]
-    return "a-" + hashlib.sha256(uuid.getnode().to_bytes(8, "big")).hexdigest()[:16]
+    node = uuid.getnode()
+    # uuid.getnode() makes up a random number (multicast bit set) when no MAC can be read;
+    # the hostname is then the only stable fact left.
+    seed = socket.gethostname().encode() if (node >> 40) & 1 else node.to_bytes(8, "big")
+    return "a-" + hashlib.sha256(seed).hexdigest()[:16]

@@ -10,6 +10,8 @@ class SeqStore:
     """Hands out strictly increasing sequence numbers, reserving them on disk in blocks."""
 
     def __init__(self, path: Path, block: int = 64) -> None:
+        if block < 1:
+            raise ValueError("block must be at least 1")
         self._path = path
         self._block = block
         self._next = self._read() + 1

@@ -25,13 +25,17 @@ def load_file(cls: type[T], path: Path) -> T:
         raise ConfigError(f"config file {path}: not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
     return from_dict(cls, data, source=str(path))
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config", prefix: str = "") -> T:
     """Build ``cls`` from ``data``; every key must be a field of the dataclass."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: option {prefix or 'root'}: expected a table")
+        raise ConfigError(f"{source}: option {prefix.rstrip('.') or 'root'}: expected a table")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}

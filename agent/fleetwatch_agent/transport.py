@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import grpc
 import grpc.aio
+
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 

@@ -28,7 +28,7 @@ def agent_id_from_metadata(metadata: Any) -> str | None:
     """The agent id claimed in the call metadata, if well formed."""
     for key, value in metadata or ():
         if key == AGENT_ID_METADATA:
-            return value if isinstance(value, str) and AGENT_ID_RE.match(value) else None
+            return value if isinstance(value, str) and AGENT_ID_RE.fullmatch(value) else None
     return None
 
 

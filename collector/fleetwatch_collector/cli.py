@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from fleetwatch_agent.tomlconfig import ConfigError
-
 from fleetwatch_collector import __version__
 from fleetwatch_collector.config import CollectorConfig, load_config
 from fleetwatch_collector.store import StoreError
@@ -51,7 +50,7 @@ def apply_overrides(config: CollectorConfig, args: argparse.Namespace) -> Collec
     try:
         server.validate()
     except ValueError as exc:
-        raise ConfigError(f"command line: {exc}") from exc
+        raise ConfigError(f"command line: option server.{exc}") from exc
     return dataclasses.replace(config, server=server)
 
 

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Literal
 
 from fleetwatch_agent.tomlconfig import load_file
-
 from fleetwatch_collector.validate import Limits
 
 
 def _check_listen(option: str, value: str) -> None:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:  # 0: any free port
         raise ValueError(f"{option}: {value!r} is not HOST:PORT")
 
 
@@ -32,8 +31,8 @@ class ServerSection:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
-        _check_listen("server.grpc_listen", self.grpc_listen)
-        _check_listen("server.http_listen", self.http_listen)
+        _check_listen("grpc_listen", self.grpc_listen)
+        _check_listen("http_listen", self.http_listen)
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,9 @@ class FleetSection:
 
     def validate(self) -> None:
         if self.down_after_intervals < 1:
-            raise ValueError("fleet.down_after_intervals: must be at least 1")
+            raise ValueError("down_after_intervals: must be at least 1")
         if self.flush_seconds <= 0:
-            raise ValueError("fleet.flush_seconds: must be positive")
+            raise ValueError("flush_seconds: must be positive")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
 from fleetwatch_collector.catalog import HOST_INDEX, HOST_METRICS
 from fleetwatch_collector.textformat import label_pairs, sample
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 SITE_TYPE_NAMES = {
     pb.SITE_TYPE_DEPARTMENT: "department",

@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
 from fleetwatch_collector.catalog import HOST_METRICS
 from fleetwatch_collector.exposition import render_agent, render_fleet
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 
 @dataclass

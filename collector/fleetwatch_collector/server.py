@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
-from fleetwatch_agent.aiotools import sleep_unless
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from fleetwatch_agent.aiotools import sleep_unless
 from fleetwatch_collector.auth import AuthInterceptor
 from fleetwatch_collector.config import CollectorConfig
 from fleetwatch_collector.fleet import FleetState

@@ -7,13 +7,13 @@ import time
 
 import grpc
 import grpc.aio
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from google.protobuf.message import DecodeError
 
 from fleetwatch_collector.auth import current_agent
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.validate import Limits, Rejection, validate_push
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "fleetwatch.v1.Collector"

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 import grpc
+
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
@@ -35,7 +36,7 @@ class Limits:
     def validate(self) -> None:
         for name, value in vars(self).items():
             if value < 1:
-                raise ValueError(f"limits.{name}: must be at least 1")
+                raise ValueError(f"{name}: must be at least 1")
 
 
 class Rejection(Exception):
@@ -58,13 +59,13 @@ def _count(where: str, actual: int, limit: int) -> None:
 
 
 def _host(where: str, host: pb.HostInfo) -> None:
-    if not HOSTNAME_RE.match(host.hostname):
+    if not HOSTNAME_RE.fullmatch(host.hostname):
         bad = next((c for c in host.hostname if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
         detail = f"invalid character {bad!r}" if bad is not None else "empty or too long"
         raise Rejection("invalid_hostname", f"{where}.hostname: {detail} in {host.hostname[:64]!r}")
     for field in ("site", "district"):
         value = getattr(host, field)
-        if value and not SLUG_RE.match(value):
+        if value and not SLUG_RE.fullmatch(value):
             raise Rejection("invalid_label", f"{where}.{field}: {value[:64]!r} is not an ASCII slug")
     for field in (
         "os_family",
@@ -124,7 +125,7 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
     _count(f"{where}.antivirus.products", len(report.antivirus.products), limits.max_products)
     _count(f"{where}.connectivity.targets", len(report.connectivity.targets), limits.max_targets)
     for i, probe in enumerate(report.probes):
-        if not PROBE_NAME_RE.match(probe.name):
+        if not PROBE_NAME_RE.fullmatch(probe.name):
             raise Rejection(
                 "invalid_label",
                 f"{where}.probes[{i}].name: {probe.name[:40]!r} is not a probe name",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fleetwatch_agent.config import AgentConfig, load_config
 from fleetwatch_agent.tomlconfig import ConfigError
-
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "agent" / "agent.example.toml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fleetwatch_agent import convert
 from fleetwatch_agent.hostfacts import HostFacts
 from fleetwatch_agent.probes.resources import FilesystemUsage, InterfaceCounters, ResourcesSample

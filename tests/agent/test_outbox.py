@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fleetwatch_agent.outbox import Outbox
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 

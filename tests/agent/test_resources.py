@@ -8,6 +8,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
+
 from fleetwatch_agent.probes.resources import (
     MAX_FILESYSTEMS,
     MAX_INTERFACES,

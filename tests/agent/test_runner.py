@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
 from fleetwatch_agent.probes.resources import ResourcesConfig, ResourcesSample

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from fleetwatch_agent.probes.resources import ResourcesSample
 from fleetwatch_agent.simulate.hosts import SimulatedHost
 

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 import pytest
+
 from fleetwatch_agent.config import AGENT_ID_RE, SLUG_RE
 from fleetwatch_agent.simulate.fleet import build_fleet
 from fleetwatch_agent.simulate.topology import DISTRICTS, allocate, sites, slugify

@@ -6,6 +6,7 @@ import random
 
 import grpc
 import pytest
+
 from fleetwatch_agent.transport import PushError, backoff_delay
 
 

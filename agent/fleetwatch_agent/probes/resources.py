@@ -24,6 +24,10 @@ class ResourcesConfig:
     # Filesystem types to leave out besides the pseudo filesystems psutil already skips.
     ignore_fstypes: tuple[str, ...] = ("squashfs", "iso9660", "udf")
 
+    def validate(self) -> None:
+        if self.timeout_seconds <= 0:
+            raise ValueError("timeout_seconds: must be positive")
+
 
 @dataclass(frozen=True)
 class FilesystemUsage:

@@ -1,0 +1,185 @@
+"""The agent's on-disk spool: every report stays in SQLite (WAL) until the collector acknowledged it.
+
+    collect ─► put(seq, body) ─► reports table ─► next_batch() ─► Push ─► OK ─► delete(seqs)
+                                  │ bound hit: oldest deleted first, counted in meta.dropped_total
+                                  └ corrupt file: moved aside, a fresh spool started
+
+Invariants: a report is deleted only after a Push that carried it succeeded, or when a
+bound (reports, bytes, age) forces the oldest out, which is counted. Each batch carries the
+newest report first, so the collector is current at once, then the oldest in seq order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    seq          INTEGER PRIMARY KEY,
+    collected_ms INTEGER NOT NULL,
+    body         BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class SpoolLimits:
+    max_reports: int
+    max_bytes: int
+    max_age_seconds: float
+
+
+@dataclass(frozen=True)
+class SpooledReport:
+    seq: int
+    collected_ms: int
+    body: bytes
+
+
+class Spool:
+    """A bounded queue of serialized reports in one SQLite file; used from one thread at a time."""
+
+    def __init__(self, path: Path, limits: SpoolLimits, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._limits = limits
+        self._clock = clock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self._move_aside()
+            log.error("spool %s is corrupt (%s); moved it to %s and started a fresh spool", path, exc, aside)
+            self._db = self._open()
+        self._count, self._bytes = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM reports"
+        ).fetchone()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a report acknowledged to the runner survives power loss, not only kill -9.
+            db.execute("PRAGMA synchronous=FULL")
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {result}")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock()))
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.replace(Path(f"{aside}{suffix}"))
+        return aside
+
+    def __len__(self) -> int:
+        return int(self._count)
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self._bytes)
+
+    @property
+    def dropped_total(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
+        return int(row[0]) if row else 0
+
+    def oldest_collected_ms(self) -> int:
+        row = self._db.execute("SELECT MIN(collected_ms) FROM reports").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def put(self, seq: int, collected_ms: int, body: bytes) -> int:
+        """Store one report durably, then enforce the bounds; returns how many were dropped."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO reports (seq, collected_ms, body) VALUES (?, ?, ?)",
+                (seq, collected_ms, body),
+            )
+            self._count += 1
+            self._bytes += len(body)
+            dropped = self._enforce_bounds()
+        return dropped
+
+    def _enforce_bounds(self) -> int:
+        limits = self._limits
+        oldest_allowed = int((self._clock() - limits.max_age_seconds) * 1000)
+        dropped = 0
+        while self._count > 1 and (self._count > limits.max_reports or self._bytes > limits.max_bytes):
+            dropped += self._drop_oldest(
+                "SELECT seq, LENGTH(body) FROM reports ORDER BY seq LIMIT ?",
+                (max(1, self._count - limits.max_reports),),
+            )
+        dropped += self._drop_oldest(
+            "SELECT seq, LENGTH(body) FROM reports WHERE collected_ms < ? ORDER BY seq",
+            (oldest_allowed,),
+        )
+        if dropped:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+                (dropped,),
+            )
+            log.warning("spool bound hit: dropped the %d oldest reports", dropped)
+        return dropped
+
+    def _drop_oldest(self, query: str, args: tuple[int, ...]) -> int:
+        rows = self._db.execute(query, args).fetchall()
+        if not rows:
+            return 0
+        self._db.executemany("DELETE FROM reports WHERE seq = ?", [(seq,) for seq, _ in rows])
+        self._count -= len(rows)
+        self._bytes -= sum(size for _, size in rows)
+        return len(rows)
+
+    def next_batch(self, max_reports: int, max_bytes: int) -> list[SpooledReport]:
+        """The newest report, then the oldest in seq order, within both bounds (at least one)."""
+        newest = self._db.execute(
+            "SELECT seq, collected_ms, body FROM reports ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if newest is None:
+            return []
+        batch = [SpooledReport(*newest)]
+        size = len(newest[2])
+        cursor = self._db.execute(
+            "SELECT seq, collected_ms, body FROM reports WHERE seq < ? ORDER BY seq LIMIT ?",
+            (newest[0], max_reports - 1),
+        )
+        for seq, collected_ms, body in cursor:
+            if size + len(body) > max_bytes:
+                break
+            batch.append(SpooledReport(seq, collected_ms, body))
+            size += len(body)
+        return batch
+
+    def delete(self, seqs: Sequence[int]) -> None:
+        """Forget acknowledged reports."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for seq in seqs:
+                row = self._db.execute(
+                    "DELETE FROM reports WHERE seq = ? RETURNING LENGTH(body)", (seq,)
+                ).fetchone()
+                if row is not None:
+                    self._count -= 1
+                    self._bytes -= row[0]
+
+    def close(self) -> None:
+        self._db.close()
