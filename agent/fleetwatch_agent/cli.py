@@ -1,4 +1,4 @@
-"""Command line of fleetwatch-agent: run, check, simulate."""
+"""Command line of fleetwatch-agent: run, check, enroll, simulate."""
 
 from __future__ import annotations
 
@@ -8,18 +8,28 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from fleetwatch_agent import __version__
-from fleetwatch_agent.config import load_config
+from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
+from fleetwatch_agent.credentials import CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
 from fleetwatch_agent.runner import bind_probes, run_cycle
 from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_agent.transport import PushError
 
 log = logging.getLogger("fleetwatch_agent")
 CHECK_WARMUP_SECONDS = 1.0
+TOKEN_ENV = "FLEETWATCH_ENROLL_TOKEN"
+
+
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--token", help=f"site enrolment token (prefer --token-file or ${TOKEN_ENV})")
+    group.add_argument("--token-file", type=Path, help="file holding the enrolment token")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,21 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="collect once, print the report as JSON, exit 1 if a probe failed")
     check.add_argument("--config", type=Path, help="TOML configuration file")
 
+    enroll = sub.add_parser("enroll", help="exchange a site token for this host's credential")
+    enroll.add_argument("--collector", help="collector HOST:PORT (default: collector.addresses of --config)")
+    enroll.add_argument("--config", type=Path, help="TOML configuration file (data_dir, TLS settings)")
+    _add_token_options(enroll)
+
     sim = sub.add_parser("simulate", help="drive a simulated fleet against a collector")
     sim.add_argument(
         "--collector", default="127.0.0.1:50051", help="collector host:port (default: %(default)s)"
     )
     sim.add_argument("--agents", type=int, default=4130, help="number of agents (default: %(default)s)")
     sim.add_argument(
-        "--interval",
-        type=float,
-        default=15.0,
-        help="seconds between reports (default: %(default)s)",
+        "--interval", type=float, default=15.0, help="seconds between reports (default: %(default)s)"
     )
-    sim.add_argument(
-        "--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)"
-    )
+    sim.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     sim.add_argument("--seed", type=int, default=1, help="random seed of the fleet (default: %(default)s)")
+    sim.add_argument(
+        "--state-file", type=Path, help="keep the simulated agents' credentials here across runs"
+    )
+    sim.add_argument("--ca-file", default="", help="CA bundle when the collector uses TLS")
+    _add_token_options(sim)
     return parser
 
 
@@ -70,14 +85,28 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+def _token(args: argparse.Namespace) -> str:
+    if args.token:
+        return str(args.token)
+    if args.token_file:
+        try:
+            return str(args.token_file.read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"--token-file {args.token_file}: {exc.strerror}") from exc
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV].strip()
+    raise ConfigError(f"an enrolment token is needed: --token-file FILE, --token T or ${TOKEN_ENV}")
+
+
 async def _run(config_path: Path | None) -> int:
     from fleetwatch_agent.service import AgentService
 
     config = load_config(config_path)
     _setup_logging(config.agent.log_level)
+    service = AgentService(config)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    await AgentService(config).run(stop)
+    await service.run(stop)
     return 0
 
 
@@ -104,17 +133,57 @@ async def _check(config_path: Path | None) -> int:
     return 0
 
 
+def _collector_section(config: AgentConfig, address: str | None) -> CollectorSection:
+    if address is None:
+        return config.collector
+    section = dataclasses.replace(config.collector, addresses=(address,))
+    try:
+        section.validate()
+    except ValueError as exc:
+        raise ConfigError(f"--collector: {exc}") from exc
+    return section
+
+
+async def _enroll(args: argparse.Namespace) -> int:
+    from fleetwatch_agent.service import enroll
+    from fleetwatch_agent.transport import Transport
+
+    config = load_config(args.config)
+    config = dataclasses.replace(config, collector=_collector_section(config, args.collector))
+    _setup_logging("info")
+    transport = Transport(config.collector)
+    try:
+        credential = await enroll(transport, _token(args), config)
+    finally:
+        await transport.close()
+    print(f"enrolled as {credential.agent_id} at site {credential.site or '(as configured)'}")
+    return 0
+
+
 async def _simulate(args: argparse.Namespace) -> int:
     from fleetwatch_agent.simulate.fleet import run_fleet
 
     if args.agents < 1:
         raise ConfigError("--agents must be at least 1")
-    if args.interval < 0.1:
-        raise ConfigError("--interval must be at least 0.1 seconds")
+    if not 1 <= args.interval <= 3600:
+        raise ConfigError("--interval must be between 1 and 3600 seconds")
+    section = dataclasses.replace(
+        CollectorSection(),
+        addresses=(args.collector,),
+        ca_file=args.ca_file,
+        timeout_seconds=max(10.0, args.interval),
+    )
+    try:
+        section.validate()
+    except ValueError as exc:
+        raise ConfigError(f"--collector: {exc}") from exc
     _setup_logging("info")
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    stats = await run_fleet(args.collector, args.agents, args.interval, args.duration, args.seed, stop)
+    token = _token(args)
+    stats = await run_fleet(
+        section, args.agents, args.interval, args.duration, args.seed, token, args.state_file, stop
+    )
     log.info(
         "simulation ended: %d pushes ok, %d failed %s",
         stats.pushes_ok,
@@ -126,15 +195,17 @@ async def _simulate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": lambda: _run(args.config), "check": lambda: _check(args.config)}
+    commands["enroll"] = lambda: _enroll(args)
+    commands["simulate"] = lambda: _simulate(args)
     try:
-        if args.command == "run":
-            return asyncio.run(_run(args.config))
-        if args.command == "check":
-            return asyncio.run(_check(args.config))
-        return asyncio.run(_simulate(args))
-    except ConfigError as exc:
+        return asyncio.run(commands[args.command]())
+    except (ConfigError, CredentialError) as exc:
         print(f"fleetwatch-agent: {exc}", file=sys.stderr)
         return 2
+    except PushError as exc:
+        print(f"fleetwatch-agent: the collector refused: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ class AgentSection:
 
     # "" derives a stable id from the machine id (/etc/machine-id, MachineGuid).
     id: str = ""
-    # Where the agent keeps its state (sequence numbers, later the spool).
+    # Where the agent keeps its state: credential, sequence numbers, spool.
     data_dir: str = "/var/lib/fleetwatch-agent"
     # Seconds between collection cycles; the first cycle starts at a random phase.
     interval_seconds: float = 15.0
@@ -62,10 +62,20 @@ class CollectorSection:
     # HTTP/2 keepalive ping interval on an idle connection with calls in flight.
     keepalive_seconds: float = 60.0
     compression: Literal["gzip", "none"] = "gzip"
-    # Most reports sent in one Push.
+    # Most reports, and most bytes, sent in one Push.
     max_batch_reports: int = 100
-    # Reports held in memory while the collector is unreachable.
-    max_queued_reports: int = 5760
+    max_batch_bytes: int = 1024 * 1024
+    # TLS: "auto" uses TLS unless every address is on loopback.
+    tls: Literal["auto", "on", "off"] = "auto"
+    # PEM CA bundle that signed the collector's certificate ("" = the system's roots).
+    ca_file: str = ""
+    # PEM client certificate and key, for collectors that require mutual TLS.
+    cert_file: str = ""
+    key_file: str = ""
+    # Name to expect in the collector's certificate when it differs from the address.
+    server_name: str = ""
+    # File holding a site enrolment token: used once when the agent is not enrolled yet.
+    token_file: str = ""
 
     def validate(self) -> None:
         if not self.addresses:
@@ -76,11 +86,28 @@ class CollectorSection:
                 raise ValueError(f"addresses: {address!r} is not host:port")
         if not 1 <= self.max_batch_reports <= 500:
             raise ValueError("max_batch_reports: must be between 1 and 500")
-        if self.max_queued_reports < 1:
-            raise ValueError("max_queued_reports: must be at least 1")
+        if self.max_batch_bytes < 1024:
+            raise ValueError("max_batch_bytes: must be at least 1024")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file: set both or neither")
         for name in ("timeout_seconds", "keepalive_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
+
+
+@dataclass(frozen=True)
+class SpoolSection:
+    """The on-disk queue of reports not yet acknowledged (data_dir/spool.sqlite)."""
+
+    # Bounds; when one is hit the oldest reports are dropped first, and counted.
+    # The defaults hold 24 hours at the default interval.
+    max_reports: int = 6000
+    max_bytes: int = 64 * 1024 * 1024
+    max_age_seconds: float = 86400.0
+
+    def validate(self) -> None:
+        if self.max_reports < 1 or self.max_bytes < 1024 or self.max_age_seconds <= 0:
+            raise ValueError("max_reports, max_bytes, max_age_seconds: must be positive")
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,7 @@ class AgentConfig:
     agent: AgentSection = field(default_factory=AgentSection)
     site: SiteSection = field(default_factory=SiteSection)
     collector: CollectorSection = field(default_factory=CollectorSection)
+    spool: SpoolSection = field(default_factory=SpoolSection)
     probes: ProbesSection = field(default_factory=ProbesSection)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fleetwatch_agent.hostfacts import HostFacts
 from fleetwatch_agent.probes.resources import ResourcesSample
 from fleetwatch_agent.report import CycleReport, Location
@@ -12,16 +14,28 @@ SITE_TYPES = {
     "district": pb.SITE_TYPE_DISTRICT,
     "commune": pb.SITE_TYPE_COMMUNE,
 }
+SITE_TYPE_NAMES = {number: name for name, number in SITE_TYPES.items()}
+MAX_TEXT_BYTES = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def text(value: str) -> str:
+    """A text field the collector accepts: no control characters, at most 256 bytes of UTF-8."""
+    value = _CONTROL.sub("?", value)
+    encoded = value.encode()
+    if len(encoded) <= MAX_TEXT_BYTES:
+        return value
+    return encoded[:MAX_TEXT_BYTES].decode(errors="ignore")
 
 
 def host_info(facts: HostFacts, location: Location, agent_version: str) -> pb.HostInfo:
     return pb.HostInfo(
         hostname=facts.hostname,
-        os_family=facts.os_family,
-        os_name=facts.os_name,
-        os_version=facts.os_version,
-        kernel=facts.kernel,
-        arch=facts.arch,
+        os_family=text(facts.os_family),
+        os_name=text(facts.os_name),
+        os_version=text(facts.os_version),
+        kernel=text(facts.kernel),
+        arch=text(facts.arch),
         agent_version=agent_version,
         cpu_count=facts.cpu_count,
         memory_total_bytes=facts.memory_total_bytes,
@@ -29,7 +43,7 @@ def host_info(facts: HostFacts, location: Location, agent_version: str) -> pb.Ho
         site=location.site,
         district=location.district,
         site_type=SITE_TYPES.get(location.site_type, pb.SITE_TYPE_UNSPECIFIED),
-        site_name=location.site_name,
+        site_name=text(location.site_name),
     )
 
 
@@ -48,9 +62,9 @@ def resources(sample: ResourcesSample) -> pb.Resources:
         message.load.load1, message.load.load5, message.load.load15 = sample.load
     for fs in sample.filesystems:
         message.filesystems.add(
-            mountpoint=fs.mountpoint,
-            device=fs.device,
-            fstype=fs.fstype,
+            mountpoint=text(fs.mountpoint),
+            device=text(fs.device),
+            fstype=text(fs.fstype),
             size_bytes=fs.size_bytes,
             used_bytes=fs.used_bytes,
             free_bytes=fs.free_bytes,
@@ -60,7 +74,7 @@ def resources(sample: ResourcesSample) -> pb.Resources:
         )
     for nic in sample.interfaces:
         message.interfaces.add(
-            name=nic.name,
+            name=text(nic.name),
             up=nic.up,
             speed_bits_per_second=nic.speed_bits_per_second,
             receive_bytes=nic.receive_bytes,
@@ -88,7 +102,7 @@ def report(cycle: CycleReport) -> pb.Report:
             name=outcome.name,
             success=outcome.success,
             duration_seconds=outcome.duration_seconds,
-            error=outcome.error,
+            error=text(outcome.error),
         )
     sample = cycle.results.get("resources")
     if isinstance(sample, ResourcesSample):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class SeqStore:
@@ -24,8 +28,12 @@ class SeqStore:
             return 0
         try:
             return int(text)
-        except ValueError as exc:
-            raise ValueError(f"{self._path}: corrupt sequence file ({text[:20]!r})") from exc
+        except ValueError:
+            # Real sequence numbers stay far below the clock in milliseconds (2 million a
+            # year at 15 s), so continuing from there never reuses one.
+            restart = int(time.time() * 1000)
+            log.error("%s is corrupt (%r); continuing at %d", self._path, text[:20], restart)
+            return restart
 
     def _reserve(self, upto: int) -> None:
         """Write ``upto`` atomically: a crash can skip numbers, never reuse them."""

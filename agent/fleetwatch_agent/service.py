@@ -1,4 +1,4 @@
-"""The agent's main loop: collect on a jittered schedule, queue, push, honour acknowledgements."""
+"""The agent's main loop: collect on a jittered schedule into the spool, push, delete what was acked."""
 
 from __future__ import annotations
 
@@ -6,47 +6,83 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
-from fleetwatch_agent import __version__, convert
+from fleetwatch_agent import __version__, convert, credentials
 from fleetwatch_agent.aiotools import sleep_unless, wait_any
 from fleetwatch_agent.config import AgentConfig
-from fleetwatch_agent.hostfacts import derive_agent_id, read_host_facts
-from fleetwatch_agent.outbox import Outbox
+from fleetwatch_agent.credentials import AgentCredential, CredentialError
+from fleetwatch_agent.hostfacts import read_host_facts
 from fleetwatch_agent.report import CycleReport, Location
 from fleetwatch_agent.runner import bind_probes, first_tick, next_tick, run_cycle
 from fleetwatch_agent.seqstore import SeqStore
-from fleetwatch_agent.transport import PushError, Transport, backoff_delay
+from fleetwatch_agent.spool import Spool, SpoolLimits
+from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Wait at least this long before trying again with a refused credential.
+CREDENTIAL_RETRY_SECONDS = 60.0
 
 
 def location_of(config: AgentConfig) -> Location:
     return Location(config.site.slug, config.site.district, config.site.type, config.site.name)
 
 
+async def enroll(transport: Transport, token: str, config: AgentConfig) -> AgentCredential:
+    """Exchange a site token for this host's credential and save it in the data folder."""
+    facts = await asyncio.to_thread(read_host_facts)
+    host = convert.host_info(facts, location_of(config), __version__)
+    response = await transport.enroll(token.strip(), host)
+    site_type = convert.SITE_TYPE_NAMES.get(response.site_type, "")
+    credential = AgentCredential(
+        response.agent_id, response.secret, response.site, response.district, site_type
+    )
+    path = credentials.save(Path(config.agent.data_dir), credential)
+    log.info("enrolled as %s at site %s; credential saved in %s", credential.agent_id, credential.site, path)
+    return credential
+
+
 class AgentService:
-    """Runs probes every interval and delivers the reports to the collector."""
+    """Runs probes every interval and delivers the reports to the collector, losing none."""
 
     def __init__(self, config: AgentConfig, rng: random.Random | None = None) -> None:
         self._config = config
         self._rng = rng or random.Random()
-        self.agent_id = config.agent.id or derive_agent_id()
+        data_dir = Path(config.agent.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._credential = credentials.load(data_dir)
         self._probes = bind_probes(config.probes)
-        self._seq = SeqStore(Path(config.agent.data_dir) / "seq")
-        self._outbox = Outbox(config.collector.max_queued_reports)
-        self._transport = Transport(
-            config.collector.addresses,
-            timeout_seconds=config.collector.timeout_seconds,
-            keepalive_seconds=config.collector.keepalive_seconds,
-            compression=config.collector.compression,
+        self._seq = SeqStore(data_dir / "seq")
+        self._spool = Spool(
+            data_dir / "spool.sqlite",
+            SpoolLimits(config.spool.max_reports, config.spool.max_bytes, config.spool.max_age_seconds),
         )
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self._transport = Transport(config.collector)
         self._location = location_of(config)
         self._queued = asyncio.Event()
+        self._enrolled = asyncio.Event()
+        if self._credential is not None:
+            self._enrolled.set()
+        elif not config.collector.token_file:
+            raise CredentialError(
+                f"not enrolled: no {data_dir / credentials.FILE_NAME}; run "
+                "`fleetwatch-agent enroll --collector HOST:PORT --token-file FILE` "
+                "or set collector.token_file"
+            )
 
-    async def collect_once(self) -> CycleReport:
+    async def _spool_io(self, function: Callable[..., T], *args: object) -> T:
+        """Spool work runs on one thread: SQLite with fsync must not block the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+
+    async def collect_once(self) -> pb.Report:
         outcomes, results = await run_cycle(self._probes)
-        return CycleReport(
+        cycle = CycleReport(
             seq=self._seq.next(),
             collected_unix_ms=int(time.time() * 1000),
             interval_seconds=self._config.agent.interval_seconds,
@@ -56,58 +92,94 @@ class AgentService:
             outcomes=outcomes,
             results=results,
         )
+        message = convert.report(cycle)
+        message.spool.CopyFrom(
+            pb.SpoolStats(
+                queued_reports=len(self._spool),
+                dropped_reports_total=self._spool.dropped_total,
+                oldest_queued_unix_ms=self._spool.oldest_collected_ms(),
+            )
+        )
+        return message
 
     async def _collect_loop(self, stop: asyncio.Event) -> None:
         interval = self._config.agent.interval_seconds
         tick = first_tick(time.monotonic(), interval, self._rng)
-        while not stop.is_set():
-            if await sleep_unless(stop, tick - time.monotonic()):
-                return
-            cycle = await self.collect_once()
-            message = convert.report(cycle)
-            message.spool.CopyFrom(self._outbox.stats())
-            self._outbox.put(message)
+        while not await sleep_unless(stop, tick - time.monotonic()):
+            message = await self.collect_once()
+            await self._spool_io(
+                self._spool.put, message.seq, message.collected_unix_ms, message.SerializeToString()
+            )
             self._queued.set()
             tick = next_tick(tick, time.monotonic(), interval)
 
-    async def _send_loop(self, stop: asyncio.Event) -> None:
+    async def _enroll_loop(self, stop: asyncio.Event) -> None:
+        """With collector.token_file and no credential: enrol, retrying until it works."""
         attempt = 0
-        while not stop.is_set():
-            batch = self._outbox.batch(self._config.collector.max_batch_reports)
+        while self._credential is None and not stop.is_set():
+            try:
+                token = Path(self._config.collector.token_file).read_text()
+                self._credential = await enroll(self._transport, token, self._config)
+                self._enrolled.set()
+            except OSError as exc:
+                log.error("cannot read collector.token_file: %s", exc)
+            except PushError as exc:
+                log.error("enrolment failed: %s", exc)
+            attempt += 1
+            await sleep_unless(stop, backoff_delay(attempt, self._rng, base=5.0))
+
+    async def _send_loop(self, stop: asyncio.Event) -> None:
+        await wait_any(stop, self._enrolled)
+        attempt = 0
+        collector = self._config.collector
+        while not stop.is_set() and self._credential is not None:
+            batch = await self._spool_io(
+                self._spool.next_batch, collector.max_batch_reports, collector.max_batch_bytes
+            )
             if not batch:
                 self._queued.clear()
                 await wait_any(stop, self._queued)
                 continue
+            identity = Identity(self._credential.agent_id, self._credential.secret)
+            reports = [pb.Report.FromString(r.body) for r in batch]
             try:
-                response = await self._transport.push(self.agent_id, batch)
+                response = await self._transport.push(identity, reports, min(r.seq for r in batch))
             except PushError as exc:
-                if not exc.retryable:
-                    # The collector refused this batch for good (e.g. invalid content):
-                    # keeping it would block every later report.
-                    dropped = self._outbox.ack(batch[-1].seq)
-                    log.error("collector refused %d reports, dropping them: %s", dropped, exc)
+                if exc.credential_problem:
+                    delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))
+                    log.error("collector refused this agent's credential (%s); retrying in %.0fs", exc, delay)
+                elif exc.permanent:
+                    # The collector refused this batch for good (invalid content): keeping it
+                    # would block every later report.
+                    await self._spool_io(self._spool.delete, [r.seq for r in batch])
+                    log.error("collector refused %d reports, dropping them: %s", len(batch), exc)
                     continue
-                delay = max(exc.retry_after_seconds, backoff_delay(attempt, self._rng))
+                else:  # retryable, or a collector fault: keep the batch, back off
+                    delay = max(exc.retry_after_seconds, backoff_delay(attempt, self._rng))
+                    log.warning("push failed (%s), retrying in %.1fs", exc, delay)
                 attempt += 1
-                log.warning("push failed (%s), retrying in %.1fs", exc, delay)
                 await sleep_unless(stop, delay)
                 continue
             attempt = 0
-            self._outbox.ack(response.acked_seq)
+            await self._spool_io(self._spool.delete, [r.seq for r in batch])
             if response.retry_after_ms:
                 await sleep_unless(stop, response.retry_after_ms / 1000.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
-            "agent %s started: site %s, interval %gs, probes %s, collector %s",
-            self.agent_id,
-            self._location.site,
+            "agent %s started: site %s, interval %gs, probes %s, collector %s, %d reports spooled",
+            self._credential.agent_id if self._credential else "(not enrolled yet)",
+            self._credential.site if self._credential else self._location.site,
             self._config.agent.interval_seconds,
             ",".join(p.name for p in self._probes) or "none",
             ",".join(self._config.collector.addresses),
+            len(self._spool),
         )
         try:
-            await asyncio.gather(self._collect_loop(stop), self._send_loop(stop))
+            await asyncio.gather(self._collect_loop(stop), self._enroll_loop(stop), self._send_loop(stop))
         finally:
             await self._transport.close()
-            log.info("agent %s stopped with %d reports unsent", self.agent_id, len(self._outbox))
+            unsent = len(self._spool)
+            await self._spool_io(self._spool.close)
+            self._io.shutdown()
+            log.info("agent stopped; %d reports stay in the spool for the next start", unsent)

@@ -1,41 +1,73 @@
-"""Authentication interceptor: resolves the calling agent from call metadata, never from the payload."""
+"""Authentication interceptor: the calling agent is who its credential says, never its payload."""
 
 from __future__ import annotations
 
 import contextvars
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import grpc.aio
 
+from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.enrolment import Credential, verify
+
 AGENT_ID_METADATA = "x-fleetwatch-agent-id"
-AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Methods callable without an agent identity.
+AUTHORIZATION_METADATA = "authorization"
+AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Methods callable without an agent credential.
 OPEN_METHODS = frozenset(
-    {
-        "/fleetwatch.v1.Collector/Enroll",
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
-    }
+    {"/fleetwatch.v1.Collector/Enroll", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
 )
 
-current_agent: contextvars.ContextVar[str] = contextvars.ContextVar("current_agent")
+
+@dataclass(frozen=True)
+class Identity:
+    agent_id: str
+    site: SiteLabels | None
 
 
-def agent_id_from_metadata(metadata: Any) -> str | None:
-    """The agent id claimed in the call metadata, if well formed."""
-    for key, value in metadata or ():
-        if key == AGENT_ID_METADATA:
-            return value if isinstance(value, str) and AGENT_ID_RE.fullmatch(value) else None
-    return None
+current_identity: contextvars.ContextVar[Identity] = contextvars.ContextVar("current_identity")
+
+
+class AuthFailure(Exception):
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> Identity:
+    """The identity proven by the call metadata; AuthFailure says why there is none."""
+    values = dict(metadata or ())
+    agent_id = values.get(AGENT_ID_METADATA)
+    authorization = values.get(AUTHORIZATION_METADATA, "")
+    if not isinstance(agent_id, str) or not AGENT_ID_RE.fullmatch(agent_id):
+        raise AuthFailure(
+            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", f"missing or malformed {AGENT_ID_METADATA}"
+        )
+    scheme, _, secret = authorization.partition(" ") if isinstance(authorization, str) else ("", "", "")
+    if scheme != "Bearer" or not secret:
+        raise AuthFailure(
+            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", "missing 'authorization: Bearer <secret>'"
+        )
+    cred = lookup(agent_id)
+    if cred is None or not verify(cred, secret):
+        raise AuthFailure(
+            grpc.StatusCode.UNAUTHENTICATED, "bad_credential", "unknown agent or wrong secret; enrol again"
+        )
+    if cred.revoked:
+        raise AuthFailure(grpc.StatusCode.PERMISSION_DENIED, "revoked", f"agent {agent_id} was revoked")
+    return Identity(agent_id, cred.site)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid identity; sets ``current_agent`` for the handler."""
+    """Refuses calls without a valid credential; sets ``current_identity`` for the handler."""
 
-    def __init__(self, on_reject: Callable[[str], None]) -> None:
+    def __init__(self, lookup: Callable[[str], Credential | None], on_reject: Callable[[str, str], None]) -> None:
+        self._lookup = lookup
         self._on_reject = on_reject
 
     async def intercept_service(
@@ -46,22 +78,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method in OPEN_METHODS or handler.unary_unary is None:
             return handler
-        agent_id = agent_id_from_metadata(handler_call_details.invocation_metadata)
+        metadata = handler_call_details.invocation_metadata
         inner = handler.unary_unary
-        on_reject = self._on_reject
 
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if agent_id is None:
-                on_reject("unauthenticated")
-                await context.abort(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    f"missing or malformed {AGENT_ID_METADATA} metadata",
-                )
-            token = current_agent.set(agent_id)  # type: ignore[arg-type]
+            try:
+                identity = authenticate(metadata, self._lookup)
+            except AuthFailure as failure:
+                self._on_reject(failure.reason, failure.code.name)
+                await context.abort(failure.code, str(failure))
+            token = current_identity.set(identity)
             try:
                 return await inner(request, context)
             finally:
-                current_agent.reset(token)
+                current_identity.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
             authenticated,

@@ -45,6 +45,11 @@ HOST_METRICS: tuple[MetricSpec, ...] = (
         "Collection time of the agent's latest report (Unix seconds).",
     ),
     _host(
+        "fleetwatch_agent_reports_total",
+        "counter",
+        "Reports of the agent applied by the collector, each exactly once.",
+    ),
+    _host(
         "fleetwatch_agent_info",
         "info",
         "Host facts of the agent; value is always 1.",
@@ -203,6 +208,12 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
         "Reports ignored because their seq was already applied.",
     ),
     _collector("fleetwatch_collector_rejected_total", "counter", "Push calls refused, by reason.", "reason"),
+    _collector(
+        "fleetwatch_collector_enrolments_total",
+        "counter",
+        "Enroll calls by result (ok, token_*, invalid_request).",
+        "result",
+    ),
     _collector("fleetwatch_collector_push_duration_seconds", "histogram", "Time to handle one Push call."),
     _collector(
         "fleetwatch_collector_render_duration_seconds",
@@ -225,24 +236,24 @@ RUNTIME_METRICS: tuple[MetricSpec, ...] = (
     _runtime(
         "python_info",
         "gauge",
-        "Python platform information.",
+        "Python platform information",
         "implementation",
         "major",
         "minor",
         "patchlevel",
         "version",
     ),
-    _runtime("python_gc_objects_collected_total", "counter", "Objects collected during gc.", "generation"),
+    _runtime("python_gc_objects_collected_total", "counter", "Objects collected during gc", "generation"),
     _runtime(
         "python_gc_objects_uncollectable_total",
         "counter",
-        "Uncollectable objects found during GC.",
+        "Uncollectable objects found during GC",
         "generation",
     ),
     _runtime(
         "python_gc_collections_total",
         "counter",
-        "Number of times this generation was collected.",
+        "Number of times this generation was collected",
         "generation",
     ),
 )

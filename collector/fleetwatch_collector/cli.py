@@ -1,4 +1,4 @@
-"""Command line of fleetwatch-collector: run, metrics-doc."""
+"""Command line of fleetwatch-collector: run, token, agent, tls, metrics-doc."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 
 from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_collector import __version__
+from fleetwatch_collector.admin import add_commands, run_store_command, run_tls_command
 from fleetwatch_collector.config import CollectorConfig, load_config
+from fleetwatch_collector.server import ConfigurationError
 from fleetwatch_collector.store import StoreError
 
 
@@ -28,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--grpc-listen", metavar="HOST:PORT", help="overrides server.grpc_listen")
     run.add_argument("--http-listen", metavar="HOST:PORT", help="overrides server.http_listen")
     run.add_argument("--data-dir", metavar="DIR", help="overrides server.data_dir")
+    add_commands(sub)
     doc = sub.add_parser(
         "metrics-doc", help="print the metric reference (Markdown) generated from the catalog"
     )
@@ -79,13 +82,18 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sys.stdout.write(text)
             return 0
-        config = apply_overrides(load_config(args.config), args)
+        if args.command == "tls":
+            return run_tls_command(args)
+        config = load_config(args.config)
+        if args.command in ("token", "agent"):
+            return run_store_command(args, config)
+        config = apply_overrides(config, args)
         logging.basicConfig(
             level=getattr(logging, config.server.log_level.upper()),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         return asyncio.run(_run(config))
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, ConfigurationError) as exc:
         print(f"fleetwatch-collector: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

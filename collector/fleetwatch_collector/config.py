@@ -41,14 +41,29 @@ class FleetSection:
 
     # An agent silent for this many of its intervals is reported down (fleetwatch_agent_up 0).
     down_after_intervals: int = 3
-    # Seconds between writes of changed agents to the store.
-    flush_seconds: float = 5.0
 
     def validate(self) -> None:
         if self.down_after_intervals < 1:
             raise ValueError("down_after_intervals: must be at least 1")
-        if self.flush_seconds <= 0:
-            raise ValueError("flush_seconds: must be positive")
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    """TLS of the gRPC listener. Required when it listens beyond loopback."""
+
+    # PEM server certificate and key ("" = plaintext, allowed on loopback only).
+    cert_file: str = ""
+    key_file: str = ""
+    # PEM CA bundle: when set, agents must present a client certificate it signed (mutual TLS).
+    client_ca_file: str = ""
+    # Listen in plaintext beyond loopback anyway (a lab behind another encrypted tunnel).
+    allow_insecure: bool = False
+
+    def validate(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file: set both or neither")
+        if self.client_ca_file and not self.cert_file:
+            raise ValueError("client_ca_file: mutual TLS needs cert_file and key_file too")
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class CollectorConfig:
     """The whole collector configuration file."""
 
     server: ServerSection = field(default_factory=ServerSection)
+    tls: TlsSection = field(default_factory=TlsSection)
     fleet: FleetSection = field(default_factory=FleetSection)
     limits: Limits = field(default_factory=Limits)
 

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
+from fleetwatch_collector.agentstate import AgentEntry
 from fleetwatch_collector.catalog import HOST_INDEX, HOST_METRICS
-from fleetwatch_collector.textformat import label_pairs, sample
+from fleetwatch_collector.textformat import label_pairs, sample, sanitize
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
-SITE_TYPE_NAMES = {
-    pb.SITE_TYPE_DEPARTMENT: "department",
-    pb.SITE_TYPE_DISTRICT: "district",
-    pb.SITE_TYPE_COMMUNE: "commune",
-}
+T = TypeVar("T")
 UP = HOST_INDEX["fleetwatch_agent_up"]
 HEADERS = tuple(spec.header().encode() for spec in HOST_METRICS)
 
 
-def base_labels(agent_id: str, host: pb.HostInfo) -> str:
+def base_labels(agent: AgentEntry) -> str:
     """The labels every host series carries, in sorted order."""
+    site = agent.labels()
     return label_pairs(
         (
-            ("agent_id", agent_id),
-            ("district", host.district),
-            ("host", host.hostname),
-            ("site", host.site),
-            ("site_type", SITE_TYPE_NAMES.get(host.site_type, "")),
+            ("agent_id", agent.agent_id),
+            ("district", site.district),
+            ("host", agent.host.hostname),
+            ("site", site.site),
+            ("site_type", site.site_type),
         )
     )
 
@@ -46,18 +45,13 @@ class _Chunks:
         return tuple("".join(lines).encode() for lines in self.lines)
 
 
-def render_agent(
-    agent_id: str,
-    host: pb.HostInfo,
-    last_report_ms: int,
-    probes: Sequence[pb.ProbeResult],
-    resources: pb.Resources | None,
-    spool: pb.SpoolStats | None,
-) -> tuple[bytes, tuple[bytes, ...]]:
+def render_agent(agent: AgentEntry) -> tuple[bytes, tuple[bytes, ...]]:
     """The up-line prefix and the per-family chunks of one agent, UTF-8 encoded once at ingest."""
-    labels = base_labels(agent_id, host)
+    labels = base_labels(agent)
+    host = agent.host
     c = _Chunks(labels)
-    c.add("fleetwatch_agent_last_report_timestamp_seconds", last_report_ms / 1000.0)
+    c.add("fleetwatch_agent_last_report_timestamp_seconds", agent.last_report_ms / 1000.0)
+    c.add("fleetwatch_agent_reports_total", agent.reports_total)
     c.add(
         "fleetwatch_agent_info",
         1,
@@ -68,22 +62,31 @@ def render_agent(
             ("kernel", host.kernel),
             ("arch", host.arch),
             ("agent_version", host.agent_version),
-            ("site_name", host.site_name),
+            ("site_name", agent.labels().site_name),
         ),
     )
-    for probe in probes:
-        c.add("fleetwatch_agent_probe_success", int(probe.success), (("probe", probe.name),))
-        c.add(
-            "fleetwatch_agent_probe_duration_seconds",
-            probe.duration_seconds,
-            (("probe", probe.name),),
-        )
-    if spool is not None:
-        c.add("fleetwatch_agent_spool_reports", spool.queued_reports)
-        c.add("fleetwatch_agent_spool_dropped_reports_total", spool.dropped_reports_total)
-    if resources is not None:
-        _resources(c, resources)
+    for probe in _distinct(agent.probes, lambda p: p.name):
+        extra = (("probe", probe.name),)
+        c.add("fleetwatch_agent_probe_success", int(probe.success), extra)
+        c.add("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds, extra)
+    if agent.spool is not None:
+        c.add("fleetwatch_agent_spool_reports", agent.spool.queued_reports)
+        c.add("fleetwatch_agent_spool_dropped_reports_total", agent.spool.dropped_reports_total)
+    if agent.resources is not None:
+        _resources(c, agent.resources)
     return f"fleetwatch_agent_up{{{labels}}} ".encode(), c.done()
+
+
+def _distinct(items: Iterable[T], key: Callable[[T], str]) -> list[T]:
+    """Items whose label value, once sanitized, no earlier item has: Prometheus drops twin series."""
+    seen: set[str] = set()
+    result = []
+    for item in items:
+        value = sanitize(key(item))
+        if value not in seen:
+            seen.add(value)
+            result.append(item)
+    return result
 
 
 def _resources(c: _Chunks, r: pb.Resources) -> None:
@@ -99,11 +102,7 @@ def _resources(c: _Chunks, r: pb.Resources) -> None:
     c.add("fleetwatch_host_swap_used_bytes", r.swap_used_bytes)
     c.add("fleetwatch_host_boot_time_seconds", r.boot_time_unix)
     c.add("fleetwatch_host_processes", r.process_count)
-    seen: set[str] = set()
-    for fs in r.filesystems:
-        if fs.mountpoint in seen:  # duplicate series would make the exposition invalid
-            continue
-        seen.add(fs.mountpoint)
+    for fs in _distinct(r.filesystems, lambda fs: fs.mountpoint):
         extra = (("mountpoint", fs.mountpoint), ("fstype", fs.fstype))
         c.add("fleetwatch_host_filesystem_size_bytes", fs.size_bytes, extra)
         c.add("fleetwatch_host_filesystem_used_bytes", fs.used_bytes, extra)
@@ -111,11 +110,7 @@ def _resources(c: _Chunks, r: pb.Resources) -> None:
         if fs.has_inodes:
             c.add("fleetwatch_host_filesystem_inodes", fs.inodes_total, extra)
             c.add("fleetwatch_host_filesystem_inodes_free", fs.inodes_free, extra)
-    seen.clear()
-    for nic in r.interfaces:
-        if nic.name in seen:
-            continue
-        seen.add(nic.name)
+    for nic in _distinct(r.interfaces, lambda nic: nic.name):
         extra_nic = (("interface", nic.name),)
         c.add("fleetwatch_host_network_up", int(nic.up), extra_nic)
         c.add("fleetwatch_host_network_speed_bytes", nic.speed_bits_per_second // 8, extra_nic)

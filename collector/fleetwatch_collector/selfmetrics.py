@@ -63,11 +63,18 @@ class CollectorMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.enrolments = Counter(
+            "fleetwatch_collector_enrolments", "Enroll calls by result.", ["result"], registry=r
+        )
         self.render_duration = Gauge(
             "fleetwatch_collector_render_duration_seconds",
             "Time the latest /metrics render of the fleet took.",
             registry=r,
         )
+
+    def auth_refused(self, reason: str, code: str) -> None:
+        self.rejected.labels(reason).inc()
+        self.pushes.labels(code).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,8 +1,9 @@
-"""Assembles the collector: store, fleet state, gRPC server with health, HTTP endpoint, flushing."""
+"""Assembles the collector: store, fleet state, gRPC server with auth and health, HTTP endpoint."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -10,21 +11,58 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from fleetwatch_agent.aiotools import sleep_unless
 from fleetwatch_collector.auth import AuthInterceptor
-from fleetwatch_collector.config import CollectorConfig
+from fleetwatch_collector.config import CollectorConfig, TlsSection
+from fleetwatch_collector.enrolment import credential
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.http import HttpServer, MetricsPage, make_app
+from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.service import SERVICE_NAME, CollectorService
 from fleetwatch_collector.store import Store
 
 log = logging.getLogger(__name__)
+# Beyond this many concurrent RPCs gRPC itself answers RESOURCE_EXHAUSTED.
+MAX_CONCURRENT_RPCS = 2048
+
+
+class ConfigurationError(ValueError):
+    """The configuration cannot be served as it is (e.g. plaintext beyond loopback)."""
 
 
 def split_listen(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_credentials(tls: TlsSection, listen_host: str) -> grpc.ServerCredentials | None:
+    """TLS credentials, or None for plaintext, which is allowed on loopback or when asked for."""
+    if not tls.cert_file:
+        if is_loopback(listen_host) or tls.allow_insecure:
+            return None
+        raise ConfigurationError(
+            f"listening on {listen_host} needs TLS: set tls.cert_file and tls.key_file "
+            "(`fleetwatch-collector tls init` makes a first CA and certificate), "
+            "or tls.allow_insecure = true"
+        )
+    try:
+        key = Path(tls.key_file).read_bytes()
+        cert = Path(tls.cert_file).read_bytes()
+        client_ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
+    except OSError as exc:
+        raise ConfigurationError(f"tls: cannot read {exc.filename}: {exc.strerror}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -36,6 +74,8 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_connection_idle_ms", 10 * 60_000),
+        # A second collector on the same port must fail, not split the agents between two states.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -44,29 +84,53 @@ class CollectorServer:
 
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
+        host, port = split_listen(config.server.grpc_listen)
+        credentials = server_credentials(config.tls, host)
         self.metrics = CollectorMetrics()
         self.fleet = FleetState(config.fleet.down_after_intervals)
         self.store = Store(Path(config.server.data_dir) / "collector.sqlite")
         restored = self.fleet.restore(self.store.load_agents())
         if restored:
-            log.info("restored %d known agents from %s", restored, self.store.path)
+            log.info(
+                "restored %d known agents from %s; they show as down until they report",
+                restored,
+                self.store.path,
+            )
+        self.persister = Persister(self.store)
         self._health = health.aio.HealthServicer()
         self._serving = False
         self._grpc = grpc.aio.server(
-            interceptors=[AuthInterceptor(lambda reason: self.metrics.rejected.labels(reason).inc())],
+            interceptors=[
+                AuthInterceptor(
+                    lambda agent_id: credential(self.store, agent_id),
+                    self.metrics.auth_refused,
+                )
+            ],
             options=server_options(config.limits.max_message_bytes),
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        self._grpc.add_generic_rpc_handlers(
-            (CollectorService(self.fleet, self.metrics, config.limits).generic_handler(),)
-        )
+        service = CollectorService(self.fleet, self.metrics, config.limits, self.store, self.persister)
+        self._grpc.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
-        host, port = split_listen(config.server.grpc_listen)
-        self.grpc_port = self._grpc.add_insecure_port(f"{host}:{port}")
-        if self.grpc_port == 0:
-            raise OSError(f"cannot listen for gRPC on {config.server.grpc_listen}")
+        address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        try:
+            if credentials is None:
+                self.grpc_port = self._grpc.add_insecure_port(address)
+            else:
+                self.grpc_port = self._grpc.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # grpc's way of saying the bind failed
+            self.persister.close()
+            self.store.close()
+            raise OSError(f"cannot listen for gRPC on {address}: in use or not available") from exc
+        self.tls = credentials is not None
         http_host, http_port = split_listen(config.server.http_listen)
         page = MetricsPage(self.fleet, self.metrics)
-        self._http = HttpServer(http_host, http_port, make_app(page, lambda: self._serving))
+        try:
+            self._http = HttpServer(http_host, http_port, make_app(page, lambda: self._serving))
+        except OSError as exc:
+            self.persister.close()
+            self.store.close()
+            raise OSError(f"cannot listen for HTTP on {config.server.http_listen}: {exc.strerror}") from exc
         self.http_port = self._http.port
 
     async def start(self) -> None:
@@ -78,23 +142,18 @@ class CollectorServer:
         host = split_listen(self.config.server.grpc_listen)[0]
         http_host = split_listen(self.config.server.http_listen)[0]
         log.info(
-            "collector serving: gRPC on %s:%d, metrics on http://%s:%d/metrics",
+            "collector serving: gRPC on %s:%d (%s), metrics on http://%s:%d/metrics",
             host,
             self.grpc_port,
+            "TLS" if self.tls else "plaintext",
             http_host,
             self.http_port,
         )
 
-    async def flush(self) -> None:
-        snapshots = self.fleet.take_dirty()
-        if snapshots:
-            await asyncio.to_thread(self.store.save_agents, snapshots)
-
     async def serve(self, stop: asyncio.Event) -> None:
-        """Flush changed agents periodically until ``stop`` is set, then shut down gracefully."""
+        """Run until ``stop`` is set, then shut down gracefully."""
         try:
-            while not await sleep_unless(stop, self.config.fleet.flush_seconds):
-                await self.flush()
+            await stop.wait()
         finally:
             await self.shutdown()
 
@@ -103,7 +162,7 @@ class CollectorServer:
         self._serving = False
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(self.config.server.grace_seconds)
-        await self.flush()
+        await asyncio.to_thread(self.persister.close)
         self._http.stop()
         self.store.close()
         log.info("collector stopped")

@@ -1,36 +1,69 @@
-"""The Collector gRPC service: thin handlers that decode, validate and hand off to the fleet state."""
+"""The Collector gRPC service: thin handlers that decode, validate and hand off."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 
 import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from fleetwatch_collector.auth import current_agent
+from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.auth import current_identity
+from fleetwatch_collector.enrolment import EnrolmentError, enrol
 from fleetwatch_collector.fleet import FleetState
+from fleetwatch_collector.persist import Persister
+from fleetwatch_collector.ratelimit import RateLimiter
 from fleetwatch_collector.selfmetrics import CollectorMetrics
-from fleetwatch_collector.validate import Limits, Rejection, validate_push
+from fleetwatch_collector.store import Store, StoreError
+from fleetwatch_collector.validate import Limits, Rejection, validate_host, validate_push
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "fleetwatch.v1.Collector"
+RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
+SITE_TYPES = {
+    "department": pb.SITE_TYPE_DEPARTMENT,
+    "district": pb.SITE_TYPE_DISTRICT,
+    "commune": pb.SITE_TYPE_COMMUNE,
+}
 
 
 class CollectorService:
     """Handlers of fleetwatch.v1.Collector; requests arrive as raw bytes so decoding errors are ours."""
 
-    def __init__(self, fleet: FleetState, metrics: CollectorMetrics, limits: Limits) -> None:
+    def __init__(
+        self,
+        fleet: FleetState,
+        metrics: CollectorMetrics,
+        limits: Limits,
+        store: Store,
+        persister: Persister,
+    ) -> None:
         self._fleet = fleet
         self._metrics = metrics
         self._limits = limits
+        self._store = store
+        self._persister = persister
+        self._rate = RateLimiter(limits.pushes_per_second_per_agent, limits.push_burst)
 
-    async def _refuse(self, context: grpc.aio.ServicerContext, rejection: Rejection) -> None:
+    async def _refuse(
+        self, context: grpc.aio.ServicerContext, rejection: Rejection, retry_after: float = 0
+    ) -> None:
         self._metrics.rejected.labels(rejection.reason).inc()
         self._metrics.pushes.labels(rejection.code.name).inc()
-        log.info("push from %s refused (%s): %s", current_agent.get("?"), rejection.reason, rejection)
+        identity = current_identity.get(None)
+        log.info(
+            "push from %s refused (%s): %s",
+            identity.agent_id if identity else "?",
+            rejection.reason,
+            rejection,
+        )
+        if retry_after > 0:
+            context.set_trailing_metadata(((RETRY_AFTER_METADATA, str(int(retry_after * 1000))),))
         await context.abort(rejection.code, str(rejection))
 
     def _decode(self, raw: bytes) -> pb.PushRequest:
@@ -45,16 +78,43 @@ class CollectorService:
         except DecodeError as exc:
             raise Rejection("malformed", f"PushRequest does not decode: {exc}") from exc
 
+    def _admit(self, agent_id: str) -> tuple[Rejection, float] | None:
+        """Load shedding first (the collector's health), then the agent's own rate."""
+        if self._persister.pending >= self._limits.max_pending_pushes:
+            delay = self._limits.retry_after_seconds * random.uniform(1.0, 3.0)
+            return Rejection(
+                "overloaded", "collector busy, retry later", grpc.StatusCode.RESOURCE_EXHAUSTED
+            ), delay
+        wait = self._rate.acquire(agent_id)
+        if wait > 0:
+            message = f"more than {self._limits.pushes_per_second_per_agent:g} pushes/s from this agent"
+            return Rejection("rate_limited", message, grpc.StatusCode.RESOURCE_EXHAUSTED), wait
+        return None
+
     async def push(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.PushResponse:
         started = time.perf_counter()
-        agent_id = current_agent.get()
+        identity = current_identity.get()
+        refusal = self._admit(identity.agent_id)
+        if refusal is not None:
+            await self._refuse(context, *refusal)
         try:
             request = self._decode(raw)
             validate_push(request, int(time.time() * 1000), self._limits)
         except Rejection as rejection:
             await self._refuse(context, rejection)
             raise AssertionError("unreachable: abort raises") from None
-        result = self._fleet.apply(agent_id, request.reports)
+        result = self._fleet.apply(identity.agent_id, request.reports, request.oldest_held_seq, identity.site)
+        if result.applied:
+            try:
+                await self._persister.save(self._fleet.snapshot(identity.agent_id))
+            except StoreError:
+                await self._refuse(
+                    context,
+                    Rejection(
+                        "store_error", "collector cannot store reports now", grpc.StatusCode.UNAVAILABLE
+                    ),
+                    self._limits.retry_after_seconds,
+                )
         self._metrics.applied.inc(result.applied)
         if result.duplicates:
             self._metrics.duplicates.inc(result.duplicates)
@@ -63,8 +123,32 @@ class CollectorService:
         return pb.PushResponse(acked_seq=result.acked_seq)
 
     async def enroll(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.EnrollResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "enrolment is not enabled on this collector")
-        raise AssertionError("unreachable: abort raises")
+        try:
+            request = pb.EnrollRequest.FromString(raw)
+            validate_host("host", request.host)
+        except (DecodeError, Rejection) as exc:
+            self._metrics.enrolments.labels("invalid_request").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid EnrollRequest: {exc}")
+            raise AssertionError("unreachable: abort raises") from None
+        try:
+            enrolled = await asyncio.to_thread(enrol, self._store, request.token, time.time())
+        except EnrolmentError as exc:
+            self._metrics.enrolments.labels(exc.reason).inc()
+            log.info("enrolment of %s refused (%s): %s", request.host.hostname, exc.reason, exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        self._metrics.enrolments.labels("ok").inc()
+        site = enrolled.site or SiteLabels(
+            request.host.site, request.host.district, "", request.host.site_name
+        )
+        log.info("enrolled %s as %s at site %s", request.host.hostname, enrolled.agent_id, site.site or "?")
+        return pb.EnrollResponse(
+            agent_id=enrolled.agent_id,
+            secret=enrolled.secret,
+            site=site.site,
+            district=site.district,
+            site_type=SITE_TYPES.get(site.site_type, request.host.site_type),
+        )
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(

@@ -1,23 +1,48 @@
-"""The collector's SQLite store: the agent inventory, so silent agents stay visible after a restart."""
+"""The collector's SQLite store: enrolment tokens, agent credentials (hashed) and agent state."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.fleet import Snapshot
 
 SCHEMA_VERSION = 1
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id     TEXT PRIMARY KEY,
+    token_hash   BLOB NOT NULL,        -- SHA-256 of the token's secret part
+    site         TEXT,                 -- NULL: any site (lab and simulation use)
+    district     TEXT,
+    site_type    TEXT,
+    site_name    TEXT,
+    created      REAL NOT NULL,
+    expires      REAL,                 -- NULL: never
+    revoked      INTEGER NOT NULL DEFAULT 0,
+    enrolments   INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS agents (
-    agent_id        TEXT PRIMARY KEY,
-    host            BLOB NOT NULL,     -- serialized fleetwatch.v1.HostInfo
-    last_seq        INTEGER NOT NULL,
-    last_report_ms  INTEGER NOT NULL,
-    last_seen       REAL NOT NULL,
-    interval_s      INTEGER NOT NULL
+    agent_id       TEXT PRIMARY KEY,
+    secret_hash    BLOB,               -- SHA-256 of the per-agent secret
+    revoked        INTEGER NOT NULL DEFAULT 0,
+    token_id       TEXT,
+    enrolled_at    REAL,
+    site           TEXT,               -- NULL: labels claimed by the agent (any-site token)
+    district       TEXT,
+    site_type      TEXT,
+    site_name      TEXT,
+    host           BLOB,               -- serialized fleetwatch.v1.HostInfo; NULL until the first report
+    applied        TEXT,               -- AppliedSeqs as JSON [watermark, [seqs above]]
+    state_seq      INTEGER NOT NULL DEFAULT 0,
+    reports_total  INTEGER NOT NULL DEFAULT 0,
+    last_report_ms INTEGER NOT NULL DEFAULT 0,
+    last_seen      REAL NOT NULL DEFAULT 0,
+    interval_s     INTEGER NOT NULL DEFAULT 15
 ) WITHOUT ROWID;
 """
 
@@ -26,48 +51,94 @@ class StoreError(RuntimeError):
     """The store file cannot be used; the message says which file and why."""
 
 
+def site_of(row: Sequence[Any]) -> SiteLabels | None:
+    """SiteLabels from (site, district, site_type, site_name) columns, None when site is NULL."""
+    site, district, site_type, site_name = row
+    return None if site is None else SiteLabels(site, district, site_type, site_name or "")
+
+
 class Store:
-    """One SQLite file in WAL mode; every method may be called from any thread."""
+    """One SQLite file in WAL mode, with a writing and a reading connection, each behind a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path}: schema version {version} is newer than this collector ({SCHEMA_VERSION})"
-                )
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = self._connect()
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{path}: schema version {version} is newer than this collector's ({SCHEMA_VERSION})"
+                    )
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                self._db.close()
+                raise
+            self._reader = self._connect()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
 
-    def load_agents(self) -> list[Snapshot]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT agent_id, host, last_seq, last_report_ms, last_seen, interval_s FROM agents"
-            ).fetchall()
-        return [Snapshot(*row) for row in rows]
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, rolled back on any error; database errors become StoreError."""
+        with self._write_lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except (sqlite3.DatabaseError, OverflowError) as exc:
+                raise StoreError(f"{self.path}: write failed: {exc}") from exc
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only query on the reading connection."""
+        with self._read_lock:
+            try:
+                return self._reader.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: read failed: {exc}") from exc
+
+    def load_agents(self) -> list[tuple[Snapshot, SiteLabels | None]]:
+        """Every agent that has reported at least once, with the site bound at enrolment."""
+        rows = self.query(
+            "SELECT agent_id, host, applied, state_seq, reports_total, last_report_ms, last_seen,"
+            " interval_s, site, district, site_type, site_name FROM agents WHERE host IS NOT NULL"
+        )
+        return [(Snapshot(*row[:8]), site_of(row[8:])) for row in rows]
 
     def save_agents(self, snapshots: Sequence[Snapshot]) -> None:
+        """Write the state of these agents in one transaction."""
         if not snapshots:
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET "
-                "host=excluded.host, last_seq=excluded.last_seq, last_report_ms=excluded.last_report_ms, "
-                "last_seen=excluded.last_seen, interval_s=excluded.interval_s",
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO agents (agent_id, host, applied, state_seq, reports_total,"
+                " last_report_ms, last_seen, interval_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(agent_id) DO UPDATE SET host=excluded.host, applied=excluded.applied,"
+                " state_seq=excluded.state_seq, reports_total=excluded.reports_total,"
+                " last_report_ms=excluded.last_report_ms, last_seen=excluded.last_seen,"
+                " interval_s=excluded.interval_s",
                 [
                     (
                         s.agent_id,
                         s.host,
-                        s.last_seq,
+                        s.applied,
+                        s.state_seq,
+                        s.reports_total,
                         s.last_report_ms,
                         s.last_seen,
                         s.interval_seconds,
@@ -75,8 +146,8 @@ class Store:
                     for s in snapshots
                 ],
             )
-            self._db.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock, self._read_lock:
             self._db.close()
+            self._reader.close()

@@ -7,7 +7,10 @@ import re
 from collections.abc import Iterable
 
 MAX_LABEL_VALUE_CHARS = 256
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+# C0 controls but newline (escaped instead), DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# Every control character, newline included: refused in label-like input.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def sanitize(value: str, limit: int = MAX_LABEL_VALUE_CHARS) -> str:

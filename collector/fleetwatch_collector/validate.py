@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import grpc
 
+from fleetwatch_collector.textformat import CONTROL_CHARACTERS
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
 PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TEXT_BYTES = 256
+MAX_SEQ = 2**63 - 1  # SQLite integers are signed 64-bit
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,14 @@ class Limits:
     max_events: int = 256
     max_future_seconds: int = 300
     max_age_seconds: int = 7 * 86400
+    pushes_per_second_per_agent: float = 2.0
+    push_burst: int = 30
+    max_pending_pushes: int = 256
+    retry_after_seconds: float = 2.0
 
     def validate(self) -> None:
         for name, value in vars(self).items():
-            if value < 1:
+            if value <= 0 or (isinstance(value, int) and value < 1):
                 raise ValueError(f"{name}: must be at least 1")
 
 
@@ -51,6 +57,9 @@ class Rejection(Exception):
 def _text(where: str, value: str) -> None:
     if len(value.encode()) > MAX_TEXT_BYTES:
         raise Rejection("invalid_label", f"{where}: longer than {MAX_TEXT_BYTES} bytes")
+    bad = CONTROL_CHARACTERS.search(value)
+    if bad:
+        raise Rejection("invalid_label", f"{where}: control character {bad.group()!r} at {bad.start()}")
 
 
 def _count(where: str, actual: int, limit: int) -> None:
@@ -58,10 +67,16 @@ def _count(where: str, actual: int, limit: int) -> None:
         raise Rejection("too_many_items", f"{where}: {actual} entries, at most {limit} allowed")
 
 
-def _host(where: str, host: pb.HostInfo) -> None:
+def validate_host(where: str, host: pb.HostInfo) -> None:
+    """Hostname and site slugs strict (alerts group on them), other texts bounded."""
     if not HOSTNAME_RE.fullmatch(host.hostname):
         bad = next((c for c in host.hostname if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
-        detail = f"invalid character {bad!r}" if bad is not None else "empty or too long"
+        if bad is not None:
+            detail = f"invalid character {bad!r}"
+        elif host.hostname and host.hostname[0] in ".-":
+            detail = "must start with a letter, digit or underscore"
+        else:
+            detail = "empty or longer than 253 bytes"
         raise Rejection("invalid_hostname", f"{where}.hostname: {detail} in {host.hostname[:64]!r}")
     for field in ("site", "district"):
         value = getattr(host, field)
@@ -98,8 +113,8 @@ def _resources(where: str, res: pb.Resources, limits: Limits) -> None:
 
 
 def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
-    if report.seq == 0:
-        raise Rejection("invalid_seq", f"{where}.seq: must be at least 1")
+    if not 1 <= report.seq <= MAX_SEQ:
+        raise Rejection("invalid_seq", f"{where}.seq: must be between 1 and {MAX_SEQ}")
     if report.collected_unix_ms > now_ms + limits.max_future_seconds * 1000:
         raise Rejection(
             "timestamp_future",
@@ -136,7 +151,7 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
                 f"{where}.probes[{i}].duration_seconds: not a finite non-negative number",
             )
     if report.HasField("host"):
-        _host(f"{where}.host", report.host)
+        validate_host(f"{where}.host", report.host)
     if report.HasField("resources"):
         _resources(f"{where}.resources", report.resources, limits)
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fleetwatch_agent import __version__, convert
 from fleetwatch_agent.aiotools import sleep_unless
+from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.simulate.hosts import SimulatedHost
 from fleetwatch_agent.simulate.topology import Site, allocate, sites
-from fleetwatch_agent.transport import PushError, Transport
+from fleetwatch_agent.transport import Identity, PushError, Transport
 
 log = logging.getLogger(__name__)
+ENROL_CONCURRENCY = 64
 
 
 @dataclass
@@ -23,6 +27,10 @@ class FleetStats:
     pushes_ok: int = 0
     pushes_failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, exc: PushError) -> None:
+        self.pushes_failed += 1
+        self.errors[exc.code.name] = self.errors.get(exc.code.name, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,45 @@ def _hostname(site: Site, number: int) -> str:
     return f"pc-{site.slug}-{number:03d}"[:63]
 
 
+def load_identities(path: Path | None) -> dict[str, Identity]:
+    if path is None or not path.exists():
+        return {}
+    return {key: Identity(*value) for key, value in json.loads(path.read_text()).items()}
+
+
+def save_identities(path: Path | None, identities: dict[str, Identity]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: [i.agent_id, i.secret] for k, i in identities.items()}))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+async def enrol_fleet(
+    fleet: list[SimulatedAgent], transport: Transport, token: str, known: dict[str, Identity]
+) -> dict[str, Identity]:
+    """An identity per simulated agent: the known ones, the others enrolled with ``token``."""
+    semaphore = asyncio.Semaphore(ENROL_CONCURRENCY)
+    identities = dict(known)
+
+    async def one(agent: SimulatedAgent) -> None:
+        key = agent.host.agent_id
+        if key in identities:
+            return
+        host = convert.host_info(agent.host.facts, agent.location, __version__)
+        async with semaphore:
+            response = await transport.enroll(token, host)
+        identities[key] = Identity(response.agent_id, response.secret)
+
+    await asyncio.gather(*(one(a) for a in fleet))
+    return identities
+
+
 async def _drive(
     agent: SimulatedAgent,
+    identity: Identity,
     transport: Transport,
     interval: float,
     deadline: float,
@@ -75,40 +120,46 @@ async def _drive(
             outcomes=(ProbeOutcome("resources", True, rng.uniform(0.001, 0.01)),),
             results={"resources": sample},
         )
-        seq += 1
         try:
-            await transport.push(agent.host.agent_id, [convert.report(cycle)])
+            await transport.push(identity, [convert.report(cycle)], oldest_held_seq=seq)
             stats.pushes_ok += 1
         except PushError as exc:
-            stats.pushes_failed += 1
-            stats.errors[exc.code.name] = stats.errors.get(exc.code.name, 0) + 1
+            stats.failed(exc)
+        seq += 1
         await sleep_unless(stop, interval - (time.monotonic() - now))
 
 
 async def run_fleet(
-    collector: str,
+    collector: CollectorSection,
     agents: int,
     interval: float,
     duration: float | None,
     seed: int,
+    token: str,
+    state_file: Path | None,
     stop: asyncio.Event,
 ) -> FleetStats:
-    """Run the fleet until ``duration`` elapsed or ``stop`` is set; returns push statistics."""
+    """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set."""
     fleet = build_fleet(agents, seed)
-    # Sequence numbers start at the wall clock in ms, so a later run continues above an earlier one.
-    first_seq = int(time.time() * 1000)
-    transport = Transport([collector], timeout_seconds=max(10.0, interval))
+    transport = Transport(collector)
     stats = FleetStats()
-    deadline = time.monotonic() + duration if duration else float("inf")
-    log.info(
-        "simulating %d agents on %d sites against %s",
-        len(fleet),
-        len({a.location.site for a in fleet}),
-        collector,
-    )
     try:
+        identities = await enrol_fleet(fleet, transport, token, load_identities(state_file))
+        save_identities(state_file, identities)
+        # Sequence numbers start at the wall clock in ms, so a later run continues above an earlier one.
+        first_seq = int(time.time() * 1000)
+        deadline = time.monotonic() + duration if duration else float("inf")
+        log.info(
+            "simulating %d agents on %d sites against %s",
+            len(fleet),
+            len({a.location.site for a in fleet}),
+            transport.address,
+        )
         await asyncio.gather(
-            *(_drive(a, transport, interval, deadline, first_seq, stats, stop) for a in fleet)
+            *(
+                _drive(a, identities[a.host.agent_id], transport, interval, deadline, first_seq, stats, stop)
+                for a in fleet
+            )
         )
     finally:
         await transport.close()

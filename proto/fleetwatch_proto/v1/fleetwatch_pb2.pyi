@@ -94,12 +94,14 @@ class EnrollResponse(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., secret: _Optional[str] = ..., site: _Optional[str] = ..., district: _Optional[str] = ..., site_type: _Optional[_Union[SiteType, str]] = ..., config: _Optional[_Union[AgentConfig, _Mapping]] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("reports", "config_version")
+    __slots__ = ("reports", "config_version", "oldest_held_seq")
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_HELD_SEQ_FIELD_NUMBER: _ClassVar[int]
     reports: _containers.RepeatedCompositeFieldContainer[Report]
     config_version: str
-    def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ..., config_version: _Optional[str] = ...) -> None: ...
+    oldest_held_seq: int
+    def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ..., config_version: _Optional[str] = ..., oldest_held_seq: _Optional[int] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("acked_seq", "config", "retry_after_ms")

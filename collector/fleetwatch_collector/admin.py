@@ -1,0 +1,140 @@
+"""Operator commands on the store and certificates: token create/list/revoke, agent list/revoke, tls init."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import sys
+import time
+from pathlib import Path
+
+from fleetwatch_agent.simulate.topology import sites
+from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_collector import enrolment
+from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.config import CollectorConfig
+from fleetwatch_collector.store import Store
+from fleetwatch_collector.validate import SLUG_RE
+
+DURATION_RE = re.compile(r"(\d+)([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SITE_TYPES = ("department", "district", "commune")
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '12h', '7d' -> seconds; 'never' -> 0."""
+    if text == "never":
+        return 0.0
+    match = DURATION_RE.fullmatch(text)
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"--expires: {text!r} is not a duration like 30m, 12h, 7d or 'never'")
+    return float(int(match.group(1)) * UNIT_SECONDS[match.group(2)])
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    data_dir_help = "collector data folder (default: server.data_dir of --config, or its default)"
+    token = sub.add_parser("token", help="manage site enrolment tokens")
+    token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="create a token for a site and print it once")
+    where = create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--site", metavar="SLUG", help="site slug, e.g. xa-tan-my-chanh")
+    where.add_argument("--any-site", action="store_true", help="lab/simulation: agents name their own site")
+    create.add_argument("--district", help="district slug (default: from the built-in Tiền Giang sites)")
+    create.add_argument("--type", choices=SITE_TYPES, help="site type (default: from the built-in sites)")
+    create.add_argument("--name", default=None, help="display name with diacritics")
+    create.add_argument("--expires", default="7d", help="lifetime: 30m, 12h, 7d or never (default: 7d)")
+    token_sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token; enrolled agents keep working")
+    revoke.add_argument("token_id")
+    agent = sub.add_parser("agent", help="list or revoke enrolled agents")
+    agent_sub = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    agent_sub.add_parser("list", help="list enrolled agents")
+    agent_revoke = agent_sub.add_parser("revoke", help="refuse this agent's next Push and all later ones")
+    agent_revoke.add_argument("agent_id")
+    for parser in (create, token_sub.choices["list"], revoke, agent_sub.choices["list"], agent_revoke):
+        parser.add_argument("--config", type=Path, help="collector TOML configuration file")
+        parser.add_argument("--data-dir", help=data_dir_help)
+    tls = sub.add_parser("tls", help="certificates for a first installation")
+    tls_sub = tls.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = tls_sub.add_parser("init", help="create a CA (once) and a server certificate signed by it")
+    init.add_argument(
+        "--dir", type=Path, required=True, help="where to write ca.pem, server.pem, server-key.pem"
+    )
+    init.add_argument(
+        "--name", action="append", default=[], help="DNS name or IP address of the collector (repeatable)"
+    )
+    client = tls_sub.add_parser("client", help="issue a client certificate for mutual TLS")
+    client.add_argument("--dir", type=Path, required=True, help="folder of the CA made by `tls init`")
+    client.add_argument("--cn", required=True, help="common name, e.g. the agent's hostname")
+
+
+def resolve_site(args: argparse.Namespace) -> SiteLabels:
+    if not SLUG_RE.fullmatch(args.site):
+        raise ConfigError(f"--site: {args.site!r} is not an ASCII slug like 'xa-tan-my-chanh'")
+    known = {s.slug: s for s in sites()}.get(args.site)
+    district = args.district or (known.district if known else None)
+    site_type = args.type or (known.site_type if known else None)
+    if district is None or site_type is None:
+        raise ConfigError(f"--site {args.site} is not a built-in site: give --district and --type")
+    if not SLUG_RE.fullmatch(district):
+        raise ConfigError(f"--district: {district!r} is not an ASCII slug")
+    name = args.name if args.name is not None else (known.name if known else "")
+    return SiteLabels(args.site, district, site_type, name)
+
+
+def _when(seconds: float | None) -> str:
+    if not seconds:
+        return "never"
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
+    store = Store(Path(args.data_dir or config.server.data_dir) / "collector.sqlite")
+    try:
+        now = time.time()
+        if args.command == "token" and args.action == "create":
+            site = None if args.any_site else resolve_site(args)
+            lifetime = parse_duration(args.expires)
+            text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None)
+            where = f"site {site.site} ({site.district}, {site.site_type})" if site else "any site"
+            print(text, flush=True)  # alone on stdout, for scripts
+            print(f"token for {where}, expires {_when(now + lifetime if lifetime else None)}", file=sys.stderr)
+        elif args.command == "token" and args.action == "list":
+            print("token_id  site  created  expires  revoked  enrolments")
+            for t in enrolment.list_tokens(store):
+                slug = t.site.site if t.site else "*"
+                dates = f"{_when(t.created)}  {_when(t.expires)}"
+                print(f"{t.token_id}  {slug}  {dates}  {t.revoked}  {t.enrolments}")
+        elif args.command == "token":
+            if not enrolment.revoke_token(store, args.token_id):
+                raise ConfigError(f"no token {args.token_id!r}")
+            print(f"token {args.token_id} revoked")
+        elif args.action == "list":
+            print("agent_id  site  revoked  enrolled  last_seen")
+            for agent_id, site_labels, revoked, enrolled, seen in enrolment.list_agents(store):
+                slug = site_labels.site if site_labels else "*"
+                print(f"{agent_id}  {slug}  {revoked}  {_when(enrolled)}  {_when(seen)}")
+        else:
+            if not enrolment.revoke_agent(store, args.agent_id):
+                raise ConfigError(f"no agent {args.agent_id!r}")
+            print(f"agent {args.agent_id} revoked: its next Push is refused")
+    finally:
+        store.close()
+    return 0
+
+
+def run_tls_command(args: argparse.Namespace) -> int:
+    from fleetwatch_collector.tlsinit import issue
+
+    if args.action == "init":
+        names = args.name or ["localhost", "127.0.0.1"]
+        files = issue(args.dir, "server", names[0], names, server=True)
+        print(f"CA certificate:      {files.ca_cert}  (give it to agents as collector.ca_file)")
+        print(f"server certificate:  {files.cert}  (tls.cert_file) for {', '.join(names)}")
+        print(f"server key:          {files.key}  (tls.key_file, mode 0600)")
+    else:
+        files = issue(args.dir, f"client-{args.cn}", args.cn, [], server=False)
+        print(f"client certificate:  {files.cert}  (collector.cert_file on the agent)")
+        print(f"client key:          {files.key}  (collector.key_file, mode 0600)")
+    return 0

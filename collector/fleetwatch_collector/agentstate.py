@@ -1,0 +1,66 @@
+"""What the collector knows of one agent: its labels, applied sequence numbers and newest values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fleetwatch_collector.dedup import AppliedSeqs
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+SITE_TYPE_NAMES = {
+    pb.SITE_TYPE_DEPARTMENT: "department",
+    pb.SITE_TYPE_DISTRICT: "district",
+    pb.SITE_TYPE_COMMUNE: "commune",
+}
+
+
+@dataclass(frozen=True)
+class SiteLabels:
+    """The site an agent belongs to, bound at enrolment."""
+
+    site: str
+    district: str
+    site_type: str
+    site_name: str = ""
+
+
+@dataclass
+class AgentEntry:
+    """One agent. Mutated only under FleetState's lock."""
+
+    agent_id: str
+    host: pb.HostInfo = field(default_factory=pb.HostInfo)
+    site: SiteLabels | None = None  # None: labels claimed by the agent's HostInfo
+    applied: AppliedSeqs = field(default_factory=AppliedSeqs)
+    state_seq: int = 0  # seq of the report whose values are shown
+    reports_total: int = 0  # reports applied, each exactly once
+    last_report_ms: int = 0  # collection time of the shown report (agent clock)
+    last_seen: float = 0.0  # when the collector last applied a report (collector clock)
+    interval_seconds: int = 15
+    probes: Sequence[pb.ProbeResult] = ()
+    resources: pb.Resources | None = None
+    spool: pb.SpoolStats | None = None
+    down_at: float = float("-inf")  # collector time after which the agent counts as down
+    up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
+    down_line: bytes = b""
+
+    def labels(self) -> SiteLabels:
+        if self.site is not None:
+            return self.site
+        host = self.host
+        return SiteLabels(host.site, host.district, SITE_TYPE_NAMES.get(host.site_type, ""), host.site_name)
+
+    def take(self, report: pb.Report) -> None:
+        """Take the values of a report newer than the shown one; absent sections keep theirs."""
+        self.state_seq = report.seq
+        self.last_report_ms = report.collected_unix_ms
+        self.interval_seconds = report.interval_seconds
+        if report.HasField("host"):
+            self.host = report.host
+        if report.probes:
+            self.probes = report.probes
+        if report.HasField("resources"):
+            self.resources = report.resources
+        if report.HasField("spool"):
+            self.spool = report.spool
