@@ -185,7 +185,9 @@ async def _simulate(args: argparse.Namespace) -> int:
         section, args.agents, args.interval, args.duration, args.seed, token, args.state_file, stop
     )
     log.info(
-        "simulation ended: %d pushes ok, %d failed %s",
+        "simulation ended: %d reports made, %d acknowledged; %d pushes ok, %d failed %s",
+        stats.reports_made,
+        stats.reports_acked,
         stats.pushes_ok,
         stats.pushes_failed,
         stats.errors or "",

@@ -1,4 +1,4 @@
-"""Bounded in-order queue of reports waiting for the collector's acknowledgement."""
+"""Bounded in-memory queue of reports awaiting acknowledgement: the simulated agents' spool."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from fleetwatch_agent import __version__, convert
 from fleetwatch_agent.aiotools import sleep_unless
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.outbox import Outbox
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.simulate.hosts import SimulatedHost
 from fleetwatch_agent.simulate.topology import Site, allocate, sites
@@ -20,10 +21,14 @@ from fleetwatch_agent.transport import Identity, PushError, Transport
 
 log = logging.getLogger(__name__)
 ENROL_CONCURRENCY = 64
+MAX_BACKLOG = 5760  # a day at 15 s, as a real agent's spool
+MAX_BATCH = 100
 
 
 @dataclass
 class FleetStats:
+    reports_made: int = 0
+    reports_acked: int = 0
     pushes_ok: int = 0
     pushes_failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -102,10 +107,12 @@ async def _drive(
     stats: FleetStats,
     stop: asyncio.Event,
 ) -> None:
+    """Like a real agent, keeps unacknowledged reports (in memory) and sends them again."""
     rng = agent.host.rng
     await sleep_unless(stop, rng.uniform(0.0, interval))
     seq = first_seq
     last = time.monotonic()
+    backlog = Outbox(MAX_BACKLOG)
     while not stop.is_set() and time.monotonic() < deadline:
         now = time.monotonic()
         sample = agent.host.sample(now - last)
@@ -120,12 +127,16 @@ async def _drive(
             outcomes=(ProbeOutcome("resources", True, rng.uniform(0.001, 0.01)),),
             results={"resources": sample},
         )
+        backlog.put(convert.report(cycle))
+        stats.reports_made += 1
+        seq += 1
+        batch = backlog.batch(MAX_BATCH)
         try:
-            await transport.push(identity, [convert.report(cycle)], oldest_held_seq=seq)
+            await transport.push(identity, batch, oldest_held_seq=batch[0].seq)
             stats.pushes_ok += 1
+            stats.reports_acked += backlog.ack(batch[-1].seq)
         except PushError as exc:
             stats.failed(exc)
-        seq += 1
         await sleep_unless(stop, interval - (time.monotonic() - now))
 
 
