@@ -99,7 +99,9 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
             text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None)
             where = f"site {site.site} ({site.district}, {site.site_type})" if site else "any site"
             print(text, flush=True)  # alone on stdout, for scripts
-            print(f"token for {where}, expires {_when(now + lifetime if lifetime else None)}", file=sys.stderr)
+            print(
+                f"token for {where}, expires {_when(now + lifetime if lifetime else None)}", file=sys.stderr
+            )
         elif args.command == "token" and args.action == "list":
             print("token_id  site  created  expires  revoked  enrolments")
             for t in enrolment.list_tokens(store):

@@ -66,7 +66,9 @@ def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> I
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Refuses calls without a valid credential; sets ``current_identity`` for the handler."""
 
-    def __init__(self, lookup: Callable[[str], Credential | None], on_reject: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], Credential | None], on_reject: Callable[[str, str], None]
+    ) -> None:
         self._lookup = lookup
         self._on_reject = on_reject
 

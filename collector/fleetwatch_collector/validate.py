@@ -54,17 +54,23 @@ class Rejection(Exception):
         self.code = code
 
 
-def _text(where: str, value: str) -> None:
-    if len(value.encode()) > MAX_TEXT_BYTES:
-        raise Rejection("invalid_label", f"{where}: longer than {MAX_TEXT_BYTES} bytes")
+def _text_problem(value: str) -> str | None:
+    """What is wrong with a label-like text, None when nothing (the hot path: no formatting)."""
+    if len(value) * 4 > MAX_TEXT_BYTES and len(value.encode()) > MAX_TEXT_BYTES:
+        return f"longer than {MAX_TEXT_BYTES} bytes"
     bad = CONTROL_CHARACTERS.search(value)
-    if bad:
-        raise Rejection("invalid_label", f"{where}: control character {bad.group()!r} at {bad.start()}")
+    return f"control character {bad.group()!r} at {bad.start()}" if bad else None
 
 
-def _count(where: str, actual: int, limit: int) -> None:
+def _text(where: str, field: str, value: str) -> None:
+    problem = _text_problem(value)
+    if problem:
+        raise Rejection("invalid_label", f"{where}.{field}: {problem}")
+
+
+def _count(where: str, field: str, actual: int, limit: int) -> None:
     if actual > limit:
-        raise Rejection("too_many_items", f"{where}: {actual} entries, at most {limit} allowed")
+        raise Rejection("too_many_items", f"{where}{field}: {actual} entries, at most {limit} allowed")
 
 
 def validate_host(where: str, host: pb.HostInfo) -> None:
@@ -91,12 +97,12 @@ def validate_host(where: str, host: pb.HostInfo) -> None:
         "agent_version",
         "site_name",
     ):
-        _text(f"{where}.{field}", getattr(host, field))
+        _text(where, field, getattr(host, field))
 
 
 def _resources(where: str, res: pb.Resources, limits: Limits) -> None:
-    _count(f"{where}.filesystems", len(res.filesystems), limits.max_filesystems)
-    _count(f"{where}.interfaces", len(res.interfaces), limits.max_interfaces)
+    _count(where, ".filesystems", len(res.filesystems), limits.max_filesystems)
+    _count(where, ".interfaces", len(res.interfaces), limits.max_interfaces)
     if not 0.0 <= res.cpu_utilization_ratio <= 1.0:  # also false for NaN
         raise Rejection(
             "invalid_value",
@@ -106,13 +112,17 @@ def _resources(where: str, res: pb.Resources, limits: Limits) -> None:
         if not math.isfinite(value) or value < 0:
             raise Rejection("invalid_value", f"{where}.load: {value} is not a finite non-negative number")
     for i, fs in enumerate(res.filesystems):
-        _text(f"{where}.filesystems[{i}].mountpoint", fs.mountpoint)
-        _text(f"{where}.filesystems[{i}].fstype", fs.fstype)
+        if _text_problem(fs.mountpoint) or _text_problem(fs.fstype):
+            _text(f"{where}.filesystems[{i}]", "mountpoint", fs.mountpoint)
+            _text(f"{where}.filesystems[{i}]", "fstype", fs.fstype)
     for i, nic in enumerate(res.interfaces):
-        _text(f"{where}.interfaces[{i}].name", nic.name)
+        if _text_problem(nic.name):
+            _text(f"{where}.interfaces[{i}]", "name", nic.name)
 
 
-def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
+def validate_report(
+    where: str, report: pb.Report, now_ms: int, limits: Limits, check_host: bool = True
+) -> None:
     if not 1 <= report.seq <= MAX_SEQ:
         raise Rejection("invalid_seq", f"{where}.seq: must be between 1 and {MAX_SEQ}")
     if report.collected_unix_ms > now_ms + limits.max_future_seconds * 1000:
@@ -128,17 +138,18 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
         )
     if report.interval_seconds == 0 or report.interval_seconds > 3600:
         raise Rejection("invalid_value", f"{where}.interval_seconds: must be between 1 and 3600")
-    _count(f"{where}.probes", len(report.probes), limits.max_probes)
-    _count(f"{where}.events", len(report.events), limits.max_events)
-    _count(f"{where}.network_devices", len(report.network_devices), limits.max_network_devices)
+    _count(where, ".probes", len(report.probes), limits.max_probes)
+    _count(where, ".events", len(report.events), limits.max_events)
+    _count(where, ".network_devices", len(report.network_devices), limits.max_network_devices)
     for i, device in enumerate(report.network_devices):
         _count(
-            f"{where}.network_devices[{i}].interfaces",
+            f"{where}.network_devices[{i}]",
+            ".interfaces",
             len(device.interfaces),
             limits.max_device_interfaces,
         )
-    _count(f"{where}.antivirus.products", len(report.antivirus.products), limits.max_products)
-    _count(f"{where}.connectivity.targets", len(report.connectivity.targets), limits.max_targets)
+    _count(where, ".antivirus.products", len(report.antivirus.products), limits.max_products)
+    _count(where, ".connectivity.targets", len(report.connectivity.targets), limits.max_targets)
     for i, probe in enumerate(report.probes):
         if not PROBE_NAME_RE.fullmatch(probe.name):
             raise Rejection(
@@ -150,7 +161,7 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
                 "invalid_value",
                 f"{where}.probes[{i}].duration_seconds: not a finite non-negative number",
             )
-    if report.HasField("host"):
+    if check_host and report.HasField("host"):
         validate_host(f"{where}.host", report.host)
     if report.HasField("resources"):
         _resources(f"{where}.resources", report.resources, limits)
@@ -158,6 +169,11 @@ def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) 
 
 def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits) -> None:
     """Raise Rejection for the first problem found; a Push is accepted or refused as a whole."""
-    _count("reports", len(request.reports), limits.max_reports_per_push)
+    _count("", "reports", len(request.reports), limits.max_reports_per_push)
+    valid_host: pb.HostInfo | None = None  # a backlog repeats one HostInfo: check it once
     for i, report in enumerate(request.reports):
-        validate_report(f"reports[{i}]", report, now_ms, limits)
+        where = f"reports[{i}]"
+        validate_report(where, report, now_ms, limits, check_host=False)
+        if report.HasField("host") and report.host != valid_host:
+            validate_host(f"{where}.host", report.host)
+            valid_host = report.host
