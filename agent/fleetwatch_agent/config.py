@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.resources import ResourcesConfig
 from fleetwatch_agent.tomlconfig import load_file
 
@@ -115,6 +116,7 @@ class ProbesSection:
     """Per-probe settings; one table per probe in the registry."""
 
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    antivirus: AntivirusConfig = field(default_factory=AntivirusConfig)
 
 
 @dataclass(frozen=True)

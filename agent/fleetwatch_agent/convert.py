@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fleetwatch_agent.hostfacts import HostFacts
+from fleetwatch_agent.probes.antivirus.model import AntivirusResult
 from fleetwatch_agent.probes.resources import ResourcesSample
 from fleetwatch_agent.report import CycleReport, Location
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -107,4 +108,48 @@ def report(cycle: CycleReport) -> pb.Report:
     sample = cycle.results.get("resources")
     if isinstance(sample, ResourcesSample):
         message.resources.CopyFrom(resources(sample))
+    av = cycle.results.get("antivirus")
+    if isinstance(av, AntivirusResult):
+        message.antivirus.CopyFrom(antivirus(av))
+        for detection in av.detections:
+            message.events.add(
+                time_unix_ms=detection.time_unix_ms or cycle.collected_unix_ms,
+                threat=pb.ThreatDetected(
+                    product=text(detection.product),
+                    threat=text(detection.threat),
+                    path=text(detection.path),
+                    action=text(detection.action),
+                ),
+            )
+    return message
+
+
+AV_STATES = {
+    "protected": pb.ANTIVIRUS_STATE_PROTECTED,
+    "outdated": pb.ANTIVIRUS_STATE_OUTDATED,
+    "disabled": pb.ANTIVIRUS_STATE_DISABLED,
+    "expired": pb.ANTIVIRUS_STATE_EXPIRED,
+    "not_installed": pb.ANTIVIRUS_STATE_NOT_INSTALLED,
+    "unknown": pb.ANTIVIRUS_STATE_UNKNOWN,
+}
+
+
+def antivirus(result: AntivirusResult) -> pb.Antivirus:
+    message = pb.Antivirus(host_state=AV_STATES[result.host_state], error=text(result.error))
+    for p in result.products:
+        message.products.add(
+            name=text(p.name),
+            vendor=text(p.vendor),
+            product_version=text(p.product_version),
+            engine_version=text(p.engine_version),
+            signature_version=text(p.signature_version),
+            signature_updated_unix=p.signature_updated_unix,
+            realtime_protection=p.realtime_protection,
+            last_quick_scan_unix=p.last_quick_scan_unix,
+            last_full_scan_unix=p.last_full_scan_unix,
+            state=AV_STATES[p.state],
+            centrally_managed=p.centrally_managed,
+            on_access_scanning=p.on_access_scanning,
+            detail=text(p.detail),
+        )
     return message

@@ -9,9 +9,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
+from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.report import ProbeOutcome
 
 log = logging.getLogger(__name__)
@@ -28,16 +30,18 @@ class BoundProbe:
 
 
 def bind_probes(
-    section: ProbesSection, registry: tuple[ProbeDefinition, ...] = PROBES
+    section: ProbesSection,
+    context: ProbeContext | None = None,
+    registry: tuple[ProbeDefinition, ...] = PROBES,
 ) -> tuple[BoundProbe, ...]:
     """Build the collect function of every enabled probe in the registry."""
+    context = context or ProbeContext(Path("."))
     bound = []
     for definition in registry:
         config = definition.config_of(section)
         if config.enabled:
-            bound.append(
-                BoundProbe(definition.name, definition.make_collector(config), config.timeout_seconds)
-            )
+            collect = definition.make_collector(config, context)
+            bound.append(BoundProbe(definition.name, collect, config.timeout_seconds))
     return tuple(bound)
 
 

@@ -16,6 +16,7 @@ from fleetwatch_agent.aiotools import sleep_unless, wait_any
 from fleetwatch_agent.config import AgentConfig
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
+from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.report import CycleReport, Location
 from fleetwatch_agent.runner import bind_probes, first_tick, next_tick, run_cycle
 from fleetwatch_agent.seqstore import SeqStore
@@ -56,12 +57,12 @@ class AgentService:
         data_dir = Path(config.agent.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._credential = credentials.load(data_dir)
-        self._probes = bind_probes(config.probes)
         self._seq = SeqStore(data_dir / "seq")
         self._spool = Spool(
             data_dir / "spool.sqlite",
             SpoolLimits(config.spool.max_reports, config.spool.max_bytes, config.spool.max_age_seconds),
         )
+        self._probes = bind_probes(config.probes, ProbeContext(data_dir, cursors=self._spool.cursors()))
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
@@ -80,7 +81,8 @@ class AgentService:
         """Spool work runs on one thread: SQLite with fsync must not block the loop."""
         return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
-    async def collect_once(self) -> pb.Report:
+    async def collect_once(self) -> tuple[pb.Report, dict[str, str]]:
+        """One cycle's report and the probe cursors it advances."""
         outcomes, results = await run_cycle(self._probes)
         cycle = CycleReport(
             seq=self._seq.next(),
@@ -100,16 +102,19 @@ class AgentService:
                 oldest_queued_unix_ms=self._spool.oldest_collected_ms(),
             )
         )
-        return message
+        cursors: dict[str, str] = {}
+        for result in results.values():
+            cursors.update(getattr(result, "cursors", None) or {})
+        return message, cursors
 
     async def _collect_loop(self, stop: asyncio.Event) -> None:
         interval = self._config.agent.interval_seconds
         tick = first_tick(time.monotonic(), interval, self._rng)
         while not await sleep_unless(stop, tick - time.monotonic()):
-            message = await self.collect_once()
-            await self._spool_io(
-                self._spool.put, message.seq, message.collected_unix_ms, message.SerializeToString()
-            )
+            message, cursors = await self.collect_once()
+            body = message.SerializeToString()
+            await self._spool_io(self._spool.put, message.seq, message.collected_unix_ms, body, cursors)
+            log.debug("spooled report seq=%d (%d bytes)", message.seq, len(body))
             self._queued.set()
             tick = next_tick(tick, time.monotonic(), interval)
 

@@ -4,6 +4,10 @@
                                   │ bound hit: oldest deleted first, counted in meta.dropped_total
                                   └ corrupt file: moved aside, a fresh spool started
 
+Probe cursors (a log position, detections already seen) are stored in the same transaction
+as the report that carries their effects, so a probe resumes exactly after the newest kept
+report; a corrupt spool loses its cursors and probes restart from "now" (no history replay).
+
 Invariants: a report is deleted only after a Push that carried it succeeded, or when a
 bound (reports, bytes, age) forces the oldest out, which is counted. Each batch carries the
 newest report first, so the collector is current at once, then the oldest in seq order.
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,10 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -105,14 +113,26 @@ class Spool:
         row = self._db.execute("SELECT MIN(collected_ms) FROM reports").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def put(self, seq: int, collected_ms: int, body: bytes) -> int:
-        """Store one report durably, then enforce the bounds; returns how many were dropped."""
+    def cursors(self) -> dict[str, str]:
+        """Probe cursors committed with the newest stored report (see probes/context.py)."""
+        rows = self._db.execute("SELECT name, value FROM cursors").fetchall()
+        return {name: value for name, value in rows}
+
+    def put(self, seq: int, collected_ms: int, body: bytes, cursors: Mapping[str, str] | None = None) -> int:
+        """Store one report and the probe cursors it advances in one durable transaction, then
+        enforce the bounds; returns how many reports were dropped."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR REPLACE INTO reports (seq, collected_ms, body) VALUES (?, ?, ?)",
                 (seq, collected_ms, body),
             )
+            if cursors:
+                self._db.executemany(
+                    "INSERT INTO cursors (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    list(cursors.items()),
+                )
             self._count += 1
             self._bytes += len(body)
             dropped = self._enforce_bounds()

@@ -15,6 +15,9 @@ SITE_TYPE_NAMES = {
 }
 
 
+MAX_COUNTED_PRODUCTS = 16  # distinct product label values per agent; beyond, "other"
+
+
 @dataclass(frozen=True)
 class SiteLabels:
     """The site an agent belongs to, bound at enrolment."""
@@ -40,7 +43,10 @@ class AgentEntry:
     interval_seconds: int = 15
     probes: Sequence[pb.ProbeResult] = ()
     resources: pb.Resources | None = None
+    antivirus: pb.Antivirus | None = None
     spool: pb.SpoolStats | None = None
+    # Effects of events, counted once per applied report: threats detected by product.
+    threats: dict[str, int] = field(default_factory=dict)
     down_at: float = float("-inf")  # collector time after which the agent counts as down
     up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
     down_line: bytes = b""
@@ -50,6 +56,15 @@ class AgentEntry:
             return self.site
         host = self.host
         return SiteLabels(host.site, host.district, SITE_TYPE_NAMES.get(host.site_type, ""), host.site_name)
+
+    def count_events(self, report: pb.Report) -> None:
+        """Add the effects of a report's events; called once per applied report."""
+        for event in report.events:
+            if event.HasField("threat"):
+                product = event.threat.product
+                if product not in self.threats and len(self.threats) >= MAX_COUNTED_PRODUCTS:
+                    product = "other"
+                self.threats[product] = self.threats.get(product, 0) + 1
 
     def take(self, report: pb.Report) -> None:
         """Take the values of a report newer than the shown one; absent sections keep theirs."""
@@ -62,5 +77,7 @@ class AgentEntry:
             self.probes = report.probes
         if report.HasField("resources"):
             self.resources = report.resources
+        if report.HasField("antivirus"):
+            self.antivirus = report.antivirus
         if report.HasField("spool"):
             self.spool = report.spool

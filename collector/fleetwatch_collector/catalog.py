@@ -188,6 +188,65 @@ HOST_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
+ANTIVIRUS_STATES = ("protected", "outdated", "expired", "disabled", "unknown", "not_installed")
+
+ANTIVIRUS_METRICS: tuple[MetricSpec, ...] = (
+    _host(
+        "fleetwatch_antivirus_protected",
+        "gauge",
+        "1 if the host's best antivirus product is protecting with fresh signatures (state protected).",
+    ),
+    _host(
+        "fleetwatch_antivirus_state",
+        "gauge",
+        "Host antivirus state: 1 for the current state, 0 for the others "
+        "(protected, outdated, expired, disabled, unknown, not_installed).",
+        "state",
+    ),
+    _host(
+        "fleetwatch_antivirus_product_info",
+        "info",
+        "An antivirus product found on the host; value is always 1.",
+        "product",
+        "vendor",
+        "product_version",
+        "engine_version",
+        "signature_version",
+        "state",
+    ),
+    _host(
+        "fleetwatch_antivirus_realtime_protection",
+        "gauge",
+        "1 if the product's real-time protection is on.",
+        "product",
+    ),
+    _host(
+        "fleetwatch_antivirus_on_access_scanning",
+        "gauge",
+        "1 if on-access scanning runs (Linux: clamonacc or the product's equivalent).",
+        "product",
+    ),
+    _host(
+        "fleetwatch_antivirus_signature_age_seconds",
+        "gauge",
+        "Age of the product's signatures when the report was collected (absent when unknown).",
+        "product",
+    ),
+    _host(
+        "fleetwatch_antivirus_last_scan_age_seconds",
+        "gauge",
+        "Time since the product's last scan of this kind (quick, full) when the report was collected.",
+        "product",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_antivirus_threats_detected_total",
+        "counter",
+        "Threats the product detected, each counted exactly once.",
+        "product",
+    ),
+)
+
 COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
     _collector(
         "fleetwatch_collector_build_info",
@@ -258,6 +317,7 @@ RUNTIME_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
-CATALOG: tuple[MetricSpec, ...] = HOST_METRICS + COLLECTOR_METRICS + RUNTIME_METRICS
+PER_HOST = HOST_METRICS + ANTIVIRUS_METRICS
+CATALOG: tuple[MetricSpec, ...] = PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
-HOST_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(HOST_METRICS)}
+HOST_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(PER_HOST)}

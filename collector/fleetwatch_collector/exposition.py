@@ -6,13 +6,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from fleetwatch_collector.agentstate import AgentEntry
-from fleetwatch_collector.catalog import HOST_INDEX, HOST_METRICS
+from fleetwatch_collector.catalog import ANTIVIRUS_STATES, HOST_INDEX, PER_HOST
 from fleetwatch_collector.textformat import label_pairs, sample, sanitize
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 T = TypeVar("T")
+AV_STATE_NAMES = {
+    pb.ANTIVIRUS_STATE_PROTECTED: "protected",
+    pb.ANTIVIRUS_STATE_OUTDATED: "outdated",
+    pb.ANTIVIRUS_STATE_DISABLED: "disabled",
+    pb.ANTIVIRUS_STATE_EXPIRED: "expired",
+    pb.ANTIVIRUS_STATE_NOT_INSTALLED: "not_installed",
+    pb.ANTIVIRUS_STATE_UNKNOWN: "unknown",
+}
 UP = HOST_INDEX["fleetwatch_agent_up"]
-HEADERS = tuple(spec.header().encode() for spec in HOST_METRICS)
+HEADERS = tuple(spec.header().encode() for spec in PER_HOST)
 
 
 def base_labels(agent: AgentEntry) -> str:
@@ -34,7 +42,7 @@ class _Chunks:
 
     def __init__(self, labels: str) -> None:
         self.labels = labels
-        self.lines: list[list[str]] = [[] for _ in HOST_METRICS]
+        self.lines: list[list[str]] = [[] for _ in PER_HOST]
 
     def add(self, name: str, value: float, extra: Iterable[tuple[str, str]] = ()) -> None:
         extra_text = label_pairs(extra)
@@ -74,6 +82,10 @@ def render_agent(agent: AgentEntry) -> tuple[bytes, tuple[bytes, ...]]:
         c.add("fleetwatch_agent_spool_dropped_reports_total", agent.spool.dropped_reports_total)
     if agent.resources is not None:
         _resources(c, agent.resources)
+    if agent.antivirus is not None:
+        _antivirus(c, agent.antivirus, agent.last_report_ms / 1000.0)
+    for product, count in agent.threats.items():
+        c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", product),))
     return f"fleetwatch_agent_up{{{labels}}} ".encode(), c.done()
 
 
@@ -122,6 +134,32 @@ def _resources(c: _Chunks, r: pb.Resources) -> None:
         c.add("fleetwatch_host_network_transmit_errors_total", nic.transmit_errors, extra_nic)
         c.add("fleetwatch_host_network_receive_drops_total", nic.receive_drops, extra_nic)
         c.add("fleetwatch_host_network_transmit_drops_total", nic.transmit_drops, extra_nic)
+
+
+def _antivirus(c: _Chunks, av: pb.Antivirus, collected: float) -> None:
+    state = AV_STATE_NAMES.get(av.host_state, "unknown")
+    c.add("fleetwatch_antivirus_protected", int(state == "protected"))
+    for name in ANTIVIRUS_STATES:
+        c.add("fleetwatch_antivirus_state", int(name == state), (("state", name),))
+    for p in _distinct(av.products, lambda p: p.name):
+        product = (("product", p.name),)
+        info = (
+            ("vendor", p.vendor),
+            ("product_version", p.product_version),
+            ("engine_version", p.engine_version),
+            ("signature_version", p.signature_version),
+            ("state", AV_STATE_NAMES.get(p.state, "unknown")),
+        )
+        c.add("fleetwatch_antivirus_product_info", 1, product + info)
+        c.add("fleetwatch_antivirus_realtime_protection", int(p.realtime_protection), product)
+        c.add("fleetwatch_antivirus_on_access_scanning", int(p.on_access_scanning), product)
+        if p.signature_updated_unix > 0:
+            age = max(0.0, collected - p.signature_updated_unix)
+            c.add("fleetwatch_antivirus_signature_age_seconds", age, product)
+        for kind, when in (("quick", p.last_quick_scan_unix), ("full", p.last_full_scan_unix)):
+            if when > 0:
+                age = max(0.0, collected - when)
+                c.add("fleetwatch_antivirus_last_scan_age_seconds", age, (*product, ("kind", kind)))
 
 
 def render_fleet(families: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> bytes:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
-from fleetwatch_collector.catalog import HOST_METRICS
+from fleetwatch_collector.catalog import PER_HOST
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.exposition import render_agent, render_fleet
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -23,13 +24,14 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A consistent copy of what the store persists of one agent."""
+    """A consistent copy of what the store persists of one agent (fields in the column order)."""
 
     agent_id: str
     host: bytes  # serialized HostInfo
     applied: str  # AppliedSeqs.dumps()
     state_seq: int
     reports_total: int
+    counters: str  # JSON of the event counters, e.g. {"threats": {"ClamAV": 2}}
     last_report_ms: int
     last_seen: float
     interval_seconds: int
@@ -44,7 +46,7 @@ class FleetState:
 
     def __init__(self, down_after_intervals: int = 3, clock: Callable[[], float] = time.time) -> None:
         self._agents: dict[str, AgentEntry] = {}
-        self._families: list[dict[str, bytes]] = [{} for _ in HOST_METRICS]
+        self._families: list[dict[str, bytes]] = [{} for _ in PER_HOST]
         self._lock = threading.Lock()
         self._down_after = down_after_intervals
         self._clock = clock
@@ -72,6 +74,7 @@ class FleetState:
                 if entry.applied.is_applied(report.seq):
                     continue
                 entry.applied.mark(report.seq)
+                entry.count_events(report)
                 applied += 1
                 if report.seq > entry.state_seq:
                     entry.take(report)
@@ -100,6 +103,7 @@ class FleetState:
                     applied=AppliedSeqs.loads(snap.applied),
                     state_seq=snap.state_seq,
                     reports_total=snap.reports_total,
+                    threats=json.loads(snap.counters).get("threats", {}),
                     last_report_ms=snap.last_report_ms,
                     last_seen=snap.last_seen,
                     interval_seconds=snap.interval_seconds,
@@ -144,6 +148,7 @@ def _snapshot(e: AgentEntry) -> Snapshot:
         e.applied.dumps(),
         e.state_seq,
         e.reports_total,
+        json.dumps({"threats": e.threats}),
         e.last_report_ms,
         e.last_seen,
         e.interval_seconds,

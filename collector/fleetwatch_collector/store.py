@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS agents (
     applied        TEXT,               -- AppliedSeqs as JSON [watermark, [seqs above]]
     state_seq      INTEGER NOT NULL DEFAULT 0,
     reports_total  INTEGER NOT NULL DEFAULT 0,
+    counters       TEXT NOT NULL DEFAULT '{}',  -- event counters as JSON
     last_report_ms INTEGER NOT NULL DEFAULT 0,
     last_seen      REAL NOT NULL DEFAULT 0,
     interval_s     INTEGER NOT NULL DEFAULT 15
@@ -115,10 +117,11 @@ class Store:
     def load_agents(self) -> list[tuple[Snapshot, SiteLabels | None]]:
         """Every agent that has reported at least once, with the site bound at enrolment."""
         rows = self.query(
-            "SELECT agent_id, host, applied, state_seq, reports_total, last_report_ms, last_seen,"
-            " interval_s, site, district, site_type, site_name FROM agents WHERE host IS NOT NULL"
+            "SELECT agent_id, host, applied, state_seq, reports_total, counters, last_report_ms,"
+            " last_seen, interval_s, site, district, site_type, site_name FROM agents"
+            " WHERE host IS NOT NULL"
         )
-        return [(Snapshot(*row[:8]), site_of(row[8:])) for row in rows]
+        return [(Snapshot(*row[:9]), site_of(row[9:])) for row in rows]
 
     def save_agents(self, snapshots: Sequence[Snapshot]) -> None:
         """Write the state of these agents in one transaction."""
@@ -126,25 +129,13 @@ class Store:
             return
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO agents (agent_id, host, applied, state_seq, reports_total,"
-                " last_report_ms, last_seen, interval_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO agents (agent_id, host, applied, state_seq, reports_total, counters,"
+                " last_report_ms, last_seen, interval_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(agent_id) DO UPDATE SET host=excluded.host, applied=excluded.applied,"
                 " state_seq=excluded.state_seq, reports_total=excluded.reports_total,"
-                " last_report_ms=excluded.last_report_ms, last_seen=excluded.last_seen,"
-                " interval_s=excluded.interval_s",
-                [
-                    (
-                        s.agent_id,
-                        s.host,
-                        s.applied,
-                        s.state_seq,
-                        s.reports_total,
-                        s.last_report_ms,
-                        s.last_seen,
-                        s.interval_seconds,
-                    )
-                    for s in snapshots
-                ],
+                " counters=excluded.counters, last_report_ms=excluded.last_report_ms,"
+                " last_seen=excluded.last_seen, interval_s=excluded.interval_s",
+                [dataclasses.astuple(s) for s in snapshots],
             )
 
     def close(self) -> None:

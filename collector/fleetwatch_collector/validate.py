@@ -15,6 +15,7 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
 PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TEXT_BYTES = 256
+AV_TEXT_FIELDS = ("name", "vendor", "product_version", "engine_version", "signature_version")
 MAX_SEQ = 2**63 - 1  # SQLite integers are signed 64-bit
 
 
@@ -165,6 +166,13 @@ def validate_report(
         validate_host(f"{where}.host", report.host)
     if report.HasField("resources"):
         _resources(f"{where}.resources", report.resources, limits)
+    for i, product in enumerate(report.antivirus.products):
+        for field in AV_TEXT_FIELDS:
+            _text(f"{where}.antivirus.products[{i}]", field, getattr(product, field))
+    for i, event in enumerate(report.events):
+        if event.HasField("threat"):
+            for field in ("product", "threat", "path", "action"):
+                _text(f"{where}.events[{i}].threat", field, getattr(event.threat, field))
 
 
 def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits) -> None:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetwatch_agent.probes import resources
+from fleetwatch_agent.probes import antivirus, resources
+from fleetwatch_agent.probes.context import ProbeContext
 
 if TYPE_CHECKING:
     from fleetwatch_agent.config import ProbesSection
@@ -18,9 +19,10 @@ class ProbeDefinition:
 
     name: str
     config_of: Callable[[ProbesSection], Any]
-    make_collector: Callable[[Any], Callable[[], object]]
+    make_collector: Callable[[Any, ProbeContext], Callable[[], object]]
 
 
 PROBES: tuple[ProbeDefinition, ...] = (
     ProbeDefinition("resources", lambda probes: probes.resources, resources.make_collector),
+    ProbeDefinition("antivirus", lambda probes: probes.antivirus, antivirus.make_collector),
 )

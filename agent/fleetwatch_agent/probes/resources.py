@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from fleetwatch_agent.probes.context import ProbeContext
+
 MAX_FILESYSTEMS = 64
 MAX_INTERFACES = 64
 
@@ -183,7 +185,9 @@ def _load() -> tuple[float, float, float] | None:
     return getloadavg() if getloadavg is not None else None
 
 
-def make_collector(config: ResourcesConfig) -> Callable[[], ResourcesSample]:
+def make_collector(
+    config: ResourcesConfig, context: ProbeContext | None = None
+) -> Callable[[], ResourcesSample]:
     """Return the collect function; it keeps the previous CPU times to compute utilisation."""
     import psutil
 

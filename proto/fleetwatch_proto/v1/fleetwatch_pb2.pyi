@@ -310,7 +310,7 @@ class Antivirus(_message.Message):
     def __init__(self, products: _Optional[_Iterable[_Union[AntivirusProduct, _Mapping]]] = ..., host_state: _Optional[_Union[AntivirusState, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class AntivirusProduct(_message.Message):
-    __slots__ = ("name", "vendor", "product_version", "engine_version", "signature_version", "signature_updated_unix", "realtime_protection", "last_quick_scan_unix", "last_full_scan_unix", "state", "centrally_managed")
+    __slots__ = ("name", "vendor", "product_version", "engine_version", "signature_version", "signature_updated_unix", "realtime_protection", "last_quick_scan_unix", "last_full_scan_unix", "state", "centrally_managed", "on_access_scanning", "detail")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -322,6 +322,8 @@ class AntivirusProduct(_message.Message):
     LAST_FULL_SCAN_UNIX_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CENTRALLY_MANAGED_FIELD_NUMBER: _ClassVar[int]
+    ON_ACCESS_SCANNING_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     name: str
     vendor: str
     product_version: str
@@ -333,7 +335,9 @@ class AntivirusProduct(_message.Message):
     last_full_scan_unix: int
     state: AntivirusState
     centrally_managed: bool
-    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., product_version: _Optional[str] = ..., engine_version: _Optional[str] = ..., signature_version: _Optional[str] = ..., signature_updated_unix: _Optional[int] = ..., realtime_protection: _Optional[bool] = ..., last_quick_scan_unix: _Optional[int] = ..., last_full_scan_unix: _Optional[int] = ..., state: _Optional[_Union[AntivirusState, str]] = ..., centrally_managed: _Optional[bool] = ...) -> None: ...
+    on_access_scanning: bool
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., product_version: _Optional[str] = ..., engine_version: _Optional[str] = ..., signature_version: _Optional[str] = ..., signature_updated_unix: _Optional[int] = ..., realtime_protection: _Optional[bool] = ..., last_quick_scan_unix: _Optional[int] = ..., last_full_scan_unix: _Optional[int] = ..., state: _Optional[_Union[AntivirusState, str]] = ..., centrally_managed: _Optional[bool] = ..., on_access_scanning: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Connectivity(_message.Message):
     __slots__ = ("targets",)
