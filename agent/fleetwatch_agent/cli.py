@@ -11,13 +11,16 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from fleetwatch_agent import __version__
 from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
 from fleetwatch_agent.credentials import CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
+from fleetwatch_agent.probes.antivirus.model import AntivirusResult
 from fleetwatch_agent.runner import bind_probes, run_cycle
+from fleetwatch_agent.summary import antivirus_lines
 from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_agent.transport import PushError
 
@@ -126,6 +129,9 @@ async def _check(config_path: Path | None) -> int:
         },
     }
     print(json.dumps(document, indent=2, ensure_ascii=False))
+    antivirus = results.get("antivirus")
+    if isinstance(antivirus, AntivirusResult):  # the readable part goes to the terminal
+        print("\n".join(antivirus_lines(antivirus, time.time())), file=sys.stderr)
     failed = [o.name for o in outcomes if not o.success]
     if failed:
         print(f"probes failed: {', '.join(failed)}", file=sys.stderr)
