@@ -18,20 +18,25 @@ SITE_TYPES = {
 SITE_TYPE_NAMES = {number: name for name, number in SITE_TYPES.items()}
 MAX_TEXT_BYTES = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NOT_HOSTNAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def text(value: str) -> str:
     """A text field the collector accepts: no control characters, at most 256 bytes of UTF-8."""
-    value = _CONTROL.sub("?", value)
-    encoded = value.encode()
-    if len(encoded) <= MAX_TEXT_BYTES:
-        return value
-    return encoded[:MAX_TEXT_BYTES].decode(errors="ignore")
+    # errors="replace": names the OS gave as undecodable bytes (surrogates) become "?".
+    encoded = _CONTROL.sub("?", value).encode("utf-8", errors="replace")
+    return encoded[:MAX_TEXT_BYTES].decode("utf-8", errors="ignore")
+
+
+def hostname(value: str) -> str:
+    """A hostname the collector accepts: RFC 1123 characters, no leading dot or dash."""
+    cleaned = _NOT_HOSTNAME.sub("-", value).lstrip(".-")[:253]
+    return cleaned or "unknown"
 
 
 def host_info(facts: HostFacts, location: Location, agent_version: str) -> pb.HostInfo:
     return pb.HostInfo(
-        hostname=facts.hostname,
+        hostname=hostname(facts.hostname),
         os_family=text(facts.os_family),
         os_name=text(facts.os_name),
         os_version=text(facts.os_version),

@@ -32,6 +32,8 @@ def save(data_dir: Path, credential: AgentCredential) -> Path:
     path = data_dir / FILE_NAME
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if hasattr(os, "fchmod"):  # a left-over tmp file keeps its mode through O_CREAT
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(asdict(credential), handle)
         handle.flush()

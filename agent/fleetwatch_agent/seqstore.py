@@ -13,12 +13,12 @@ log = logging.getLogger(__name__)
 class SeqStore:
     """Hands out strictly increasing sequence numbers, reserving them on disk in blocks."""
 
-    def __init__(self, path: Path, block: int = 64) -> None:
+    def __init__(self, path: Path, block: int = 64, floor: int = 0) -> None:
         if block < 1:
             raise ValueError("block must be at least 1")
         self._path = path
         self._block = block
-        self._next = self._read() + 1
+        self._next = max(self._read(), floor) + 1
         self._reserved_until = self._next - 1
 
     def _read(self) -> int:
@@ -44,6 +44,7 @@ class SeqStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self._path)
+        _fsync_directory(self._path.parent)
         self._reserved_until = upto
 
     def next(self) -> int:
@@ -52,3 +53,14 @@ class SeqStore:
             self._reserve(seq + self._block - 1)
         self._next += 1
         return seq
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename durable (POSIX); Windows has no directory handles to sync."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -57,12 +57,14 @@ class AgentService:
         data_dir = Path(config.agent.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._credential = credentials.load(data_dir)
-        self._seq = SeqStore(data_dir / "seq")
         self._spool = Spool(
             data_dir / "spool.sqlite",
             SpoolLimits(config.spool.max_reports, config.spool.max_bytes, config.spool.max_age_seconds),
         )
-        self._probes = bind_probes(config.probes, ProbeContext(data_dir, cursors=self._spool.cursors()))
+        # Above anything still spooled, even if the seq file went back in time (power loss).
+        self._seq = SeqStore(data_dir / "seq", floor=self._spool.seq_range()[1])
+        self._cursors = self._spool.cursors()  # updated after each commit (probes/context.py)
+        self._probes = bind_probes(config.probes, ProbeContext(data_dir, cursors=self._cursors))
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
@@ -114,6 +116,7 @@ class AgentService:
             message, cursors = await self.collect_once()
             body = message.SerializeToString()
             await self._spool_io(self._spool.put, message.seq, message.collected_unix_ms, body, cursors)
+            self._cursors.update(cursors)
             log.debug("spooled report seq=%d (%d bytes)", message.seq, len(body))
             self._queued.set()
             tick = next_tick(tick, time.monotonic(), interval)
@@ -148,7 +151,8 @@ class AgentService:
             identity = Identity(self._credential.agent_id, self._credential.secret)
             reports = [pb.Report.FromString(r.body) for r in batch]
             try:
-                response = await self._transport.push(identity, reports, min(r.seq for r in batch))
+                oldest_held, _ = await self._spool_io(self._spool.seq_range)
+                response = await self._transport.push(identity, reports, oldest_held)
             except PushError as exc:
                 if exc.credential_problem:
                     delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))

@@ -109,6 +109,11 @@ class Spool:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
         return int(row[0]) if row else 0
 
+    def seq_range(self) -> tuple[int, int]:
+        """Lowest and highest seq held (0, 0 when empty)."""
+        low, high = self._db.execute("SELECT MIN(seq), MAX(seq) FROM reports").fetchone()
+        return (int(low), int(high)) if low is not None else (0, 0)
+
     def oldest_collected_ms(self) -> int:
         row = self._db.execute("SELECT MIN(collected_ms) FROM reports").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
@@ -123,6 +128,10 @@ class Spool:
         enforce the bounds; returns how many reports were dropped."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            replaced = self._db.execute("SELECT LENGTH(body) FROM reports WHERE seq = ?", (seq,)).fetchone()
+            if replaced is not None:  # only after a seq file went back in time; keep counts exact
+                self._count -= 1
+                self._bytes -= replaced[0]
             self._db.execute(
                 "INSERT OR REPLACE INTO reports (seq, collected_ms, body) VALUES (?, ?, ?)",
                 (seq, collected_ms, body),

@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 
@@ -94,13 +95,18 @@ def channel_credentials(section: CollectorSection) -> grpc.ChannelCredentials | 
     if not use_tls:
         return None
 
-    def read(path: str) -> bytes | None:
-        return Path(path).read_bytes() if path else None
+    def read(option: str, path: str) -> bytes | None:
+        if not path:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"option collector.{option}: cannot read {path}: {exc.strerror}") from exc
 
     return grpc.ssl_channel_credentials(
-        root_certificates=read(section.ca_file),
-        private_key=read(section.key_file),
-        certificate_chain=read(section.cert_file),
+        root_certificates=read("ca_file", section.ca_file),
+        private_key=read("key_file", section.key_file),
+        certificate_chain=read("cert_file", section.cert_file),
     )
 
 

@@ -30,8 +30,8 @@ class AppliedSeqs:
         while self.watermark + 1 in self.above:
             self.watermark += 1
             self.above.remove(self.watermark)
-        if len(self.above) > MAX_ABOVE:  # give up the oldest gap rather than grow
-            self.advance_to(min(self.above))
+        if len(self.above) > MAX_ABOVE:  # give up the oldest tenth of the gaps rather than grow
+            self.advance_to(sorted(self.above)[len(self.above) // 10])
 
     def advance_to(self, floor: int) -> None:
         """Everything up to ``floor`` counts as applied (the agent will not send it)."""

@@ -84,7 +84,7 @@ def revoke_token(store: Store, token_id: str) -> bool:
 def enrol(store: Store, token: str, now: float) -> Enrolled:
     """Exchange a valid token for a new agent id and secret."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
         raise EnrolmentError("token_malformed", "enrolment token is malformed")
     token_id, secret = parts[1], parts[2]
     with store.transaction() as db:

@@ -68,6 +68,8 @@ class FleetState:
         with self._lock:
             entry = self._agents.get(agent_id)
             if entry is None:
+                if not reports:  # an empty Push must not list an agent that never reported
+                    return ApplyResult(0, 0, 0)
                 entry = self._agents[agent_id] = AgentEntry(agent_id, site=site)
             applied = 0
             for report in sorted(reports, key=lambda r: r.seq):

@@ -64,6 +64,9 @@ class Persister:
         except StoreError as exc:
             log.error("cannot save agent state: %s", exc)
             error = exc
+        except Exception as exc:  # the writer thread must survive anything, or every save hangs
+            log.exception("unexpected error saving agent state")
+            error = StoreError(f"unexpected error saving agent state: {exc}")
         for _, future in group:
             future.get_loop().call_soon_threadsafe(_resolve, future, error)
 

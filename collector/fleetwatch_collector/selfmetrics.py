@@ -1,4 +1,4 @@
-"""The collector's own metrics, in a private prometheus-client registry."""
+"""The collector's own metrics, in a private prometheus-client registry; help and labels from the catalog."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from prometheus_client import (
 )
 
 from fleetwatch_collector import __version__
+from fleetwatch_collector.catalog import BY_NAME
+
+PUSH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 class CollectorMetrics:
@@ -24,53 +27,30 @@ class CollectorMetrics:
     def __init__(self) -> None:
         # The *_created series are not in the catalog and Prometheus does not need them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = CollectorRegistry()
-        process_collector.ProcessCollector(registry=self.registry)
-        platform_collector.PlatformCollector(registry=self.registry)
-        gc_collector.GCCollector(registry=self.registry)
-        r = self.registry
-        Info("fleetwatch_collector_build", "Version of the collector; value is always 1.", registry=r).info(
-            {"version": __version__}
-        )
-        self.agents = Gauge(
-            "fleetwatch_collector_agents",
-            "Known agents by state (up, down).",
-            ["state"],
-            registry=r,
-        )
-        self.pushes = Counter(
-            "fleetwatch_collector_pushes", "Push calls by gRPC status code.", ["code"], registry=r
-        )
-        self.applied = Counter(
-            "fleetwatch_collector_reports_applied",
-            "Reports applied to the fleet state.",
-            registry=r,
-        )
-        self.duplicates = Counter(
-            "fleetwatch_collector_reports_duplicate",
-            "Reports ignored because their seq was already applied.",
-            registry=r,
-        )
-        self.rejected = Counter(
-            "fleetwatch_collector_rejected",
-            "Push calls refused, by reason.",
-            ["reason"],
-            registry=r,
-        )
-        self.push_duration = Histogram(
-            "fleetwatch_collector_push_duration_seconds",
-            "Time to handle one Push call.",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=r,
-        )
-        self.enrolments = Counter(
-            "fleetwatch_collector_enrolments", "Enroll calls by result.", ["result"], registry=r
-        )
-        self.render_duration = Gauge(
-            "fleetwatch_collector_render_duration_seconds",
-            "Time the latest /metrics render of the fleet took.",
-            registry=r,
-        )
+        self.registry = r = CollectorRegistry()
+        process_collector.ProcessCollector(registry=r)
+        platform_collector.PlatformCollector(registry=r)
+        gc_collector.GCCollector(registry=r)
+
+        def counter(name: str) -> Counter:
+            spec = BY_NAME[name]
+            return Counter(name.removesuffix("_total"), spec.help, spec.labels, registry=r)
+
+        def gauge(name: str) -> Gauge:
+            spec = BY_NAME[name]
+            return Gauge(name, spec.help, spec.labels, registry=r)
+
+        build = BY_NAME["fleetwatch_collector_build_info"]
+        Info("fleetwatch_collector_build", build.help, registry=r).info({"version": __version__})
+        self.agents = gauge("fleetwatch_collector_agents")
+        self.pushes = counter("fleetwatch_collector_pushes_total")
+        self.applied = counter("fleetwatch_collector_reports_applied_total")
+        self.duplicates = counter("fleetwatch_collector_reports_duplicate_total")
+        self.rejected = counter("fleetwatch_collector_rejected_total")
+        self.enrolments = counter("fleetwatch_collector_enrolments_total")
+        push = BY_NAME["fleetwatch_collector_push_duration_seconds"]
+        self.push_duration = Histogram(push.name, push.help, buckets=PUSH_BUCKETS, registry=r)
+        self.render_duration = gauge("fleetwatch_collector_render_duration_seconds")
 
     def auth_refused(self, reason: str, code: str) -> None:
         self.rejected.labels(reason).inc()

@@ -104,7 +104,9 @@ class CollectorService:
             await self._refuse(context, rejection)
             raise AssertionError("unreachable: abort raises") from None
         result = self._fleet.apply(identity.agent_id, request.reports, request.oldest_held_seq, identity.site)
-        if result.applied:
+        # Saved even when every report was a duplicate: after a failed save the state in
+        # memory is ahead of the store, and this resend is what makes it durable.
+        if request.reports:
             try:
                 await self._persister.save(self._fleet.snapshot(identity.agent_id))
             except StoreError:

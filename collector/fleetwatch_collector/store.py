@@ -13,7 +13,9 @@ from typing import Any
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.fleet import Snapshot
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added after version 1, for stores made by older collectors.
+MIGRATIONS = (("counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
     token_id     TEXT PRIMARY KEY,
@@ -77,6 +79,10 @@ class Store:
                     )
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(agents)")}
+                for column, statement in MIGRATIONS:
+                    if column not in columns:
+                        self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
                 self._db.close()
@@ -99,10 +105,11 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # also when COMMIT itself failed
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
             except (sqlite3.DatabaseError, OverflowError) as exc:
                 raise StoreError(f"{self.path}: write failed: {exc}") from exc
 

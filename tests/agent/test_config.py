@@ -139,8 +139,7 @@ def test_validation_rejects_bad_values_naming_the_option(tmp_path: Path, text: s
     ],
 )
 def test_validation_error_names_the_option_path_once(tmp_path: Path, text: str, option: str) -> None:
-    # BUG (source): the section's validate() message already starts with "agent.",
-    # and from_dict prefixes the section again: "option agent.agent.interval_seconds".
+    # Regression: the section prefix was once added twice ("option agent.agent.interval_seconds").
     message = config_error(tmp_path, text)
     assert f"option {option}:" in message
 
@@ -154,14 +153,12 @@ def test_validation_error_names_the_option_path_once(tmp_path: Path, text: str, 
     ],
 )
 def test_trailing_newline_is_not_a_valid_slug_or_id(tmp_path: Path, text: str) -> None:
-    # BUG (source): SLUG_RE and AGENT_ID_RE end in "$", which also matches before a final
-    # newline, and are applied with re.match, so "xa-tan-my\n" passes as a slug.
+    # Regression: "$" with re.match also matched before a final newline.
     config_error(tmp_path, text)
 
 
 def test_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
-    # BUG (source): tomllib raises UnicodeDecodeError (not TOMLDecodeError) on bytes that
-    # are not UTF-8; load_file lets it escape as a bare traceback without the file name.
+    # Regression: tomllib raises UnicodeDecodeError (not TOMLDecodeError) on such bytes.
     path = tmp_path / "agent.toml"
     path.write_bytes(b'[site]\nname = "S\xf6 Y t\xe9"\n')
     with pytest.raises(ConfigError) as info:
@@ -172,13 +169,84 @@ def test_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path)
 @pytest.mark.parametrize(
     ("text", "option"),
     [
-        ("[collector]\nmax_queued_reports = 0\n", "collector.max_queued_reports"),
         ("[collector]\ntimeout_seconds = 0\n", "collector.timeout_seconds"),
+        ("[collector]\nkeepalive_seconds = -1\n", "collector.keepalive_seconds"),
         ("[probes.resources]\ntimeout_seconds = -1\n", "probes.resources.timeout_seconds"),
+        ("[collector]\nmax_batch_bytes = 1023\n", "collector.max_batch_bytes"),
+        ("[collector]\nmax_batch_reports = 501\n", "collector.max_batch_reports"),
+        ('[collector]\ncert_file = "client.pem"\n', "collector.cert_file"),
+        ('[collector]\nkey_file = "client-key.pem"\n', "collector.cert_file and key_file"),
+        ("[spool]\nmax_reports = 0\n", "spool.max_reports"),
     ],
 )
 def test_values_the_agent_cannot_run_with_are_rejected(tmp_path: Path, text: str, option: str) -> None:
-    # BUG (source): these are accepted; max_queued_reports = 0 then crashes AgentService
-    # in Outbox() with a message that names no option, a zero push deadline fails every
-    # push, and a non-positive probe timeout makes the probe time out on every cycle.
     assert option in config_error(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("[spool]\nmax_bytes = 1000\n", "max_bytes"),
+        ("[spool]\nmax_age_seconds = 0\n", "max_age_seconds"),
+        ("[spool]\nmax_age_seconds = -60\n", "max_age_seconds"),
+    ],
+)
+def test_spool_bounds_must_be_positive(tmp_path: Path, text: str, name: str) -> None:
+    message = config_error(tmp_path, text)
+    assert "option spool." in message
+    assert name in message
+
+
+def test_removed_max_queued_reports_is_an_unknown_option(tmp_path: Path) -> None:
+    # The in-memory queue became the on-disk spool; its bound moved to spool.max_reports.
+    message = config_error(tmp_path, "[collector]\nmax_queued_reports = 1000\n")
+    assert "unknown option 'collector.max_queued_reports'" in message
+
+
+def test_new_collector_and_spool_options_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            '[collector]\naddresses = ["collector.example:443"]\ntls = "on"\n'
+            'ca_file = "/etc/fleetwatch/ca.pem"\ncert_file = "/etc/fleetwatch/client.pem"\n'
+            'key_file = "/etc/fleetwatch/client-key.pem"\nserver_name = "collector.internal"\n'
+            'token_file = "/etc/fleetwatch/token"\nmax_batch_bytes = 65536\n'
+            "[spool]\nmax_reports = 100\nmax_bytes = 2048\nmax_age_seconds = 3600\n",
+        )
+    )
+    collector = config.collector
+    assert collector.tls == "on"
+    assert collector.ca_file == "/etc/fleetwatch/ca.pem"
+    assert (collector.cert_file, collector.key_file) == (
+        "/etc/fleetwatch/client.pem",
+        "/etc/fleetwatch/client-key.pem",
+    )
+    assert collector.server_name == "collector.internal"
+    assert collector.token_file == "/etc/fleetwatch/token"
+    assert collector.max_batch_bytes == 65536
+    assert (config.spool.max_reports, config.spool.max_bytes) == (100, 2048)
+    assert config.spool.max_age_seconds == 3600.0
+    assert isinstance(config.spool.max_age_seconds, float)
+
+
+def test_new_options_default_to_plain_tls_auto_and_a_day_of_spool() -> None:
+    config = AgentConfig()
+    assert config.collector.tls == "auto"
+    collector = config.collector
+    assert collector.ca_file == collector.cert_file == collector.server_name == collector.token_file == ""
+    assert config.collector.max_batch_bytes == 1024 * 1024
+    # A day of reports at the default interval fits the default bounds.
+    assert config.spool.max_reports * config.agent.interval_seconds >= 86400
+    assert config.spool.max_age_seconds == 86400
+
+
+def test_tls_mode_names_the_allowed_values(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[collector]\ntls = "yes"\n')
+    assert "'collector.tls'" in message
+    for allowed in ("auto", "on", "off"):
+        assert allowed in message
+
+
+@pytest.mark.parametrize("key", ["ca_file", "cert_file", "key_file", "server_name", "token_file"])
+def test_file_and_name_options_must_be_strings(tmp_path: Path, key: str) -> None:
+    assert f"'collector.{key}'" in config_error(tmp_path, f"[collector]\n{key} = 1\n")

@@ -7,11 +7,14 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
+from fleetwatch_agent.probes.antivirus import AntivirusConfig
+from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.probes.resources import ResourcesConfig, ResourcesSample
 from fleetwatch_agent.report import ProbeOutcome
 from fleetwatch_agent.runner import MAX_ERROR_CHARS, BoundProbe, bind_probes, first_tick, next_tick, run_cycle
@@ -73,14 +76,21 @@ def test_empty_cycle() -> None:
     assert run(()) == ((), {})
 
 
+NO_ANTIVIRUS = AntivirusConfig(enabled=False)
+
+
 def test_bind_probes_skips_disabled_probes() -> None:
-    section = ProbesSection(resources=ResourcesConfig(enabled=False))
+    section = ProbesSection(resources=ResourcesConfig(enabled=False), antivirus=NO_ANTIVIRUS)
     assert bind_probes(section) == ()
 
 
+def test_every_probe_of_the_registry_is_bound_by_default() -> None:
+    assert [p.name for p in bind_probes(ProbesSection())] == [d.name for d in PROBES]
+
+
 def test_bind_probes_builds_enabled_probes_with_their_timeout() -> None:
-    section = ProbesSection(resources=ResourcesConfig(timeout_seconds=2.5))
-    (probe,) = bind_probes(section, PROBES)
+    section = ProbesSection(resources=ResourcesConfig(timeout_seconds=2.5), antivirus=NO_ANTIVIRUS)
+    (probe,) = bind_probes(section, registry=PROBES)
     assert probe.name == "resources"
     assert probe.timeout_seconds == 2.5
     assert isinstance(probe.collect(), ResourcesSample)
@@ -92,19 +102,20 @@ class FakeConfig:
     timeout_seconds: float
 
 
-def test_bind_probes_follows_the_registry_order_and_each_config() -> None:
+def test_bind_probes_follows_the_registry_order_and_each_config(tmp_path: Path) -> None:
     configs = {"a": FakeConfig(True, 1.0), "b": FakeConfig(False, 2.0), "c": FakeConfig(True, 3.0)}
+    context = ProbeContext(tmp_path, cursors={"c.position": "42"})
 
     def definition(name: str) -> ProbeDefinition:
-        def make_collector(config: FakeConfig) -> Callable[[], object]:
-            return lambda: (name, config)
+        def make_collector(config: FakeConfig, given: ProbeContext) -> Callable[[], object]:
+            return lambda: (name, config, given)
 
         return ProbeDefinition(name, lambda _section: configs[name], make_collector)
 
     registry = tuple(definition(name) for name in ("a", "b", "c"))
-    bound = bind_probes(ProbesSection(), registry)
+    bound = bind_probes(ProbesSection(), context, registry)
     assert [(p.name, p.timeout_seconds) for p in bound] == [("a", 1.0), ("c", 3.0)]
-    assert bound[1].collect() == ("c", configs["c"])
+    assert bound[1].collect() == ("c", configs["c"], context)
 
 
 @pytest.mark.parametrize("interval", [1.0, 15.0, 3600.0])

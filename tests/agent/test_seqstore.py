@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -61,10 +63,31 @@ def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["seq"]
 
 
-@pytest.mark.parametrize("content", ["", "twelve\n", "12.5\n"])
-def test_corrupt_file_raises_naming_the_path(tmp_path: Path, content: str) -> None:
+@pytest.mark.parametrize("content", ["", "twelve\n", "12.5\n", "\x00\x00\x00"])
+def test_corrupt_file_is_logged_and_numbers_continue_above_every_one_handed_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
     path = tmp_path / "seq"
+    first = SeqStore(path, block=64)
+    issued = [first.next() for _ in range(130)]
     path.write_text(content)
-    with pytest.raises(ValueError, match="corrupt") as info:
-        SeqStore(path)
-    assert str(path) in str(info.value)
+    before_ms = int(time.time() * 1000)
+    with caplog.at_level(logging.ERROR, logger="fleetwatch_agent.seqstore"):
+        second = SeqStore(path, block=64)
+    following = [second.next() for _ in range(100)]
+    assert min(following) > max(issued)
+    assert min(following) > before_ms  # continues at the clock in milliseconds
+    assert following == sorted(set(following))
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert str(path) in errors[0]
+    assert "corrupt" in errors[0]
+
+
+def test_numbers_after_a_corrupt_file_are_reserved_for_the_next_start(tmp_path: Path) -> None:
+    path = tmp_path / "seq"
+    path.write_text("garbage\n")
+    recovered = SeqStore(path, block=8)
+    issued = [recovered.next() for _ in range(20)]
+    restarted = SeqStore(path, block=8)
+    assert restarted.next() > max(issued)

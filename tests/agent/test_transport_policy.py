@@ -1,4 +1,4 @@
-"""Transport retry policy: full-jitter exponential backoff and which status codes are retryable."""
+"""Transport retry policy: full-jitter backoff; retryable, permanent and credential status codes."""
 
 from __future__ import annotations
 
@@ -81,3 +81,45 @@ def test_push_error_carries_code_details_and_retry_hint() -> None:
     assert error.details == "slow down"
     assert error.retry_after_seconds == 2.5
     assert str(error) == "RESOURCE_EXHAUSTED: slow down"
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE])
+def test_invalid_content_is_permanent_and_not_a_credential_problem(code: grpc.StatusCode) -> None:
+    error = PushError(code, "reports[0].seq: must be between 1 and 2**63-1")
+    assert error.permanent is True
+    assert error.credential_problem is False
+    assert error.retryable is False
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED])
+def test_refused_credentials_keep_the_batch(code: grpc.StatusCode) -> None:
+    error = PushError(code, "bad_credential")
+    assert error.credential_problem is True
+    assert error.permanent is False
+    assert error.retryable is False
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNIMPLEMENTED,
+    ],
+)
+def test_collector_faults_are_neither_permanent_nor_credential_problems(code: grpc.StatusCode) -> None:
+    # A collector bug (UNKNOWN, INTERNAL) must not make the agent throw reports away.
+    error = PushError(code, "something broke")
+    assert error.permanent is False
+    assert error.credential_problem is False
+
+
+def test_every_status_code_has_exactly_one_handling() -> None:
+    for code in grpc.StatusCode:
+        if code is grpc.StatusCode.OK:
+            continue
+        error = PushError(code, "")
+        assert [error.retryable, error.permanent, error.credential_problem].count(True) <= 1, code

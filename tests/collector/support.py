@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
-from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from prometheus_client.parser import text_string_to_metric_families
+
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 # A fixed "now" for the pure validation functions: 2025-10-09T08:53:20Z.
 NOW_MS = 1_760_000_000_000
@@ -108,6 +109,28 @@ def full_report(seq: int, collected_unix_ms: int = NOW_MS, **host_fields: object
     )
 
 
+def add_antivirus(r: pb.Report) -> pb.Report:
+    """Give a report an antivirus section and a threat event: it then fills every antivirus family."""
+    collected = r.collected_unix_ms // 1000
+    r.antivirus.host_state = pb.ANTIVIRUS_STATE_PROTECTED
+    r.antivirus.products.add(
+        name="ClamAV",
+        vendor="Cisco",
+        product_version="1.0.7",
+        engine_version="1.0.7",
+        signature_version="27450",
+        signature_updated_unix=collected - 3600,
+        realtime_protection=True,
+        on_access_scanning=True,
+        last_quick_scan_unix=collected - 600,
+        last_full_scan_unix=collected - 86400,
+        state=pb.ANTIVIRUS_STATE_PROTECTED,
+    )
+    threat = pb.ThreatDetected(product="ClamAV", threat="Eicar-Signature", path="/tmp/eicar", action="found")
+    r.events.add(time_unix_ms=r.collected_unix_ms, threat=threat)
+    return r
+
+
 @dataclass(frozen=True)
 class Family:
     """One family as written in the text: the name on its TYPE line, its type, its sample lines."""
@@ -153,7 +176,9 @@ def parsed_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
 def value_of(text: str, name: str, **labels: str) -> float:
     """The value of the only sample named ``name`` whose labels include ``labels``."""
     found = [
-        v for n, lab, v in parsed_samples(text) if n == name and all(lab.get(k) == x for k, x in labels.items())
+        v
+        for n, lab, v in parsed_samples(text)
+        if n == name and all(lab.get(k) == x for k, x in labels.items())
     ]
     assert len(found) == 1, f"expected one {name}{labels}, found {found}"
     return found[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from fleetwatch_collector.textformat import (
     MAX_LABEL_VALUE_CHARS,
     escape,
@@ -13,7 +15,6 @@ from fleetwatch_collector.textformat import (
     sample,
     sanitize,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 
 @pytest.mark.parametrize(

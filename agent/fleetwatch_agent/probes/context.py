@@ -17,6 +17,8 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ProbeContext:
     data_dir: Path
-    # Cursor values committed with the newest spooled report, by cursor name.
+    # Cursor values committed with the newest spooled report, by cursor name. The agent
+    # updates this mapping after each commit: a probe reads its cursor here at every
+    # collection and never keeps its own copy, so a report that was not kept is redone.
     cursors: Mapping[str, str] = field(default_factory=dict)
     clock: Callable[[], float] = time.time

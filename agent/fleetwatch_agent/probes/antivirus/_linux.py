@@ -169,16 +169,15 @@ def other_products() -> list[ProductStatus]:
 
 
 def make_collector(config: AntivirusConfig, context: ProbeContext) -> Callable[[], AntivirusResult]:
-    cursor = [Cursor.loads(context.cursors.get(CURSOR))]
-
     def collect() -> AntivirusResult:
         products = other_products()
         clamav = clamav_status(config, context.clock())
         detections: list[Detection] = []
+        cursor = Cursor.loads(context.cursors.get(CURSOR))
         if clamav is not None:
             products.insert(0, clamav)
-            detections, cursor[0] = _detections(config, cursor[0])
-        cursors = {CURSOR: cursor[0].dumps()} if cursor[0] else {}
+            detections, cursor = _detections(config, cursor)
+        cursors = {CURSOR: cursor.dumps()} if cursor else {}
         return AntivirusResult(
             tuple(products), host_state(tuple(products)), tuple(detections), cursors=cursors
         )

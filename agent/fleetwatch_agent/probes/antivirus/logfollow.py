@@ -58,8 +58,12 @@ def new_lines(path: Path, cursor: Cursor | None) -> tuple[list[tuple[str, Cursor
     if cursor.inode != stat.st_ino:
         rotated = Path(f"{path}.1")
         try:
-            if os.stat(rotated).st_ino == cursor.inode:
+            old = os.stat(rotated)
+            if old.st_ino == cursor.inode:
                 lines = _lines_from(rotated, cursor.inode, cursor.offset)
+                rest = lines[-1][1].offset if lines else cursor.offset
+                if old.st_size - rest > 0 and lines:  # more of the old file waits: finish it first
+                    return lines, lines[-1][1]
         except FileNotFoundError:
             pass
         start = Cursor(stat.st_ino, 0)

@@ -1,0 +1,266 @@
+"""The antivirus probe on Windows: one PowerShell run reads Security Center and Defender.
+
+One ``powershell -NoProfile -NonInteractive -Command <script>`` per collection (each start costs
+about 300 ms) runs the four commands below, each in its own try/catch, and prints one JSON object:
+``{"security_center": "<that command's JSON>", "security_center_error": "<id>: <message>", ...}``.
+Each part is the exact text the command alone prints, so the single-command parsers of
+``windows_parse`` read it. The script is passed as plain text, not ``-EncodedCommand``: endpoint
+products flag encoded PowerShell as suspicious.
+
+Errors carry PowerShell's FullyQualifiedErrorId, which is not translated, so "no Security Center"
+(Windows Server) and "no Defender module" are recognised on any display language.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from fleetwatch_agent.probes.antivirus import AntivirusConfig
+from fleetwatch_agent.probes.antivirus import windows_parse as wp
+from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, ProductStatus, host_state
+from fleetwatch_agent.probes.context import ProbeContext
+
+Runner = Callable[
+    [str, float], tuple[int, str, str]
+]  # (script, timeout seconds) -> (exit code, stdout, stderr)
+
+POWERSHELL = "powershell"  # Windows PowerShell 5.1, present on every supported Windows
+# The script gets this share of the probe's timeout, so that its own timeout (which kills
+# PowerShell and says so) fires before the runner abandons the collection.
+SCRIPT_SHARE_OF_TIMEOUT = 0.9
+MAX_PRODUCTS = 16  # the collector accepts at most 16 (Security Center keeps stale registrations)
+
+SECURITY_CENTER = (
+    "Get-CimInstance -Namespace root/SecurityCenter2 -ClassName AntiVirusProduct"
+    " | Select-Object displayName,instanceGuid,pathToSignedProductExe,pathToSignedReportingExe,"
+    "productState,timestamp | ConvertTo-Json -Compress"
+)
+# AMRunningMode is read too: in passive mode Defender does not protect in real time.
+DEFENDER_STATUS = (
+    "Get-MpComputerStatus | Select-Object AMServiceEnabled,AntivirusEnabled,RealTimeProtectionEnabled,"
+    "AMProductVersion,AMEngineVersion,AntivirusSignatureVersion,AntivirusSignatureLastUpdated,"
+    "AntivirusSignatureAge,QuickScanAge,FullScanAge,QuickScanEndTime,FullScanEndTime,AMRunningMode"
+    " | ConvertTo-Json -Compress"
+)
+DETECTIONS = (
+    "Get-MpThreatDetection | Select-Object DetectionID,ThreatID,InitialDetectionTime,"
+    "LastThreatStatusChangeTime,ActionSuccess,Resources,ThreatStatusID | ConvertTo-Json -Compress -Depth 4"
+)
+THREATS = "Get-MpThreat | Select-Object ThreatID,ThreatName | ConvertTo-Json -Compress"
+PARTS = {
+    "security_center": SECURITY_CENTER,
+    "defender_status": DEFENDER_STATUS,
+    "detections": DETECTIONS,
+    "threats": THREATS,
+}
+
+
+def collection_script() -> str:
+    """One line, single quotes only, so it survives Windows command-line quoting unchanged."""
+    statements = [
+        "$ErrorActionPreference = 'Stop'",
+        "$ProgressPreference = 'SilentlyContinue'",
+        # Without a console (a service) setting the encoding throws; output then stays in the code page.
+        "try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }",
+        "$r = [ordered]@{}",
+    ]
+    statements += [
+        f"try {{ $r.{key} = [string]({command}) }} "
+        f"catch {{ $r.{key}_error = [string]$_.FullyQualifiedErrorId + ': ' + $_.Exception.Message }}"
+        for key, command in PARTS.items()
+    ]
+    statements.append("$r | ConvertTo-Json -Compress")
+    return "; ".join(statements)
+
+
+SCRIPT = collection_script()
+
+
+def run_powershell(script: str, timeout: float) -> tuple[int, str, str]:
+    """Run ``script`` in Windows PowerShell; raises FileNotFoundError or subprocess.TimeoutExpired."""
+    completed = subprocess.run(
+        [POWERSHELL, "-NoProfile", "-NonInteractive", "-Command", script],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+    return completed.returncode, _text(completed.stdout), _text(completed.stderr)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one command of the script gave: its output, or the error it raised."""
+
+    output: str | None = None
+    error: str | None = None
+
+
+def parse_script_output(stdout: str) -> dict[str, Part]:
+    """The script's JSON object split into its parts; raises wp.ParseError when it is not one."""
+    text = stdout.strip().lstrip("\ufeff")
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise wp.ParseError(f"collection script: output is not a JSON object: {wp.one_line(stdout, 80)!r}")
+
+    def string(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) else None
+
+    return {key: Part(string(key), string(f"{key}_error")) for key in PARTS}
+
+
+def unknown(error: str) -> AntivirusResult:
+    return AntivirusResult(products=(), host_state="unknown", error=error)
+
+
+def build_result(
+    exit_code: int,
+    stdout: str,
+    stderr: str,
+    *,
+    committed_cursor: str | None,
+    now: float,
+    outdated_after_seconds: float,
+) -> AntivirusResult:
+    """The probe's result from one run of the script (pure: everything it needs is passed in)."""
+    try:
+        parts = parse_script_output(stdout)
+    except wp.ParseError as exc:
+        if exit_code != 0:
+            return unknown(f"powershell exited with code {exit_code}: {wp.one_line(stderr, 150)}")
+        return unknown(str(exc))
+    errors: list[str] = []  # unexpected failures, reported in the result's error
+
+    registered: tuple[wp.SecurityCenterProduct, ...] = ()
+    wsc = parts["security_center"]
+    if wsc.error is not None:
+        if not wp.security_center_missing(wsc.error):  # Windows Server has no Security Center
+            errors.append(f"{wp.SECURITY_CENTER_COMMAND}: {wp.one_line(wsc.error)}")
+    else:
+        try:
+            registered = wp.parse_security_center(wsc.output)
+        except wp.ParseError as exc:
+            errors.append(str(exc))
+
+    status: wp.DefenderStatus | None = None
+    status_error = ""
+    mp = parts["defender_status"]
+    if mp.error is not None:
+        if not wp.command_missing(mp.error):  # no Defender module: Defender is not installed
+            status_error = f"{wp.DEFENDER_STATUS_COMMAND}: {wp.one_line(mp.error)}"
+    else:
+        try:
+            status = wp.parse_defender_status(mp.output)
+        except wp.ParseError as exc:
+            status_error = str(exc)
+            errors.append(status_error)  # garbage is never expected
+
+    defender_entry = next((p for p in registered if p.is_defender), None)
+    products: list[ProductStatus] = []
+    if status is not None:
+        products.append(
+            wp.defender_status(status, defender_entry, now=now, outdated_after_seconds=outdated_after_seconds)
+        )
+    elif defender_entry is not None:
+        # Security Center knows Defender but Get-MpComputerStatus failed (Defender off while a
+        # third-party product is active does that): Security Center's view, with the error.
+        entry = wp.security_center_status(
+            defender_entry, now=now, outdated_after_seconds=outdated_after_seconds
+        )
+        detail = f"{entry.detail}; {status_error}" if status_error else entry.detail
+        products.append(replace(entry, name=wp.DEFENDER_NAME, detail=detail))
+    elif status_error:
+        if status_error not in errors:
+            errors.append(status_error)
+        products.append(
+            ProductStatus(
+                name=wp.DEFENDER_NAME, vendor=wp.DEFENDER_VENDOR, state="unknown", detail=status_error
+            )
+        )
+    products += [
+        wp.security_center_status(p, now=now, outdated_after_seconds=outdated_after_seconds)
+        for p in registered
+        if p is not defender_entry
+    ]
+    products_tuple = tuple(products[:MAX_PRODUCTS])
+
+    # With Defender's status unreadable (its service stopped), failing detections say nothing new.
+    defender_down = mp.error is not None
+    detections, cursors, detection_errors = _detections(parts, committed_cursor, quiet=defender_down)
+    errors += detection_errors
+    state = host_state(products_tuple)
+    if state == "not_installed" and errors:
+        state = "unknown"  # nothing found, but something could not be read
+    return AntivirusResult(
+        products=products_tuple,
+        host_state=state,
+        detections=detections,
+        error="; ".join(errors),
+        cursors=cursors,
+    )
+
+
+def _detections(
+    parts: dict[str, Part], committed_cursor: str | None, *, quiet: bool
+) -> tuple[tuple[Detection, ...], dict[str, str], list[str]]:
+    """New Defender detections and the cursor recording them; no cursor when they could not be read."""
+    part = parts["detections"]
+    if part.error is not None:
+        if quiet or wp.command_missing(part.error):
+            return (), {}, []
+        return (), {}, [f"{wp.DETECTIONS_COMMAND}: {wp.one_line(part.error)}"]
+    try:
+        listed = wp.parse_detections(part.output)
+    except wp.ParseError as exc:
+        return (), {}, [str(exc)]
+    batch, cursor = wp.new_detections(listed, wp.decode_cursor(committed_cursor))
+    names: dict[int, str] = {}
+    errors: list[str] = []
+    threats = parts["threats"]
+    if batch and threats.error is None:
+        try:
+            names = wp.parse_threat_names(threats.output)
+        except wp.ParseError as exc:
+            errors.append(str(exc))  # the detections still count, named by ThreatID
+    return tuple(wp.to_detection(d, names) for d in batch), {wp.DETECTIONS_CURSOR: cursor.encode()}, errors
+
+
+def make_collector(
+    config: AntivirusConfig, context: ProbeContext, run: Runner = run_powershell
+) -> Callable[[], AntivirusResult]:
+    """The collect function; ``run`` executes a PowerShell script (tests pass recorded outputs)."""
+    timeout = config.timeout_seconds * SCRIPT_SHARE_OF_TIMEOUT
+    outdated_after_seconds = config.outdated_after_days * 86_400
+
+    def collect() -> AntivirusResult:
+        now = context.clock()
+        try:
+            exit_code, stdout, stderr = run(SCRIPT, timeout)
+        except FileNotFoundError:
+            return unknown("powershell not found")
+        except subprocess.TimeoutExpired:
+            return unknown("powershell timed out")
+        except OSError as exc:
+            return unknown(f"powershell could not start: {wp.one_line(str(exc))}")
+        return build_result(
+            exit_code,
+            stdout,
+            stderr,
+            committed_cursor=context.cursors.get(wp.DETECTIONS_CURSOR),
+            now=now,
+            outdated_after_seconds=outdated_after_seconds,
+        )
+
+    return collect

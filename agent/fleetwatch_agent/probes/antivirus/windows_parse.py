@@ -1,0 +1,575 @@
+"""Pure parsers for the Windows antivirus probe: PowerShell JSON in, model records out (no I/O).
+
+The inputs are what ``ConvertTo-Json -Compress`` prints in Windows PowerShell 5.1 and PowerShell 7:
+one object serialises as an object and several as a list, empty output means "none", dates are
+``"\\/Date(<ms>)\\/"`` (5.1) or ISO 8601 (7).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fleetwatch_agent.probes.antivirus.model import Detection, ProductStatus, classify
+
+DEFENDER_NAME = "Windows Defender"  # also the product of every Defender detection
+DEFENDER_VENDOR = "Microsoft"
+# How Security Center registers Defender (the GUID and URL are the same on Windows 8 to 11).
+DEFENDER_GUID = "{D68DDC3A-831F-4FAE-9E44-DA132C1ACF46}"
+_DEFENDER_NAMES = frozenset({"windows defender", "microsoft defender", "microsoft defender antivirus"})
+
+# Ages above this many days are "never" (Defender writes 4294967295, some fields 65535).
+_MAX_AGE_DAYS = 36_500
+_DAY = 86_400
+
+# --- JSON shapes -----------------------------------------------------------------------------------
+
+
+class ParseError(ValueError):
+    """Output of a command that is not what the command prints; the message names the command."""
+
+
+def json_records(text: str | None, command: str) -> list[dict[str, Any]]:
+    """The objects one ``... | ConvertTo-Json`` printed: empty output is none, an object is one."""
+    if text is None or not text.strip():
+        return []
+    try:
+        value = json.loads(text.lstrip("\ufeff"))
+    except ValueError:
+        raise ParseError(f"{command}: output is not JSON: {one_line(text, 80)!r}") from None
+    items = as_list(value)
+    if not all(isinstance(item, dict) for item in items):
+        raise ParseError(f"{command}: expected objects, got {one_line(text, 80)!r}")
+    return items
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON value as a list; also unwraps 5.1's ``{"value": [...], "Count": n}`` array wrapper."""
+    if value is None:
+        return []
+    if isinstance(value, dict) and set(value) == {"value", "Count"} and isinstance(value["value"], list):
+        return list(value["value"])
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Text for an error message: whitespace and control characters collapsed, at most ``limit`` chars."""
+    flat = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def age_days(value: Any) -> int | None:
+    """An age in days, None when unknown or "never" (4294967295)."""
+    days = _int(value)
+    if days is None or days < 0 or days > _MAX_AGE_DAYS:
+        return None
+    return days
+
+
+_MS_AJAX_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+
+
+def date_ms(value: Any) -> int | None:
+    """Unix milliseconds of a PowerShell date; None when null, unreadable or before 1970.
+
+    5.1: ``/Date(1700000000000)/`` (UTC milliseconds; an offset suffix is informational only).
+    7: ISO 8601 with an offset or ``Z``, fractional seconds of any length. An ISO date without
+    an offset is taken as UTC (CIM dates are local-kind and serialise with their offset).
+    5.1 may also wrap a date as ``{"value": "/Date(...)/", "DisplayHint": 2, "DateTime": "..."}``.
+    """
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    match = _MS_AJAX_DATE.match(text)
+    if match:
+        ms = int(match.group(1))
+    else:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ms = int(parsed.timestamp() * 1000)
+    return ms if ms > 0 else None  # DateTime.MinValue and the like mean "never"
+
+
+# --- Security Center productState -------------------------------------------------------------------
+
+ScannerState = Literal["off", "on", "snoozed", "expired"]
+_SCANNER_STATES: dict[int, ScannerState] = {0: "off", 1: "on", 2: "snoozed", 3: "expired"}
+STATE_MASK = 0xF000
+DEFINITIONS_OUT_OF_DATE = 0x0010
+MICROSOFT_PRODUCT = 0x0100
+PROVIDER_MASK = 0x7F0000  # WSC_SECURITY_PROVIDER flags FIREWALL 0x01 .. SERVICE 0x40, in the top byte
+KNOWN_BITS = PROVIDER_MASK | STATE_MASK | MICROSOFT_PRODUCT | DEFINITIONS_OUT_OF_DATE
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """``productState`` decoded the widely used (undocumented) way; ``scanner`` None: not understood."""
+
+    raw: int | None
+    scanner: ScannerState | None
+    definitions_out_of_date: bool = False
+    microsoft: bool = False
+    provider_flags: int = 0
+    unknown_bits: int = 0
+
+    @property
+    def understood(self) -> bool:
+        return self.raw is not None and self.scanner is not None and self.unknown_bits == 0
+
+    def problem(self) -> str:
+        """Why the value is not understood ("" when it is)."""
+        if self.raw is None:
+            return "productState missing or not a number"
+        if self.unknown_bits:
+            return f"productState {self.raw} (0x{self.raw:06X}) has unknown bits 0x{self.unknown_bits:X}"
+        if self.scanner is None:
+            nibble = (self.raw & STATE_MASK) >> 12
+            return f"productState {self.raw} (0x{self.raw:06X}) has unknown state {nibble}"
+        return ""
+
+
+def decode_product_state(value: Any) -> ProductState:
+    raw = _int(value)
+    if raw is None or raw < 0:
+        return ProductState(raw=None, scanner=None)
+    return ProductState(
+        raw=raw,
+        scanner=_SCANNER_STATES.get((raw & STATE_MASK) >> 12),
+        definitions_out_of_date=bool(raw & DEFINITIONS_OUT_OF_DATE),
+        microsoft=bool(raw & MICROSOFT_PRODUCT),
+        provider_flags=(raw & PROVIDER_MASK) >> 16,
+        unknown_bits=raw & ~KNOWN_BITS,
+    )
+
+
+@dataclass(frozen=True)
+class SecurityCenterProduct:
+    name: str
+    guid: str
+    product_exe: str
+    state: ProductState
+
+    @property
+    def is_defender(self) -> bool:
+        return (
+            self.guid.upper() == DEFENDER_GUID
+            or self.product_exe.lower().startswith("windowsdefender:")
+            or self.name.lower() in _DEFENDER_NAMES
+        )
+
+
+SECURITY_CENTER_COMMAND = "Get-CimInstance root/SecurityCenter2 AntiVirusProduct"
+
+
+def parse_security_center(text: str | None) -> tuple[SecurityCenterProduct, ...]:
+    """The products registered with Security Center; empty output is none."""
+    return tuple(
+        SecurityCenterProduct(
+            name=_str(item.get("displayName")) or "unnamed antivirus",
+            guid=_str(item.get("instanceGuid")),
+            product_exe=_str(item.get("pathToSignedProductExe")),
+            state=decode_product_state(item.get("productState")),
+        )
+        for item in json_records(text, SECURITY_CENTER_COMMAND)
+    )
+
+
+def security_center_missing(error: str) -> bool:
+    """True for the error of a host without Security Center (Windows Server: no such namespace)."""
+    lowered = error.lower()
+    return "0x8004100e" in lowered or "invalidnamespace" in lowered or "invalid namespace" in lowered
+
+
+def command_missing(error: str) -> bool:
+    """True when the cmdlet does not exist (no Defender module), in any display language."""
+    return "commandnotfoundexception" in error.lower()
+
+
+def security_center_status(
+    product: SecurityCenterProduct, *, now: float, outdated_after_seconds: float
+) -> ProductStatus:
+    """What Security Center alone tells of a product: its state, never its versions or dates.
+
+    Security Center gives no signature date, only the product's own out-of-date flag, so an
+    "on, up to date" product is classified as if its signatures were current; anything not
+    understood is "unknown", never "protected".
+    """
+    vendor = DEFENDER_VENDOR if product.is_defender else ""
+    state = product.state
+    if not state.understood:
+        return ProductStatus(name=product.name, vendor=vendor, state="unknown", detail=state.problem())
+    on = state.scanner == "on"
+    trusted_fresh = on and not state.definitions_out_of_date
+    definitions = "out of date" if state.definitions_out_of_date else "up to date"
+    return ProductStatus(
+        name=product.name,
+        vendor=vendor,
+        realtime_protection=on,
+        on_access_scanning=on,
+        state=classify(
+            realtime_protection=on,
+            signature_updated_unix=max(1, int(now)) if trusted_fresh else 0,  # stand-in, not reported
+            now_unix=now,
+            outdated_after_seconds=outdated_after_seconds,
+            flagged_outdated=state.definitions_out_of_date,
+            expired=state.scanner == "expired",
+        ),
+        detail=(
+            f"Security Center: {state.scanner}, definitions {definitions} (productState {state.raw}); "
+            "versions and signature date unknown"
+        ),
+    )
+
+
+# --- Defender status ------------------------------------------------------------------------------
+
+DEFENDER_STATUS_COMMAND = "Get-MpComputerStatus"
+
+
+@dataclass(frozen=True)
+class DefenderStatus:
+    am_service_enabled: bool | None
+    antivirus_enabled: bool | None
+    realtime_enabled: bool | None
+    product_version: str = ""
+    engine_version: str = ""
+    signature_version: str = ""
+    signature_updated_ms: int | None = None
+    signature_age_days: int | None = None
+    quick_scan_age_days: int | None = None
+    full_scan_age_days: int | None = None
+    quick_scan_end_ms: int | None = None
+    full_scan_end_ms: int | None = None
+    running_mode: str = ""  # AMRunningMode when asked for: "Normal", "Passive Mode", ...
+
+
+def parse_defender_status(text: str | None) -> DefenderStatus | None:
+    """Get-MpComputerStatus's fields; None for empty output."""
+    items = json_records(text, DEFENDER_STATUS_COMMAND)
+    if not items:
+        return None
+    item = items[0]
+    return DefenderStatus(
+        am_service_enabled=_bool(item.get("AMServiceEnabled")),
+        antivirus_enabled=_bool(item.get("AntivirusEnabled")),
+        realtime_enabled=_bool(item.get("RealTimeProtectionEnabled")),
+        product_version=_str(item.get("AMProductVersion")),
+        engine_version=_str(item.get("AMEngineVersion")),
+        signature_version=_str(item.get("AntivirusSignatureVersion")),
+        signature_updated_ms=date_ms(item.get("AntivirusSignatureLastUpdated")),
+        signature_age_days=age_days(item.get("AntivirusSignatureAge")),
+        quick_scan_age_days=age_days(item.get("QuickScanAge")),
+        full_scan_age_days=age_days(item.get("FullScanAge")),
+        quick_scan_end_ms=date_ms(item.get("QuickScanEndTime")),
+        full_scan_end_ms=date_ms(item.get("FullScanEndTime")),
+        running_mode=_str(item.get("AMRunningMode")),
+    )
+
+
+def _unix(ms: int | None, age: int | None, now: float) -> int:
+    """Seconds of a date, else estimated from an age in days, else 0 (never or unknown)."""
+    if ms is not None:
+        return ms // 1000
+    if age is not None:
+        return int(now) - age * _DAY
+    return 0
+
+
+def defender_status(
+    status: DefenderStatus,
+    registered: SecurityCenterProduct | None,
+    *,
+    now: float,
+    outdated_after_seconds: float,
+) -> ProductStatus:
+    """Defender from Get-MpComputerStatus, merged with its Security Center entry when there is one.
+
+    Real-time protection needs AMServiceEnabled, AntivirusEnabled and RealTimeProtectionEnabled;
+    any of them false, passive mode, or Security Center saying off/snoozed makes it off.
+    ``centrally_managed`` stays False: none of these fields tells a policy-set (Intune, GPO,
+    Configuration Manager) Defender from a locally set one reliably.
+    """
+    flags = {
+        "AMServiceEnabled": status.am_service_enabled,
+        "AntivirusEnabled": status.antivirus_enabled,
+        "RealTimeProtectionEnabled": status.realtime_enabled,
+    }
+    notes: list[str] = []
+    realtime: bool | None
+    off = [name for name, flag in flags.items() if flag is False]
+    if off:
+        realtime = False
+        notes.append(f"{', '.join(off)} false")
+    elif None in flags.values():
+        realtime = None
+        notes.append(f"{', '.join(n for n, f in flags.items() if f is None)} missing")
+    else:
+        realtime = True
+    if "passive" in status.running_mode.lower():
+        realtime = False
+        notes.append(f"running mode {status.running_mode}")
+    wsc = registered.state if registered is not None and registered.state.understood else None
+    if wsc is not None:
+        if realtime is None and wsc.scanner == "on":
+            realtime = True
+            notes.append("Security Center reports it on")
+        elif wsc.scanner in ("off", "snoozed"):
+            realtime = False
+            notes.append(f"Security Center reports it {wsc.scanner}")
+        if wsc.definitions_out_of_date:
+            notes.append("Security Center flags definitions out of date")
+    elif registered is not None:
+        notes.append(f"Security Center: {registered.state.problem()}")
+    signature_unix = _unix(status.signature_updated_ms, status.signature_age_days, now)
+    if status.signature_updated_ms is None:
+        notes.append(
+            "signature date unknown"
+            if status.signature_age_days is None
+            else f"signature date from AntivirusSignatureAge ({status.signature_age_days} days)"
+        )
+    state = classify(
+        realtime_protection=realtime,
+        signature_updated_unix=signature_unix,
+        now_unix=now,
+        outdated_after_seconds=outdated_after_seconds,
+        flagged_outdated=wsc is not None and wsc.definitions_out_of_date,
+        expired=wsc is not None and wsc.scanner == "expired",
+    )
+    protection = {True: "on", False: "off", None: "unknown"}[realtime]
+    return ProductStatus(
+        name=DEFENDER_NAME,
+        vendor=DEFENDER_VENDOR,
+        product_version=status.product_version,
+        engine_version=status.engine_version,
+        signature_version=status.signature_version,
+        signature_updated_unix=max(signature_unix, 0),
+        realtime_protection=realtime is True,
+        last_quick_scan_unix=_unix(status.quick_scan_end_ms, status.quick_scan_age_days, now),
+        last_full_scan_unix=_unix(status.full_scan_end_ms, status.full_scan_age_days, now),
+        state=state,
+        on_access_scanning=realtime is True,
+        detail="; ".join([f"real-time protection {protection}", *notes]),
+    )
+
+
+# --- Defender detections ----------------------------------------------------------------------------
+
+DETECTIONS_COMMAND = "Get-MpThreatDetection"
+THREATS_COMMAND = "Get-MpThreat"
+
+# ThreatStatusID -> action word, after MPTHREAT_STATUS in MpClient.h
+# (https://learn.microsoft.com/windows/win32/lwef/mpthreat-status), which the WMI class
+# MSFT_MpThreatDetection reports as ThreatStatusID.
+THREAT_STATUS_ACTIONS: Mapping[int, str] = {
+    0: "unknown",
+    1: "detected",
+    2: "cleaned",
+    3: "quarantined",
+    4: "removed",
+    5: "allowed",
+    6: "blocked",
+    102: "clean_failed",
+    103: "quarantine_failed",
+    104: "remove_failed",
+    105: "allow_failed",
+    106: "abandoned",
+    107: "block_failed",
+}
+# A remediation the status claims but ActionSuccess denies is reported as failed.
+_FAILED_ACTIONS: Mapping[int, str] = {
+    2: "clean_failed",
+    3: "quarantine_failed",
+    4: "remove_failed",
+    6: "block_failed",
+}
+
+
+def action_word(status_id: int | None, action_success: bool | None) -> str:
+    if status_id is None:
+        return "unknown"
+    if action_success is False and status_id in _FAILED_ACTIONS:
+        return _FAILED_ACTIONS[status_id]
+    return THREAT_STATUS_ACTIONS.get(status_id, f"status_{status_id}")
+
+
+@dataclass(frozen=True)
+class DefenderDetection:
+    detection_id: str
+    time_ms: int  # InitialDetectionTime (LastThreatStatusChangeTime when it is missing)
+    threat_id: int | None
+    status_id: int | None
+    action_success: bool | None
+    resources: tuple[str, ...]
+
+
+def parse_detections(text: str | None) -> tuple[DefenderDetection, ...]:
+    """Get-MpThreatDetection's records; those without an id or a date are left out (no cursor fits them)."""
+    detections = []
+    for item in json_records(text, DETECTIONS_COMMAND):
+        detection_id = _str(item.get("DetectionID"))
+        time_ms = date_ms(item.get("InitialDetectionTime")) or date_ms(item.get("LastThreatStatusChangeTime"))
+        if not detection_id or time_ms is None:
+            continue
+        detections.append(
+            DefenderDetection(
+                detection_id=detection_id,
+                time_ms=time_ms,
+                threat_id=_int(item.get("ThreatID")),
+                status_id=_int(item.get("ThreatStatusID")),
+                action_success=_bool(item.get("ActionSuccess")),
+                resources=tuple(r for r in as_list(item.get("Resources")) if isinstance(r, str)),
+            )
+        )
+    return tuple(detections)
+
+
+def parse_threat_names(text: str | None) -> dict[int, str]:
+    """ThreatID -> ThreatName from Get-MpThreat."""
+    names = {}
+    for item in json_records(text, THREATS_COMMAND):
+        threat_id, name = _int(item.get("ThreatID")), _str(item.get("ThreatName"))
+        if threat_id is not None and name:
+            names[threat_id] = name
+    return names
+
+
+def resource_path(resources: Iterable[str]) -> str:
+    """The path of the first file resource (``file:_C:\\x``), else of the first resource of any kind."""
+    stripped = [(kind.lower(), rest) for kind, sep, rest in (r.partition(":_") for r in resources) if sep]
+    for kind, rest in stripped:
+        if kind in ("file", "containerfile"):
+            return rest
+    return stripped[0][1] if stripped else ""
+
+
+def to_detection(detection: DefenderDetection, names: Mapping[int, str]) -> Detection:
+    threat = "unknown"
+    if detection.threat_id is not None:
+        threat = names.get(detection.threat_id, f"ThreatID {detection.threat_id}")
+    return Detection(
+        time_unix_ms=detection.time_ms,
+        product=DEFENDER_NAME,
+        threat=threat,
+        path=resource_path(detection.resources),
+        action=action_word(detection.status_id, detection.action_success),
+    )
+
+
+# --- Exactly-once cursor over the detection list ------------------------------------------------------
+#
+#   time ──────────────────────────────────────────────────────────────────────────────────▶
+#   ...reported (or history)... floor_ms │ reported iff DetectionID in `seen` │ newer: new
+#
+# Detections at or before ``floor_ms`` count as reported. Between the floor and the newest
+# reported detection, the DetectionIDs in ``seen`` are the reported ones, so a detection that
+# shows up late with an older time (Defender writes a record after remediating) is still
+# reported, within ``CURSOR_GRACE_MS`` of the newest one.
+
+DETECTIONS_CURSOR = "windows_defender_detections"
+CURSOR_GRACE_MS = 24 * 3600 * 1000
+CURSOR_MAX_SEEN = 200  # bounds the cursor to ~12 KB; whole oldest time groups go below the floor
+MAX_DETECTIONS_PER_COLLECTION = 100  # the rest wait for the next collection (reports carry <= 256 events)
+
+
+@dataclass(frozen=True)
+class DetectionCursor:
+    floor_ms: int = 0
+    seen: tuple[tuple[int, str], ...] = ()  # (time ms, DetectionID), sorted
+
+    def ids(self) -> frozenset[str]:
+        return frozenset(i for _, i in self.seen)
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"v": 1, "floor_ms": self.floor_ms, "seen": [list(e) for e in self.seen]}, separators=(",", ":")
+        )
+
+
+def decode_cursor(value: str | None) -> DetectionCursor | None:
+    """The committed cursor; None when there is none or it cannot be read (then: start afresh)."""
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+        floor_ms, seen = data["floor_ms"], data["seen"]
+        if data.get("v") != 1 or _int(floor_ms) is None:
+            return None
+        entries = tuple(
+            sorted((int(ms), str(i)) for ms, i in seen if _int(ms) is not None and isinstance(i, str))
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return DetectionCursor(floor_ms=int(floor_ms), seen=entries)
+
+
+def advance_cursor(
+    cursor: DetectionCursor, batch: Iterable[DefenderDetection], *, keep_after_ms: int | None = None
+) -> DetectionCursor:
+    """The cursor once ``batch`` is reported; the floor never reaches ``keep_after_ms`` (still pending)."""
+    entries = {i: ms for ms, i in cursor.seen}
+    entries.update((d.detection_id, d.time_ms) for d in batch)
+    if not entries:
+        return cursor
+    floor = max(cursor.floor_ms, max(entries.values()) - CURSOR_GRACE_MS)
+    kept = sorted((ms, i) for i, ms in entries.items() if ms > floor)
+    while len(kept) > CURSOR_MAX_SEEN and kept[0][0] != kept[-1][0]:  # never drop the newest group
+        floor = kept[0][0]
+        kept = [e for e in kept if e[0] > floor]
+    if keep_after_ms is not None and floor >= keep_after_ms:
+        floor = keep_after_ms - 1
+        kept = sorted((ms, i) for i, ms in entries.items() if ms > floor)
+    return DetectionCursor(floor_ms=floor, seen=tuple(kept))
+
+
+def new_detections(
+    detections: Iterable[DefenderDetection],
+    cursor: DetectionCursor | None,
+    *,
+    limit: int = MAX_DETECTIONS_PER_COLLECTION,
+) -> tuple[tuple[DefenderDetection, ...], DetectionCursor]:
+    """The detections to report now and the cursor that records them.
+
+    Without a cursor (first run, or one that cannot be read) history is not reported: every
+    listed detection is taken as already reported, so only later ones ever are.
+    """
+    listed = {d.detection_id: d for d in detections}  # a record listed twice is one detection
+    if cursor is None:
+        return (), advance_cursor(DetectionCursor(), listed.values())
+    seen = cursor.ids()
+    fresh = sorted(
+        (d for d in listed.values() if d.time_ms > cursor.floor_ms and d.detection_id not in seen),
+        key=lambda d: (d.time_ms, d.detection_id),
+    )
+    batch, pending = fresh[:limit], fresh[limit:]
+    keep_after = min(d.time_ms for d in pending) if pending else None
+    return tuple(batch), advance_cursor(cursor, batch, keep_after_ms=keep_after)
