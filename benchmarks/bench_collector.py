@@ -135,12 +135,23 @@ def wait_for_http(url: str) -> None:
             time.sleep(0.2)
 
 
-def measure(args: argparse.Namespace, collector_pid: int, grpc_port: int, url: str) -> Measured:
+def any_site_token(data_dir: str) -> Path:
+    """An enrolment token for the simulated fleet, made with the collector's own command."""
+    token = subprocess.run(
+        [BIN / "fleetwatch-collector", "token", "create", "--any-site", "--data-dir", data_dir],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    path = Path(data_dir) / "fleet.token"
+    path.write_text(token)
+    return path
+
+
+def measure(args: argparse.Namespace, collector_pid: int, grpc_port: int, url: str, token: Path) -> Measured:
     """Start the simulated fleet, wait until every agent is up, then scrape repeatedly."""
     result = Measured()
     fleet = subprocess.Popen(
         [BIN / "fleetwatch-agent", "simulate", "--collector", f"127.0.0.1:{grpc_port}",
-         "--agents", str(args.agents), "--interval", str(args.interval)],
+         "--agents", str(args.agents), "--interval", str(args.interval), "--token-file", str(token)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -222,6 +233,7 @@ def main() -> int:
     grpc_port, http_port = free_port(), free_port()
     url = f"http://127.0.0.1:{http_port}/metrics"
     with tempfile.TemporaryDirectory() as tmp:
+        token = any_site_token(tmp)
         collector = subprocess.Popen(
             [BIN / "fleetwatch-collector", "run", "--grpc-listen", f"127.0.0.1:{grpc_port}",
              "--http-listen", f"127.0.0.1:{http_port}", "--data-dir", tmp],
@@ -229,7 +241,7 @@ def main() -> int:
         )  # fmt: skip
         try:
             wait_for_http(url)
-            measured = measure(args, collector.pid, grpc_port, url)
+            measured = measure(args, collector.pid, grpc_port, url, token)
         finally:
             stop(collector)
     text = report(args, measured)

@@ -13,6 +13,7 @@ import pytest
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.antivirus import _windows as win
+from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, ProductStatus
 from fleetwatch_agent.probes.context import ProbeContext
@@ -22,7 +23,7 @@ SIGNATURES_MS = 1_700_000_000_000  # AntivirusSignatureLastUpdated of defender_s
 NOW = SIGNATURES_MS / 1000 + 3600  # one hour after the signature update
 DAY = 86_400
 OUTDATED_AFTER = 3 * DAY
-CURSOR = wp.DETECTIONS_CURSOR
+CURSOR = wd.DETECTIONS_CURSOR
 
 ACCESS_DENIED = (
     "HRESULT 0x80041003,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand: Access denied"
@@ -90,7 +91,7 @@ def test_powershell_51_array_wrapper_is_a_list() -> None:
 def test_empty_output_is_no_product(empty: str | None) -> None:
     assert wp.parse_security_center(empty) == ()
     assert wp.parse_defender_status(empty) is None
-    assert wp.parse_detections(empty) == ()
+    assert wd.parse_detections(empty) == ()
 
 
 @pytest.mark.parametrize(
@@ -469,10 +470,10 @@ def test_a_report_that_was_not_committed_is_reported_again() -> None:
 def test_detection_that_shows_up_late_with_an_older_time_is_reported_once() -> None:
     items = json.loads(fixture("defender_detections.ps51.json"))
     newest, older = items[1], items[0]
-    cursor = wp.new_detections(wp.parse_detections(json.dumps([newest])), None)[1]
-    batch, cursor = wp.new_detections(wp.parse_detections(json.dumps(items)), cursor)
+    cursor = wd.new_detections(wd.parse_detections(json.dumps([newest])), None)[1]
+    batch, cursor = wd.new_detections(wd.parse_detections(json.dumps(items)), cursor)
     assert [d.detection_id for d in batch] == [older["DetectionID"]]
-    assert wp.new_detections(wp.parse_detections(json.dumps(items)), cursor)[0] == ()
+    assert wd.new_detections(wd.parse_detections(json.dumps(items)), cursor)[0] == ()
 
 
 def make_detections(count: int, start_ms: int = 1_699_000_000_000, step_ms: int = 1000) -> str:
@@ -492,32 +493,32 @@ def make_detections(count: int, start_ms: int = 1_699_000_000_000, step_ms: int 
 
 
 def test_a_burst_is_reported_in_parts_without_loss_or_repeat() -> None:
-    committed = {CURSOR: wp.DetectionCursor().encode()}  # an earlier run saw no detection at all
+    committed = {CURSOR: wd.DetectionCursor().encode()}  # an earlier run saw no detection at all
     collect = collector(detections_output(make_detections(250)), cursors=committed)
     reported: list[str] = []
     for _ in range(4):
         result = collect()
-        assert len(result.detections) <= wp.MAX_DETECTIONS_PER_COLLECTION
+        assert len(result.detections) <= wd.MAX_DETECTIONS_PER_COLLECTION
         reported += [d.path for d in result.detections]
         committed.update(result.cursors)
-        cursor = wp.decode_cursor(committed[CURSOR])
-        assert cursor is not None and len(cursor.seen) <= wp.CURSOR_MAX_SEEN  # the cursor stays small
+        cursor = wd.decode_cursor(committed[CURSOR])
+        assert cursor is not None and len(cursor.seen) <= wd.CURSOR_MAX_SEEN  # the cursor stays small
     assert sorted(reported) == sorted(f"C:\\x\\{i}.com" for i in range(250))
 
 
-def detection(detection_id: str, time_ms: int) -> wp.DefenderDetection:
-    return wp.DefenderDetection(detection_id, time_ms, None, 3, True, ())
+def detection(detection_id: str, time_ms: int) -> wd.DefenderDetection:
+    return wd.DefenderDetection(detection_id, time_ms, None, 3, True, ())
 
 
 def test_bounding_the_cursor_never_skips_a_detection_still_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wp, "CURSOR_MAX_SEEN", 1)
-    cursor = wp.DetectionCursor(0, ((100, "a"), (130, "g"), (300, "c")))
+    monkeypatch.setattr(wd, "CURSOR_MAX_SEEN", 1)
+    cursor = wd.DetectionCursor(0, ((100, "a"), (130, "g"), (300, "c")))
     late = [detection("d", 110), detection("e", 120), detection("f", 130)]  # older than the newest
-    batch, cursor = wp.new_detections(late, cursor, limit=2)
+    batch, cursor = wd.new_detections(late, cursor, limit=2)
     assert [d.detection_id for d in batch] == ["d", "e"]
-    batch, cursor = wp.new_detections(late, cursor, limit=2)
+    batch, cursor = wd.new_detections(late, cursor, limit=2)
     assert [d.detection_id for d in batch] == ["f"]  # trimming the cursor must not pass over it
-    assert wp.new_detections(late, cursor, limit=2)[0] == ()
+    assert wd.new_detections(late, cursor, limit=2)[0] == ()
 
 
 def test_unreadable_cursor_starts_afresh_without_reporting_history() -> None:
@@ -525,7 +526,7 @@ def test_unreadable_cursor_starts_afresh_without_reporting_history() -> None:
         detections_output(fixture("defender_detections.ps51.json")), cursors={CURSOR: "garbage"}
     )()
     assert result.detections == ()
-    cursor = wp.decode_cursor(result.cursors[CURSOR])
+    cursor = wd.decode_cursor(result.cursors[CURSOR])
     assert cursor is not None and cursor.floor_ms < 1_699_990_000_000
     assert {i for _, i in cursor.seen} == {
         "{3F2D1E0A-5B6C-4D7E-8F90-A1B2C3D4E501}",
@@ -539,7 +540,7 @@ def test_detection_failure_keeps_the_committed_cursor() -> None:
         defender_status=fixture("defender_status.ps51.json"),
         detections_error="HRESULT 0x80070005,Get-MpThreatDetection: Access is denied.",
     )
-    result = collector(stdout, cursors={CURSOR: wp.DetectionCursor().encode()})()
+    result = collector(stdout, cursors={CURSOR: wd.DetectionCursor().encode()})()
     assert result.cursors == {}
     assert "Get-MpThreatDetection: HRESULT 0x80070005" in result.error
     assert result.host_state == "protected"
@@ -550,7 +551,7 @@ def test_one_detection_as_an_object_in_the_powershell_7_format_without_names() -
         detections=fixture("defender_detection_one.ps7.json"),
         threats_error="HRESULT 0x80070005,Get-MpThreat: Access is denied.",
     )
-    result = collector(stdout, cursors={CURSOR: wp.DetectionCursor().encode()})()
+    result = collector(stdout, cursors={CURSOR: wd.DetectionCursor().encode()})()
     assert [(d.time_unix_ms, d.threat, d.path, d.action) for d in result.detections] == [
         (1_699_999_200_000, "ThreatID 2147519003", r"D:\share\eicar.txt", "quarantine_failed")
     ]
@@ -575,7 +576,7 @@ def test_one_detection_as_an_object_in_the_powershell_7_format_without_names() -
     ],
 )
 def test_threat_status_to_action(status_id: int | None, success: bool | None, action: str) -> None:
-    assert wp.action_word(status_id, success) == action
+    assert wd.action_word(status_id, success) == action
 
 
 @pytest.mark.parametrize(
@@ -589,7 +590,7 @@ def test_threat_status_to_action(status_id: int | None, success: bool | None, ac
     ],
 )
 def test_detection_path(resources: list[str], path: str) -> None:
-    assert wp.resource_path(resources) == path
+    assert wd.resource_path(resources) == path
 
 
 # --- The default runner, with a stand-in executable -----------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
+from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, ProductStatus, host_state
 from fleetwatch_agent.probes.context import ProbeContext
@@ -220,21 +221,21 @@ def _detections(
     if part.error is not None:
         if quiet or wp.command_missing(part.error):
             return (), {}, []
-        return (), {}, [f"{wp.DETECTIONS_COMMAND}: {wp.one_line(part.error)}"]
+        return (), {}, [f"{wd.DETECTIONS_COMMAND}: {wp.one_line(part.error)}"]
     try:
-        listed = wp.parse_detections(part.output)
+        listed = wd.parse_detections(part.output)
     except wp.ParseError as exc:
         return (), {}, [str(exc)]
-    batch, cursor = wp.new_detections(listed, wp.decode_cursor(committed_cursor))
+    batch, cursor = wd.new_detections(listed, wd.decode_cursor(committed_cursor))
     names: dict[int, str] = {}
     errors: list[str] = []
     threats = parts["threats"]
     if batch and threats.error is None:
         try:
-            names = wp.parse_threat_names(threats.output)
+            names = wd.parse_threat_names(threats.output)
         except wp.ParseError as exc:
             errors.append(str(exc))  # the detections still count, named by ThreatID
-    return tuple(wp.to_detection(d, names) for d in batch), {wp.DETECTIONS_CURSOR: cursor.encode()}, errors
+    return tuple(wd.to_detection(d, names) for d in batch), {wd.DETECTIONS_CURSOR: cursor.encode()}, errors
 
 
 def make_collector(
@@ -258,7 +259,7 @@ def make_collector(
             exit_code,
             stdout,
             stderr,
-            committed_cursor=context.cursors.get(wp.DETECTIONS_CURSOR),
+            committed_cursor=context.cursors.get(wd.DETECTIONS_CURSOR),
             now=now,
             outdated_after_seconds=outdated_after_seconds,
         )

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fleetwatch_agent.probes.antivirus.model import Detection, ProductStatus, classify
+from fleetwatch_agent.probes.antivirus.model import ProductStatus, classify
 
 DEFENDER_NAME = "Windows Defender"  # also the product of every Defender detection
 DEFENDER_VENDOR = "Microsoft"
@@ -64,11 +63,11 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _bool(value: Any) -> bool | None:
+def bool_value(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _int(value: Any) -> int | None:
+def int_value(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -78,13 +77,13 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _str(value: Any) -> str:
+def str_value(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
 def age_days(value: Any) -> int | None:
     """An age in days, None when unknown or "never" (4294967295)."""
-    days = _int(value)
+    days = int_value(value)
     if days is None or days < 0 or days > _MAX_AGE_DAYS:
         return None
     return days
@@ -159,7 +158,7 @@ class ProductState:
 
 
 def decode_product_state(value: Any) -> ProductState:
-    raw = _int(value)
+    raw = int_value(value)
     if raw is None or raw < 0:
         return ProductState(raw=None, scanner=None)
     return ProductState(
@@ -195,9 +194,9 @@ def parse_security_center(text: str | None) -> tuple[SecurityCenterProduct, ...]
     """The products registered with Security Center; empty output is none."""
     return tuple(
         SecurityCenterProduct(
-            name=_str(item.get("displayName")) or "unnamed antivirus",
-            guid=_str(item.get("instanceGuid")),
-            product_exe=_str(item.get("pathToSignedProductExe")),
+            name=str_value(item.get("displayName")) or "unnamed antivirus",
+            guid=str_value(item.get("instanceGuid")),
+            product_exe=str_value(item.get("pathToSignedProductExe")),
             state=decode_product_state(item.get("productState")),
         )
         for item in json_records(text, SECURITY_CENTER_COMMAND)
@@ -280,19 +279,19 @@ def parse_defender_status(text: str | None) -> DefenderStatus | None:
         return None
     item = items[0]
     return DefenderStatus(
-        am_service_enabled=_bool(item.get("AMServiceEnabled")),
-        antivirus_enabled=_bool(item.get("AntivirusEnabled")),
-        realtime_enabled=_bool(item.get("RealTimeProtectionEnabled")),
-        product_version=_str(item.get("AMProductVersion")),
-        engine_version=_str(item.get("AMEngineVersion")),
-        signature_version=_str(item.get("AntivirusSignatureVersion")),
+        am_service_enabled=bool_value(item.get("AMServiceEnabled")),
+        antivirus_enabled=bool_value(item.get("AntivirusEnabled")),
+        realtime_enabled=bool_value(item.get("RealTimeProtectionEnabled")),
+        product_version=str_value(item.get("AMProductVersion")),
+        engine_version=str_value(item.get("AMEngineVersion")),
+        signature_version=str_value(item.get("AntivirusSignatureVersion")),
         signature_updated_ms=date_ms(item.get("AntivirusSignatureLastUpdated")),
         signature_age_days=age_days(item.get("AntivirusSignatureAge")),
         quick_scan_age_days=age_days(item.get("QuickScanAge")),
         full_scan_age_days=age_days(item.get("FullScanAge")),
         quick_scan_end_ms=date_ms(item.get("QuickScanEndTime")),
         full_scan_end_ms=date_ms(item.get("FullScanEndTime")),
-        running_mode=_str(item.get("AMRunningMode")),
+        running_mode=str_value(item.get("AMRunningMode")),
     )
 
 
@@ -380,196 +379,3 @@ def defender_status(
         on_access_scanning=realtime is True,
         detail="; ".join([f"real-time protection {protection}", *notes]),
     )
-
-
-# --- Defender detections ----------------------------------------------------------------------------
-
-DETECTIONS_COMMAND = "Get-MpThreatDetection"
-THREATS_COMMAND = "Get-MpThreat"
-
-# ThreatStatusID -> action word, after MPTHREAT_STATUS in MpClient.h
-# (https://learn.microsoft.com/windows/win32/lwef/mpthreat-status), which the WMI class
-# MSFT_MpThreatDetection reports as ThreatStatusID.
-THREAT_STATUS_ACTIONS: Mapping[int, str] = {
-    0: "unknown",
-    1: "detected",
-    2: "cleaned",
-    3: "quarantined",
-    4: "removed",
-    5: "allowed",
-    6: "blocked",
-    102: "clean_failed",
-    103: "quarantine_failed",
-    104: "remove_failed",
-    105: "allow_failed",
-    106: "abandoned",
-    107: "block_failed",
-}
-# A remediation the status claims but ActionSuccess denies is reported as failed.
-_FAILED_ACTIONS: Mapping[int, str] = {
-    2: "clean_failed",
-    3: "quarantine_failed",
-    4: "remove_failed",
-    6: "block_failed",
-}
-
-
-def action_word(status_id: int | None, action_success: bool | None) -> str:
-    if status_id is None:
-        return "unknown"
-    if action_success is False and status_id in _FAILED_ACTIONS:
-        return _FAILED_ACTIONS[status_id]
-    return THREAT_STATUS_ACTIONS.get(status_id, f"status_{status_id}")
-
-
-@dataclass(frozen=True)
-class DefenderDetection:
-    detection_id: str
-    time_ms: int  # InitialDetectionTime (LastThreatStatusChangeTime when it is missing)
-    threat_id: int | None
-    status_id: int | None
-    action_success: bool | None
-    resources: tuple[str, ...]
-
-
-def parse_detections(text: str | None) -> tuple[DefenderDetection, ...]:
-    """Get-MpThreatDetection's records; those without an id or a date are left out (no cursor fits them)."""
-    detections = []
-    for item in json_records(text, DETECTIONS_COMMAND):
-        detection_id = _str(item.get("DetectionID"))
-        time_ms = date_ms(item.get("InitialDetectionTime")) or date_ms(item.get("LastThreatStatusChangeTime"))
-        if not detection_id or time_ms is None:
-            continue
-        detections.append(
-            DefenderDetection(
-                detection_id=detection_id,
-                time_ms=time_ms,
-                threat_id=_int(item.get("ThreatID")),
-                status_id=_int(item.get("ThreatStatusID")),
-                action_success=_bool(item.get("ActionSuccess")),
-                resources=tuple(r for r in as_list(item.get("Resources")) if isinstance(r, str)),
-            )
-        )
-    return tuple(detections)
-
-
-def parse_threat_names(text: str | None) -> dict[int, str]:
-    """ThreatID -> ThreatName from Get-MpThreat."""
-    names = {}
-    for item in json_records(text, THREATS_COMMAND):
-        threat_id, name = _int(item.get("ThreatID")), _str(item.get("ThreatName"))
-        if threat_id is not None and name:
-            names[threat_id] = name
-    return names
-
-
-def resource_path(resources: Iterable[str]) -> str:
-    """The path of the first file resource (``file:_C:\\x``), else of the first resource of any kind."""
-    stripped = [(kind.lower(), rest) for kind, sep, rest in (r.partition(":_") for r in resources) if sep]
-    for kind, rest in stripped:
-        if kind in ("file", "containerfile"):
-            return rest
-    return stripped[0][1] if stripped else ""
-
-
-def to_detection(detection: DefenderDetection, names: Mapping[int, str]) -> Detection:
-    threat = "unknown"
-    if detection.threat_id is not None:
-        threat = names.get(detection.threat_id, f"ThreatID {detection.threat_id}")
-    return Detection(
-        time_unix_ms=detection.time_ms,
-        product=DEFENDER_NAME,
-        threat=threat,
-        path=resource_path(detection.resources),
-        action=action_word(detection.status_id, detection.action_success),
-    )
-
-
-# --- Exactly-once cursor over the detection list ------------------------------------------------------
-#
-#   time ──────────────────────────────────────────────────────────────────────────────────▶
-#   ...reported (or history)... floor_ms │ reported iff DetectionID in `seen` │ newer: new
-#
-# Detections at or before ``floor_ms`` count as reported. Between the floor and the newest
-# reported detection, the DetectionIDs in ``seen`` are the reported ones, so a detection that
-# shows up late with an older time (Defender writes a record after remediating) is still
-# reported, within ``CURSOR_GRACE_MS`` of the newest one.
-
-DETECTIONS_CURSOR = "windows_defender_detections"
-CURSOR_GRACE_MS = 24 * 3600 * 1000
-CURSOR_MAX_SEEN = 200  # bounds the cursor to ~12 KB; whole oldest time groups go below the floor
-MAX_DETECTIONS_PER_COLLECTION = 100  # the rest wait for the next collection (reports carry <= 256 events)
-
-
-@dataclass(frozen=True)
-class DetectionCursor:
-    floor_ms: int = 0
-    seen: tuple[tuple[int, str], ...] = ()  # (time ms, DetectionID), sorted
-
-    def ids(self) -> frozenset[str]:
-        return frozenset(i for _, i in self.seen)
-
-    def encode(self) -> str:
-        return json.dumps(
-            {"v": 1, "floor_ms": self.floor_ms, "seen": [list(e) for e in self.seen]}, separators=(",", ":")
-        )
-
-
-def decode_cursor(value: str | None) -> DetectionCursor | None:
-    """The committed cursor; None when there is none or it cannot be read (then: start afresh)."""
-    if not value:
-        return None
-    try:
-        data = json.loads(value)
-        floor_ms, seen = data["floor_ms"], data["seen"]
-        if data.get("v") != 1 or _int(floor_ms) is None:
-            return None
-        entries = tuple(
-            sorted((int(ms), str(i)) for ms, i in seen if _int(ms) is not None and isinstance(i, str))
-        )
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    return DetectionCursor(floor_ms=int(floor_ms), seen=entries)
-
-
-def advance_cursor(
-    cursor: DetectionCursor, batch: Iterable[DefenderDetection], *, keep_after_ms: int | None = None
-) -> DetectionCursor:
-    """The cursor once ``batch`` is reported; the floor never reaches ``keep_after_ms`` (still pending)."""
-    entries = {i: ms for ms, i in cursor.seen}
-    entries.update((d.detection_id, d.time_ms) for d in batch)
-    if not entries:
-        return cursor
-    floor = max(cursor.floor_ms, max(entries.values()) - CURSOR_GRACE_MS)
-    kept = sorted((ms, i) for i, ms in entries.items() if ms > floor)
-    while len(kept) > CURSOR_MAX_SEEN and kept[0][0] != kept[-1][0]:  # never drop the newest group
-        floor = kept[0][0]
-        kept = [e for e in kept if e[0] > floor]
-    if keep_after_ms is not None and floor >= keep_after_ms:
-        floor = keep_after_ms - 1
-        kept = sorted((ms, i) for i, ms in entries.items() if ms > floor)
-    return DetectionCursor(floor_ms=floor, seen=tuple(kept))
-
-
-def new_detections(
-    detections: Iterable[DefenderDetection],
-    cursor: DetectionCursor | None,
-    *,
-    limit: int = MAX_DETECTIONS_PER_COLLECTION,
-) -> tuple[tuple[DefenderDetection, ...], DetectionCursor]:
-    """The detections to report now and the cursor that records them.
-
-    Without a cursor (first run, or one that cannot be read) history is not reported: every
-    listed detection is taken as already reported, so only later ones ever are.
-    """
-    listed = {d.detection_id: d for d in detections}  # a record listed twice is one detection
-    if cursor is None:
-        return (), advance_cursor(DetectionCursor(), listed.values())
-    seen = cursor.ids()
-    fresh = sorted(
-        (d for d in listed.values() if d.time_ms > cursor.floor_ms and d.detection_id not in seen),
-        key=lambda d: (d.time_ms, d.detection_id),
-    )
-    batch, pending = fresh[:limit], fresh[limit:]
-    keep_after = min(d.time_ms for d in pending) if pending else None
-    return tuple(batch), advance_cursor(cursor, batch, keep_after_ms=keep_after)
