@@ -19,12 +19,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from fleetwatch_collector import enrolment
+from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.server import CollectorServer
 from tests.conftest import free_port
 
 T = TypeVar("T")
 # Generous: a loaded CI runner may take seconds to start a Python process.
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+AGENT_ID_METADATA = "x-fleetwatch-agent-id"
 
 
 def console_script(name: str) -> str:
@@ -167,9 +171,7 @@ def parse_samples(text: str) -> list[Sample]:
 
 def find_samples(samples: Iterable[Sample], name: str, **labels: str) -> list[Sample]:
     """Samples of ``name`` whose labels include ``labels``."""
-    return [
-        s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    ]
+    return [s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
 
 
 def value_of(samples: Iterable[Sample], name: str, **labels: str) -> float | None:
@@ -195,13 +197,16 @@ class CollectorProcess:
         return parse_samples(fetch_metrics(self.metrics_url))
 
 
-def start_collector(group: ProcessGroup, data_dir: Path, name: str = "collector") -> CollectorProcess:
+def start_collector(
+    group: ProcessGroup, data_dir: Path, name: str = "collector", config: Path | None = None
+) -> CollectorProcess:
     """Start a collector on free loopback ports and wait until /healthz answers ok."""
     grpc_port, http_port = two_free_ports()
     process = group.spawn(
         [
             console_script("fleetwatch-collector"),
             "run",
+            *(["--config", str(config)] if config else []),
             "--grpc-listen",
             f"127.0.0.1:{grpc_port}",
             "--http-listen",
@@ -223,3 +228,84 @@ def start_collector(group: ProcessGroup, data_dir: Path, name: str = "collector"
 def toml_string(value: str) -> str:
     """A TOML basic string (JSON string escapes are valid TOML escapes)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def run_command(script: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run a console script to completion (generous timeout: a loaded machine must not fail a test)."""
+    return subprocess.run(
+        [console_script(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def create_token(data_dir: Path, site: str | None = None, *options: str) -> str:
+    """A token made by `fleetwatch-collector token create` (None: --any-site); stdout is the token alone."""
+    where = ["--any-site"] if site is None else ["--site", site]
+    result = run_command(
+        "fleetwatch-collector", "token", "create", *where, *options, "--data-dir", str(data_dir)
+    )
+    assert result.returncode == 0, f"token create failed:\n{result.stderr}"
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n", f"stdout is not the token alone: {result.stdout!r}"
+    assert token.startswith("fwt1.") and token.count(".") == 2, token
+    return token
+
+
+def write_token_file(path: Path, token: str) -> Path:
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def enrolled_identity(server: CollectorServer, site: SiteLabels | None = None) -> enrolment.Enrolled:
+    """Enrol one agent in-process into a running CollectorServer's store (None: an any-site token)."""
+    now = time.time()
+    token = enrolment.create_token(server.store, site, now, None)
+    return enrolment.enrol(server.store, token, now)
+
+
+def auth_metadata(agent_id: str, secret: str) -> tuple[tuple[str, str], ...]:
+    """The call metadata of an authenticated Push."""
+    return ((AGENT_ID_METADATA, agent_id), ("authorization", f"Bearer {secret}"))
+
+
+def identity_metadata(identity: enrolment.Enrolled) -> tuple[tuple[str, str], ...]:
+    return auth_metadata(identity.agent_id, identity.secret)
+
+
+def read_credential(agent_data_dir: Path) -> dict[str, str]:
+    """The agent's credential.json (agent_id, secret, site, district, site_type)."""
+    data: dict[str, str] = json.loads((agent_data_dir / "credential.json").read_text())
+    return data
+
+
+def agent_toml(
+    data_dir: Path,
+    address: str,
+    *,
+    interval: float = 1,
+    site: tuple[str, str, str, str] = ("xa-tan-my-chanh", "h-cai-be", "commune", "Xã Tân Mỹ Chánh"),
+    collector: dict[str, str] | None = None,
+) -> str:
+    """An agent configuration; ``collector`` adds string options (tls, ca_file, token_file, ...)."""
+    slug, district, site_type, name = site
+    extra = "".join(f"{key} = {toml_string(value)}\n" for key, value in (collector or {}).items())
+    return f"""
+[agent]
+data_dir = {toml_string(str(data_dir))}
+interval_seconds = {interval}
+
+[site]
+slug = {toml_string(slug)}
+district = {toml_string(district)}
+type = {toml_string(site_type)}
+name = {toml_string(name)}
+
+[collector]
+addresses = [{toml_string(address)}]
+timeout_seconds = 5.0
+{extra}"""
