@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,18 @@ def _lines_from(path: Path, inode: int, offset: int) -> list[tuple[str, Cursor]]
     return result
 
 
+def _rotated(path: Path, inode: int) -> Path | None:
+    """The file now holding ``inode``: ``<log>.1`` (logrotate), else a sibling named after the log,
+    e.g. ``clamd-20261127_190537.log`` (clamd's own LogRotate) or ``clamav.log-20261127`` (dateext)."""
+    for candidate in (Path(f"{path}.1"), *sorted(path.parent.glob(f"{path.stem}*"))):
+        try:
+            if candidate != path and candidate.stat().st_ino == inode:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
 def new_lines(path: Path, cursor: Cursor | None) -> tuple[list[tuple[str, Cursor]], Cursor | None]:
     """New complete lines since ``cursor``, each with the cursor after it, and the cursor to
     keep when no line is consumed.
@@ -51,21 +62,23 @@ def new_lines(path: Path, cursor: Cursor | None) -> tuple[list[tuple[str, Cursor
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return [], cursor
+        # Not written yet: once it appears, read it from its start (inode 0 matches no file).
+        return [], cursor or Cursor(0, 0)
     if cursor is None:
         return [], Cursor(stat.st_ino, stat.st_size)
     lines: list[tuple[str, Cursor]] = []
     if cursor.inode != stat.st_ino:
-        rotated = Path(f"{path}.1")
-        try:
-            old = os.stat(rotated)
-            if old.st_ino == cursor.inode:
+        rotated = _rotated(path, cursor.inode)
+        if rotated is not None:
+            try:
                 lines = _lines_from(rotated, cursor.inode, cursor.offset)
-                rest = lines[-1][1].offset if lines else cursor.offset
-                if old.st_size - rest > 0 and lines:  # more of the old file waits: finish it first
-                    return lines, lines[-1][1]
-        except FileNotFoundError:
-            pass
+                keep = lines[-1][1] if lines else cursor
+                # Stay on the old file while more of it waits (one read is bounded), or while the
+                # new file is empty: the writer may not have reopened its log yet (postrotate SIGHUP).
+                if stat.st_size == 0 or (lines and rotated.stat().st_size > keep.offset):
+                    return lines, keep
+            except FileNotFoundError:
+                pass
         start = Cursor(stat.st_ino, 0)
     elif stat.st_size < cursor.offset:
         start = Cursor(stat.st_ino, 0)
