@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -66,18 +69,42 @@ class AgentEntry:
                     product = "other"
                 self.threats[product] = self.threats.get(product, 0) + 1
 
-    def take(self, report: pb.Report) -> None:
-        """Take the values of a report newer than the shown one; absent sections keep theirs."""
-        self.state_seq = report.seq
-        self.last_report_ms = report.collected_unix_ms
-        self.interval_seconds = report.interval_seconds
-        if report.HasField("host"):
-            self.host = report.host
-        if report.probes:
-            self.probes = report.probes
-        if report.HasField("resources"):
-            self.resources = report.resources
-        if report.HasField("antivirus"):
-            self.antivirus = report.antivirus
-        if report.HasField("spool"):
-            self.spool = report.spool
+    def take(self, newer: Sequence[pb.Report]) -> None:
+        """Take the values of reports newer than the shown one, in seq order: each section from
+        the newest report that has it; absent sections keep theirs.
+
+        Sections are copied: a sub-message shares the memory of the whole decoded request, and
+        keeping it would pin up to 500 reports per agent after a backlog drain.
+        """
+        newest = newer[-1]
+        self.state_seq = newest.seq
+        self.last_report_ms = newest.collected_unix_ms
+        self.interval_seconds = newest.interval_seconds
+        for report in reversed(newer):
+            if report.HasField("host"):
+                self.host = _copy(report.host)
+                break
+        for report in reversed(newer):
+            if report.probes:
+                self.probes = tuple(_copy(p) for p in report.probes)
+                break
+        for report in reversed(newer):
+            if report.HasField("resources"):
+                self.resources = _copy(report.resources)
+                break
+        for report in reversed(newer):
+            if report.HasField("antivirus"):
+                self.antivirus = _copy(report.antivirus)
+                break
+        for report in reversed(newer):
+            if report.HasField("spool"):
+                self.spool = _copy(report.spool)
+                break
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _copy(message: M) -> M:
+    """A copy with memory of its own (not a view into the request it was decoded from)."""
+    return type(message).FromString(message.SerializeToString())

@@ -72,6 +72,7 @@ class FleetState:
                     return ApplyResult(0, 0, 0)
                 entry = self._agents[agent_id] = AgentEntry(agent_id, site=site)
             applied = 0
+            newer: list[pb.Report] = []
             for report in sorted(reports, key=lambda r: r.seq):
                 if entry.applied.is_applied(report.seq):
                     continue
@@ -79,7 +80,9 @@ class FleetState:
                 entry.count_events(report)
                 applied += 1
                 if report.seq > entry.state_seq:
-                    entry.take(report)
+                    newer.append(report)
+            if newer:
+                entry.take(newer)
             if oldest_held_seq > 1:
                 entry.applied.advance_to(oldest_held_seq - 1)
             relabelled = site is not None and site != entry.site
