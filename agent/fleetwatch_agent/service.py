@@ -154,6 +154,7 @@ class AgentService:
                 oldest_held, _ = await self._spool_io(self._spool.seq_range)
                 response = await self._transport.push(identity, reports, oldest_held)
             except PushError as exc:
+                await self._spool_io(self._spool.release)
                 if exc.credential_problem:
                     delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))
                     log.error("collector refused this agent's credential (%s); retrying in %.0fs", exc, delay)

@@ -69,6 +69,7 @@ class Spool:
             aside = self._move_aside()
             log.error("spool %s is corrupt (%s); moved it to %s and started a fresh spool", path, exc, aside)
             self._db = self._open()
+        self._in_flight: frozenset[int] = frozenset()  # seqs of the batch being pushed
         self._count, self._bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM reports"
         ).fetchone()
@@ -144,39 +145,39 @@ class Spool:
                 )
             self._count += 1
             self._bytes += len(body)
-            dropped = self._enforce_bounds()
+            dropped = self._enforce_bounds(seq)
         return dropped
 
-    def _enforce_bounds(self) -> int:
+    def _enforce_bounds(self, newest: int) -> int:
+        """Drop the oldest reports until every bound holds; never the newest one, and never one
+        handed out in a batch that is in flight (it may be acknowledged: counting it as dropped
+        too would count it twice)."""
         limits = self._limits
         oldest_allowed = int((self._clock() - limits.max_age_seconds) * 1000)
-        dropped = 0
-        while self._count > 1 and (self._count > limits.max_reports or self._bytes > limits.max_bytes):
-            dropped += self._drop_oldest(
-                "SELECT seq, LENGTH(body) FROM reports ORDER BY seq LIMIT ?",
-                (max(1, self._count - limits.max_reports),),
-            )
-        dropped += self._drop_oldest(
-            "SELECT seq, LENGTH(body) FROM reports WHERE collected_ms < ? ORDER BY seq",
-            (oldest_allowed,),
-        )
-        if dropped:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-                (dropped,),
-            )
-            log.warning("spool bound hit: dropped the %d oldest reports", dropped)
-        return dropped
-
-    def _drop_oldest(self, query: str, args: tuple[int, ...]) -> int:
-        rows = self._db.execute(query, args).fetchall()
-        if not rows:
+        excess_count = self._count - limits.max_reports
+        excess_bytes = self._bytes - limits.max_bytes
+        victims: list[tuple[int, int]] = []
+        rows = self._db.execute("SELECT seq, collected_ms, LENGTH(body) FROM reports ORDER BY seq")
+        for seq, collected_ms, size in rows:
+            if excess_count <= 0 and excess_bytes <= 0 and collected_ms >= oldest_allowed:
+                break
+            if seq == newest or seq in self._in_flight:
+                continue
+            victims.append((seq, size))
+            excess_count -= 1
+            excess_bytes -= size
+        if not victims:
             return 0
-        self._db.executemany("DELETE FROM reports WHERE seq = ?", [(seq,) for seq, _ in rows])
-        self._count -= len(rows)
-        self._bytes -= sum(size for _, size in rows)
-        return len(rows)
+        self._db.executemany("DELETE FROM reports WHERE seq = ?", [(seq,) for seq, _ in victims])
+        self._count -= len(victims)
+        self._bytes -= sum(size for _, size in victims)
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            (len(victims),),
+        )
+        log.warning("spool bound hit: dropped the %d oldest reports", len(victims))
+        return len(victims)
 
     def next_batch(self, max_reports: int, max_bytes: int) -> list[SpooledReport]:
         """The newest report, then the oldest in seq order, within both bounds (at least one)."""
@@ -196,10 +197,16 @@ class Spool:
                 break
             batch.append(SpooledReport(seq, collected_ms, body))
             size += len(body)
+        self._in_flight = frozenset(r.seq for r in batch)
         return batch
 
+    def release(self) -> None:
+        """The batch handed out was not delivered: its reports may be dropped again."""
+        self._in_flight = frozenset()
+
     def delete(self, seqs: Sequence[int]) -> None:
-        """Forget acknowledged reports."""
+        """Forget acknowledged reports (or refused ones); they are no longer in flight."""
+        self._in_flight = self._in_flight.difference(seqs)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for seq in seqs:

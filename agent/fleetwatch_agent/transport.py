@@ -57,8 +57,11 @@ class Identity:
     secret: str
 
 
-def backoff_delay(attempt: int, rng: random.Random, base: float = 1.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+def backoff_delay(attempt: int, rng: random.Random, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)].
+
+    The 60 s cap spreads 4,130 reconnecting agents over a minute (~70 per second) while an
+    agent is back at most a minute after its collector is."""
     return rng.uniform(0.0, min(cap, base * (2 ** min(attempt, 30))))
 
 

@@ -64,7 +64,10 @@ def fill(spool: Spool, seqs: Iterable[int], size: int = 100, collected_ms: int =
 
 
 def held(spool: Spool) -> list[int]:
-    return sorted(r.seq for r in spool.next_batch(*ALL))
+    """Every seq held; the look is not a push, so nothing stays in flight."""
+    seqs = sorted(r.seq for r in spool.next_batch(*ALL))
+    spool.release()
+    return seqs
 
 
 def test_an_empty_spool(open_spool: OpenSpool) -> None:
@@ -345,3 +348,22 @@ def test_every_put_that_returned_survives_kill_9(tmp_path: Path, open_spool: Ope
     # The cursor was committed in the same transaction as the newest kept report.
     assert spool.cursors() == {"log.offset": str(kept[-1] * 100)}
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_report_in_flight_is_not_dropped_and_counted_twice(open_spool: OpenSpool) -> None:
+    """A report being pushed may be acknowledged: the bound drops others, then it again once released."""
+    spool = open_spool(SpoolLimits(max_reports=3, max_bytes=10**6, max_age_seconds=86_400))
+    for seq in (1, 2, 3):
+        spool.put(seq, NOW_MS, body(seq))
+    in_flight = [r.seq for r in spool.next_batch(2, 10**6)]
+    assert in_flight == [3, 1]
+    assert spool.put(4, NOW_MS, body(4)) == 1  # seq 2 goes, not seq 1 which is being pushed
+    spool.delete(in_flight)  # acknowledged
+    assert spool.dropped_total == 1
+    assert held(spool) == [4]
+    spool.put(5, NOW_MS, body(5))
+    spool.put(6, NOW_MS, body(6))
+    spool.next_batch(1, 10**6)
+    spool.release()  # the push failed: nothing is protected any more
+    assert spool.put(7, NOW_MS, body(7)) == 1
+    assert held(spool) == [5, 6, 7]

@@ -13,7 +13,7 @@ from fleetwatch_agent.transport import PushError, backoff_delay
 @pytest.mark.parametrize("attempt", [0, 1, 2, 5, 8])
 def test_delay_is_within_zero_and_the_exponential_bound(attempt: int) -> None:
     rng = random.Random(attempt)
-    bound = min(300.0, 1.0 * 2**attempt)
+    bound = min(60.0, 1.0 * 2**attempt)
     delays = [backoff_delay(attempt, rng) for _ in range(2000)]
     assert all(0.0 <= d <= bound for d in delays)
 
