@@ -84,7 +84,7 @@ def client_library_ratio(agents: int) -> tuple[float, float, int]:
             results={"resources": agent.host.sample(15.0)},
         )
         fleet.apply(f"{agent.host.agent_id}-{n}", [convert.report(cycle)])
-    text, _, _ = fleet.render()
+    text = fleet.render()[0].decode()
     samples = [
         (family.documentation, s) for family in text_string_to_metric_families(text) for s in family.samples
     ]

@@ -3,6 +3,8 @@
 # province (4,130 agents by default), all on 127.0.0.1. Ctrl-C stops every process.
 set -euo pipefail
 umask 077  # tokens and credentials are secrets
+# The demo's agent checks only the local collector, not this machine's gateway or DNS servers.
+export FLEETWATCH_LOOPBACK_ONLY=1
 
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}

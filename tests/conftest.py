@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Agents started by the tests (and their subprocesses, which inherit this) check only targets
+# on loopback: no test may send traffic to the machine's real gateway or DNS servers.
+# Tests of the checks themselves call them directly, on loopback or in their own namespaces.
+os.environ["FLEETWATCH_LOOPBACK_ONLY"] = "1"
 # Set by .ci/run: a missing real peer fails the test instead of skipping it.
 REQUIRE_PEERS_ENV = "FLEETWATCH_REQUIRE_PEERS"
 

@@ -19,8 +19,10 @@ from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
 from fleetwatch_agent.credentials import CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult
+from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
+from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.runner import bind_probes, run_cycle
-from fleetwatch_agent.summary import antivirus_lines
+from fleetwatch_agent.summary import antivirus_lines, connectivity_lines
 from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_agent.transport import PushError
 
@@ -115,7 +117,8 @@ async def _run(config_path: Path | None) -> int:
 
 async def _check(config_path: Path | None) -> int:
     config = load_config(config_path)
-    probes = bind_probes(config.probes)
+    context = ProbeContext(Path(config.agent.data_dir), collector_addresses=config.collector.addresses)
+    probes = bind_probes(config.probes, context)
     await asyncio.sleep(CHECK_WARMUP_SECONDS)  # rate probes (CPU) need two samples
     outcomes, results = await run_cycle(probes)
     document = {
@@ -132,6 +135,9 @@ async def _check(config_path: Path | None) -> int:
     antivirus = results.get("antivirus")
     if isinstance(antivirus, AntivirusResult):  # the readable part goes to the terminal
         print("\n".join(antivirus_lines(antivirus, time.time())), file=sys.stderr)
+    connectivity = results.get("connectivity")
+    if isinstance(connectivity, ConnectivityResult):
+        print("\n".join(connectivity_lines(connectivity)), file=sys.stderr)
     failed = [o.name for o in outcomes if not o.success]
     if failed:
         print(f"probes failed: {', '.join(failed)}", file=sys.stderr)

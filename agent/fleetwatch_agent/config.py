@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
+from fleetwatch_agent.probes.connectivity import ConnectivityConfig
 from fleetwatch_agent.probes.resources import ResourcesConfig
 from fleetwatch_agent.tomlconfig import load_file
 
@@ -117,6 +118,7 @@ class ProbesSection:
 
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     antivirus: AntivirusConfig = field(default_factory=AntivirusConfig)
+    connectivity: ConnectivityConfig = field(default_factory=ConnectivityConfig)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import re
 
 from fleetwatch_agent.hostfacts import HostFacts
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult
+from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
 from fleetwatch_agent.probes.resources import ResourcesSample
 from fleetwatch_agent.report import CycleReport, Location
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -113,6 +114,16 @@ def report(cycle: CycleReport) -> pb.Report:
     sample = cycle.results.get("resources")
     if isinstance(sample, ResourcesSample):
         message.resources.CopyFrom(resources(sample))
+    conn = cycle.results.get("connectivity")
+    if isinstance(conn, ConnectivityResult):
+        message.connectivity.CopyFrom(connectivity(conn))
+        for outage in conn.outages:
+            message.events.add(
+                time_unix_ms=outage.end_unix_ms,
+                outage=pb.Outage(
+                    target=outage.target, start_unix_ms=outage.start_unix_ms, end_unix_ms=outage.end_unix_ms
+                ),
+            )
     av = cycle.results.get("antivirus")
     if isinstance(av, AntivirusResult):
         message.antivirus.CopyFrom(antivirus(av))
@@ -126,6 +137,54 @@ def report(cycle: CycleReport) -> pb.Report:
                     action=text(detection.action),
                 ),
             )
+    return message
+
+
+PROBE_KINDS = {
+    "icmp": pb.PROBE_KIND_ICMP,
+    "tcp": pb.PROBE_KIND_TCP,
+    "dns": pb.PROBE_KIND_DNS,
+    "http": pb.PROBE_KIND_HTTP,
+}
+PROBE_ERRORS = {
+    "": pb.PROBE_ERROR_NONE,
+    "timeout": pb.PROBE_ERROR_TIMEOUT,
+    "refused": pb.PROBE_ERROR_REFUSED,
+    "unreachable": pb.PROBE_ERROR_UNREACHABLE,
+    "dns_error": pb.PROBE_ERROR_DNS,
+    "tls_error": pb.PROBE_ERROR_TLS,
+    "http_status": pb.PROBE_ERROR_HTTP_STATUS,
+    "unsupported": pb.PROBE_ERROR_UNSUPPORTED,
+    "other": pb.PROBE_ERROR_OTHER,
+}
+
+
+def connectivity(result: ConnectivityResult) -> pb.Connectivity:
+    message = pb.Connectivity()
+    for status in result.targets:
+        r = status.result
+        target = message.targets.add(
+            name=text(status.name),
+            kind=PROBE_KINDS[status.kind],
+            role=status.role,
+            success=r.success,
+            sent=r.sent,
+            received=r.received,
+            rtt_min_seconds=r.rtt_min_seconds,
+            rtt_avg_seconds=r.rtt_avg_seconds,
+            rtt_max_seconds=r.rtt_max_seconds,
+            jitter_seconds=r.jitter_seconds,
+            error=PROBE_ERRORS[r.error],
+            http_status=r.http_status,
+            detail=text(r.detail),
+        )
+        if r.tls_cert_days_left is not None:
+            target.tls_cert_days_left = r.tls_cert_days_left
+        if status.path is not None:
+            target.path_diagnosed = True
+            target.path_hops = status.path.hops
+            target.path_last_hop = text(status.path.last_hop)
+            target.path_reached = status.path.reached
     return message
 
 

@@ -64,7 +64,10 @@ class AgentService:
         # Above anything still spooled, even if the seq file went back in time (power loss).
         self._seq = SeqStore(data_dir / "seq", floor=self._spool.seq_range()[1])
         self._cursors = self._spool.cursors()  # updated after each commit (probes/context.py)
-        self._probes = bind_probes(config.probes, ProbeContext(data_dir, cursors=self._cursors))
+        context = ProbeContext(
+            data_dir, cursors=self._cursors, collector_addresses=config.collector.addresses
+        )
+        self._probes = bind_probes(config.probes, context)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, ProductStatus
+from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
 
 
 def _age(seconds: float) -> str:
@@ -36,4 +37,31 @@ def antivirus_lines(result: AntivirusResult, now: float) -> list[str]:
         lines.append(f"  ! {result.error}")
     for d in result.detections:
         lines.append(f"  ! {d.product} detected {d.threat} in {d.path} ({d.action})")
+    return lines
+
+
+def connectivity_lines(result: ConnectivityResult) -> list[str]:
+    """One line per target: up or down, latency and loss, or why it failed and where the path ends."""
+    lines = ["connectivity:"]
+    if not result.targets:
+        lines.append("  - no targets (no default gateway found and none configured)")
+    for status in result.targets:
+        r = status.result
+        if r.success:
+            state = f"up, {r.rtt_avg_seconds * 1000:.1f} ms, loss {r.loss_ratio:.0%}"
+        else:
+            state = f"DOWN ({r.error}{': ' + r.detail if r.detail else ''})"
+        line = f"  - {status.name} [{status.kind} {status.role}]: {state}"
+        if status.path is not None:
+            path = status.path
+            if path.error:
+                line += f"; traceroute: {path.error}"
+            elif path.reached:
+                line += f"; traceroute reached it in {path.hops} hops"
+            else:
+                line += f"; path ends after hop {path.hops} ({path.last_hop or 'no answer'})"
+        lines.append(line)
+    for outage in result.outages:
+        seconds = (outage.end_unix_ms - outage.start_unix_ms) / 1000
+        lines.append(f"  ! {outage.target} was down for {seconds:.0f} s")
     return lines

@@ -18,7 +18,7 @@ SITE_TYPE_NAMES = {
 }
 
 
-MAX_COUNTED_PRODUCTS = 16  # distinct product label values per agent; beyond, "other"
+MAX_COUNTED_KEYS = 64  # distinct label values of one counter per agent; beyond, "other"
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,13 @@ class AgentEntry:
     probes: Sequence[pb.ProbeResult] = ()
     resources: pb.Resources | None = None
     antivirus: pb.Antivirus | None = None
+    connectivity: pb.Connectivity | None = None
     spool: pb.SpoolStats | None = None
     # Effects of events, counted once per applied report: threats detected by product.
     threats: dict[str, int] = field(default_factory=dict)
+    # Edge outages by target: how many ended, and their seconds in all.
+    outages: dict[str, int] = field(default_factory=dict)
+    outage_seconds: dict[str, float] = field(default_factory=dict)
     down_at: float = float("-inf")  # collector time after which the agent counts as down
     up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
     down_line: bytes = b""
@@ -64,10 +68,14 @@ class AgentEntry:
         """Add the effects of a report's events; called once per applied report."""
         for event in report.events:
             if event.HasField("threat"):
-                product = event.threat.product
-                if product not in self.threats and len(self.threats) >= MAX_COUNTED_PRODUCTS:
-                    product = "other"
+                product = _bounded(self.threats, event.threat.product)
                 self.threats[product] = self.threats.get(product, 0) + 1
+            elif event.HasField("outage"):
+                outage = event.outage
+                target = _bounded(self.outages, outage.target)
+                self.outages[target] = self.outages.get(target, 0) + 1
+                seconds = max(0, outage.end_unix_ms - outage.start_unix_ms) / 1000.0
+                self.outage_seconds[target] = self.outage_seconds.get(target, 0.0) + seconds
 
     def take(self, newer: Sequence[pb.Report]) -> None:
         """Take the values of reports newer than the shown one, in seq order: each section from
@@ -97,9 +105,18 @@ class AgentEntry:
                 self.antivirus = _copy(report.antivirus)
                 break
         for report in reversed(newer):
+            if report.HasField("connectivity"):
+                self.connectivity = _copy(report.connectivity)
+                break
+        for report in reversed(newer):
             if report.HasField("spool"):
                 self.spool = _copy(report.spool)
                 break
+
+
+def _bounded(counters: dict[str, int], key: str) -> str:
+    """``key``, or "other" once MAX_COUNTED_KEYS distinct keys are counted (bounded series)."""
+    return key if key in counters or len(counters) < MAX_COUNTED_KEYS else "other"
 
 
 M = TypeVar("M", bound=Message)

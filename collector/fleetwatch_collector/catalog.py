@@ -247,6 +247,86 @@ ANTIVIRUS_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
+CONNECTIVITY_METRICS: tuple[MetricSpec, ...] = (
+    _host(
+        "fleetwatch_connectivity_up",
+        "gauge",
+        "1 if the target answered at least once in the agent's latest check.",
+        "target",
+        "kind",
+        "role",
+    ),
+    _host(
+        "fleetwatch_connectivity_rtt_seconds",
+        "gauge",
+        "Average round-trip time of the latest burst.",
+        "target",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_connectivity_rtt_min_seconds",
+        "gauge",
+        "Shortest round-trip time of the latest burst.",
+        "target",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_connectivity_rtt_max_seconds",
+        "gauge",
+        "Longest round-trip time of the latest burst.",
+        "target",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_connectivity_jitter_seconds",
+        "gauge",
+        "Mean difference between consecutive round-trip times of the latest burst.",
+        "target",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_connectivity_loss_ratio",
+        "gauge",
+        "Share of the latest burst left unanswered (0-1).",
+        "target",
+        "kind",
+    ),
+    _host(
+        "fleetwatch_connectivity_failure_info",
+        "info",
+        "Present while the target fails, with the reason (timeout, refused, unreachable, dns_error, "
+        "tls_error, http_status, unsupported, other); value is always 1.",
+        "target",
+        "kind",
+        "reason",
+    ),
+    _host("fleetwatch_connectivity_http_status_code", "gauge", "HTTP status of the latest check.", "target"),
+    _host(
+        "fleetwatch_connectivity_tls_cert_expiry_seconds",
+        "gauge",
+        "Time left until the target's TLS certificate expires.",
+        "target",
+    ),
+    _host(
+        "fleetwatch_connectivity_path_hops",
+        "gauge",
+        "Hop number of the last router that answered the latest traceroute of a failing target.",
+        "target",
+    ),
+    _host(
+        "fleetwatch_connectivity_outages_total",
+        "counter",
+        "Outages of the target measured by the agent, counted when they ended, each exactly once.",
+        "target",
+    ),
+    _host(
+        "fleetwatch_connectivity_outage_seconds_total",
+        "counter",
+        "Seconds the target was unreachable from the agent, summed over ended outages.",
+        "target",
+    ),
+)
+
 COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
     _collector(
         "fleetwatch_collector_build_info",
@@ -317,7 +397,7 @@ RUNTIME_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
-PER_HOST = HOST_METRICS + ANTIVIRUS_METRICS
+PER_HOST = HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS
 CATALOG: tuple[MetricSpec, ...] = PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
 HOST_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(PER_HOST)}

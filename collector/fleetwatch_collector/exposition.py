@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from fleetwatch_collector.agentstate import AgentEntry
@@ -11,6 +11,21 @@ from fleetwatch_collector.textformat import label_pairs, sample, sanitize
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 T = TypeVar("T")
+PROBE_KIND_NAMES = {
+    pb.PROBE_KIND_ICMP: "icmp",
+    pb.PROBE_KIND_TCP: "tcp",
+    pb.PROBE_KIND_DNS: "dns",
+    pb.PROBE_KIND_HTTP: "http",
+}
+PROBE_ERROR_NAMES = {
+    pb.PROBE_ERROR_TIMEOUT: "timeout",
+    pb.PROBE_ERROR_REFUSED: "refused",
+    pb.PROBE_ERROR_UNREACHABLE: "unreachable",
+    pb.PROBE_ERROR_DNS: "dns_error",
+    pb.PROBE_ERROR_TLS: "tls_error",
+    pb.PROBE_ERROR_HTTP_STATUS: "http_status",
+    pb.PROBE_ERROR_UNSUPPORTED: "unsupported",
+}
 AV_STATE_NAMES = {
     pb.ANTIVIRUS_STATE_PROTECTED: "protected",
     pb.ANTIVIRUS_STATE_OUTDATED: "outdated",
@@ -86,6 +101,15 @@ def render_agent(agent: AgentEntry) -> tuple[bytes, tuple[bytes, ...]]:
         _antivirus(c, agent.antivirus, agent.last_report_ms / 1000.0)
     for product, count in agent.threats.items():
         c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", product),))
+    if agent.connectivity is not None:
+        _connectivity(c, agent.connectivity)
+    for target, count in agent.outages.items():
+        c.add("fleetwatch_connectivity_outages_total", count, (("target", target),))
+        c.add(
+            "fleetwatch_connectivity_outage_seconds_total",
+            agent.outage_seconds.get(target, 0.0),
+            (("target", target),),
+        )
     return f"fleetwatch_agent_up{{{labels}}} ".encode(), c.done()
 
 
@@ -162,13 +186,38 @@ def _antivirus(c: _Chunks, av: pb.Antivirus, collected: float) -> None:
                 c.add("fleetwatch_antivirus_last_scan_age_seconds", age, (*product, ("kind", kind)))
 
 
-def render_fleet(families: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> bytes:
-    """All host families, each header followed by its samples; ``families[UP]`` is replaced by
-    ``up_lines``, which depend on the time of the scrape."""
-    parts: list[bytes] = []
+def _connectivity(c: _Chunks, conn: pb.Connectivity) -> None:
+    for t in _distinct(conn.targets, lambda t: t.name):
+        kind = PROBE_KIND_NAMES.get(t.kind, "other")
+        labels = (("target", t.name), ("kind", kind))
+        c.add("fleetwatch_connectivity_up", int(t.success), (*labels, ("role", t.role)))
+        if t.success:
+            c.add("fleetwatch_connectivity_rtt_seconds", t.rtt_avg_seconds, labels)
+            c.add("fleetwatch_connectivity_rtt_min_seconds", t.rtt_min_seconds, labels)
+            c.add("fleetwatch_connectivity_rtt_max_seconds", t.rtt_max_seconds, labels)
+            c.add("fleetwatch_connectivity_jitter_seconds", t.jitter_seconds, labels)
+        else:
+            reason = PROBE_ERROR_NAMES.get(t.error, "other")
+            c.add("fleetwatch_connectivity_failure_info", 1, (*labels, ("reason", reason)))
+        if t.sent:
+            c.add("fleetwatch_connectivity_loss_ratio", 1.0 - t.received / t.sent, labels)
+        target = (("target", t.name),)
+        if t.http_status:
+            c.add("fleetwatch_connectivity_http_status_code", t.http_status, target)
+        if t.HasField("tls_cert_days_left"):
+            c.add("fleetwatch_connectivity_tls_cert_expiry_seconds", t.tls_cert_days_left * 86400, target)
+        if t.path_diagnosed:
+            c.add("fleetwatch_connectivity_path_hops", t.path_hops, target)
+
+
+def render_fleet(families: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> Iterator[bytes]:
+    """Each host family as one chunk: its header followed by every agent's samples;
+    ``families[UP]`` is replaced by ``up_lines``, which depend on the time of the scrape.
+
+    One chunk per family (about 1 MB for 4,130 agents), not one body: a 22 MB allocation per
+    scrape, from whichever thread serves it, leaves glibc arenas holding hundreds of MiB; and
+    the joins stay in C, with no Python loop over the 100,000 samples."""
     for index, header in enumerate(HEADERS):
         body = up_lines if index == UP else families[index]
         if body:
-            parts.append(header)
-            parts.extend(body)
-    return b"".join(parts)
+            yield header + b"".join(body)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
@@ -108,7 +109,7 @@ class FleetState:
                     applied=AppliedSeqs.loads(snap.applied),
                     state_seq=snap.state_seq,
                     reports_total=snap.reports_total,
-                    threats=json.loads(snap.counters).get("threats", {}),
+                    **_counters(snap.counters),
                     last_report_ms=snap.last_report_ms,
                     last_seen=snap.last_seen,
                     interval_seconds=snap.interval_seconds,
@@ -135,8 +136,10 @@ class FleetState:
         """Up while the agent reported within ``down_after_intervals`` of its interval."""
         return now <= entry.down_at
 
-    def render(self) -> tuple[bytes, int, int]:
-        """The host families as text, and the number of agents up and down."""
+    def render_chunks(self) -> tuple[Iterator[bytes], int, int]:
+        """The host families as chunks of text, and the number of agents up and down.
+
+        The lock is held only to copy references; the text is joined after it is released."""
         now = self._clock()
         with self._lock:
             agents = self._agents.values()
@@ -144,6 +147,16 @@ class FleetState:
             up = sum(1 for e in agents if now <= e.down_at)
             families = [list(family.values()) for family in self._families]
         return render_fleet(families, up_lines), up, len(up_lines) - up
+
+    def render(self) -> tuple[bytes, int, int]:
+        """The host families as one text, and the number of agents up and down."""
+        chunks, up, down = self.render_chunks()
+        return b"".join(chunks), up, down
+
+
+def _counters(text: str) -> dict[str, Any]:
+    counters = json.loads(text)
+    return {key: counters.get(key, {}) for key in ("threats", "outages", "outage_seconds")}
 
 
 def _snapshot(e: AgentEntry) -> Snapshot:
@@ -153,7 +166,7 @@ def _snapshot(e: AgentEntry) -> Snapshot:
         e.applied.dumps(),
         e.state_seq,
         e.reports_total,
-        json.dumps({"threats": e.threats}),
+        json.dumps({"threats": e.threats, "outages": e.outages, "outage_seconds": e.outage_seconds}),
         e.last_report_ms,
         e.last_seen,
         e.interval_seconds,

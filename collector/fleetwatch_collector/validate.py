@@ -13,6 +13,7 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+TARGET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TEXT_BYTES = 256
 AV_TEXT_FIELDS = ("name", "vendor", "product_version", "engine_version", "signature_version")
@@ -169,10 +170,20 @@ def validate_report(
     for i, product in enumerate(report.antivirus.products):
         for field in AV_TEXT_FIELDS:
             _text(f"{where}.antivirus.products[{i}]", field, getattr(product, field))
+    for i, target in enumerate(report.connectivity.targets):
+        if not TARGET_NAME_RE.fullmatch(target.name):
+            raise Rejection(
+                "invalid_label",
+                f"{where}.connectivity.targets[{i}].name: {target.name[:64]!r} is not a target name",
+            )
+        for field in ("role", "path_last_hop"):
+            _text(f"{where}.connectivity.targets[{i}]", field, getattr(target, field))
     for i, event in enumerate(report.events):
         if event.HasField("threat"):
             for field in ("product", "threat", "path", "action"):
                 _text(f"{where}.events[{i}].threat", field, getattr(event.threat, field))
+        elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
+            raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
 
 
 def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits) -> None:

@@ -14,6 +14,7 @@ import pytest
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
+from fleetwatch_agent.probes.connectivity import ConnectivityConfig
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.probes.resources import ResourcesConfig, ResourcesSample
 from fleetwatch_agent.report import ProbeOutcome
@@ -77,10 +78,13 @@ def test_empty_cycle() -> None:
 
 
 NO_ANTIVIRUS = AntivirusConfig(enabled=False)
+NO_CONNECTIVITY = ConnectivityConfig(enabled=False)
 
 
 def test_bind_probes_skips_disabled_probes() -> None:
-    section = ProbesSection(resources=ResourcesConfig(enabled=False), antivirus=NO_ANTIVIRUS)
+    section = ProbesSection(
+        resources=ResourcesConfig(enabled=False), antivirus=NO_ANTIVIRUS, connectivity=NO_CONNECTIVITY
+    )
     assert bind_probes(section) == ()
 
 
@@ -89,7 +93,9 @@ def test_every_probe_of_the_registry_is_bound_by_default() -> None:
 
 
 def test_bind_probes_builds_enabled_probes_with_their_timeout() -> None:
-    section = ProbesSection(resources=ResourcesConfig(timeout_seconds=2.5), antivirus=NO_ANTIVIRUS)
+    section = ProbesSection(
+        resources=ResourcesConfig(timeout_seconds=2.5), antivirus=NO_ANTIVIRUS, connectivity=NO_CONNECTIVITY
+    )
     (probe,) = bind_probes(section, registry=PROBES)
     assert probe.name == "resources"
     assert probe.timeout_seconds == 2.5

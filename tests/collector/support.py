@@ -131,6 +131,29 @@ def add_antivirus(r: pb.Report) -> pb.Report:
     return r
 
 
+def add_connectivity(r: pb.Report) -> pb.Report:
+    """Give a report targets (one down with a traceroute, one https) and an ended outage: it then
+    fills every connectivity family."""
+    r.connectivity.targets.add(
+        name="gateway", kind=pb.PROBE_KIND_ICMP, role="gateway", success=True, sent=5, received=4,
+        rtt_min_seconds=0.001, rtt_avg_seconds=0.002, rtt_max_seconds=0.004, jitter_seconds=0.0005,
+    )  # fmt: skip
+    r.connectivity.targets.add(
+        name="collector", kind=pb.PROBE_KIND_TCP, role="collector", success=False, sent=3,
+        error=pb.PROBE_ERROR_TIMEOUT, path_diagnosed=True, path_hops=2, path_last_hop="10.0.0.1",
+    )  # fmt: skip
+    portal = r.connectivity.targets.add(
+        name="portal", kind=pb.PROBE_KIND_HTTP, role="custom", success=True, sent=1, received=1,
+        rtt_min_seconds=0.05, rtt_avg_seconds=0.05, rtt_max_seconds=0.05, http_status=200,
+    )  # fmt: skip
+    portal.tls_cert_days_left = 80.0
+    outage = pb.Outage(
+        target="gateway", start_unix_ms=r.collected_unix_ms - 90_000, end_unix_ms=r.collected_unix_ms
+    )
+    r.events.add(time_unix_ms=r.collected_unix_ms, outage=outage)
+    return r
+
+
 @dataclass(frozen=True)
 class Family:
     """One family as written in the text: the name on its TYPE line, its type, its sample lines."""

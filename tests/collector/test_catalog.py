@@ -13,6 +13,7 @@ from fleetwatch_collector.catalog import (
     BY_NAME,
     CATALOG,
     COLLECTOR_METRICS,
+    CONNECTIVITY_METRICS,
     HOST_INDEX,
     HOST_LABELS,
     HOST_METRICS,
@@ -24,7 +25,14 @@ from fleetwatch_collector.docgen import metrics_markdown
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.http import MetricsPage
 from fleetwatch_collector.selfmetrics import CollectorMetrics
-from tests.collector.support import add_antivirus, check_metrics, families, full_report, parsed_samples
+from tests.collector.support import (
+    add_antivirus,
+    add_connectivity,
+    check_metrics,
+    families,
+    full_report,
+    parsed_samples,
+)
 from tests.conftest import REPO_ROOT
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -49,10 +57,10 @@ def test_names_and_labels_are_valid() -> None:
 
 
 def test_scopes_partition_the_catalog() -> None:
-    assert {s.scope for s in HOST_METRICS + ANTIVIRUS_METRICS} == {"host"}
+    assert {s.scope for s in HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS} == {"host"}
     assert {s.scope for s in COLLECTOR_METRICS} == {"collector"}
     assert {s.scope for s in RUNTIME_METRICS} == {"runtime"}
-    assert PER_HOST == HOST_METRICS + ANTIVIRUS_METRICS
+    assert PER_HOST == HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS
     assert CATALOG == PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
     assert {s.name: i for i, s in enumerate(PER_HOST)} == HOST_INDEX
 
@@ -123,7 +131,7 @@ def test_metrics_doc_command_writes_the_file(tmp_path: Path) -> None:
 def page_text() -> str:
     """The whole /metrics body with one agent and every collector metric touched."""
     fleet = FleetState()
-    fleet.apply("a1", [add_antivirus(full_report(1))])
+    fleet.apply("a1", [add_connectivity(add_antivirus(full_report(1)))])
     metrics = CollectorMetrics()
     metrics.pushes.labels("OK").inc()
     metrics.rejected.labels("malformed").inc()
@@ -131,7 +139,7 @@ def page_text() -> str:
     metrics.duplicates.inc()
     metrics.enrolments.labels("ok").inc()
     metrics.push_duration.observe(0.002)
-    return MetricsPage(fleet, metrics).render().decode("utf-8")
+    return b"".join(MetricsPage(fleet, metrics).render()).decode("utf-8")
 
 
 def expected_type(name: str) -> str:

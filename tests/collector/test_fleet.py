@@ -11,6 +11,7 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from tests.collector.support import (
     NOW_MS,
     add_antivirus,
+    add_connectivity,
     check_metrics,
     families,
     full_report,
@@ -323,7 +324,7 @@ def full_fleet() -> FleetState:
     r.resources.filesystems.add(mountpoint="/", fstype="tmpfs")  # duplicate mountpoint: must be skipped
     fleet.apply("ax", [r])
     clock.now += 3600  # a1, a2 and ax go down; a0 reports again and stays up
-    fleet.apply("a0", [add_antivirus(full_report(2, NOW_MS + 3600_000, hostname="pc-0"))])
+    fleet.apply("a0", [add_connectivity(add_antivirus(full_report(2, NOW_MS + 3600_000, hostname="pc-0")))])
     return fleet
 
 

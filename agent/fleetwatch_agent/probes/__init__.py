@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetwatch_agent.probes import antivirus, resources
+from fleetwatch_agent.probes import antivirus, connectivity, resources
 from fleetwatch_agent.probes.context import ProbeContext
 
 if TYPE_CHECKING:
@@ -25,4 +25,5 @@ class ProbeDefinition:
 PROBES: tuple[ProbeDefinition, ...] = (
     ProbeDefinition("resources", lambda probes: probes.resources, resources.make_collector),
     ProbeDefinition("antivirus", lambda probes: probes.antivirus, antivirus.make_collector),
+    ProbeDefinition("connectivity", lambda probes: probes.connectivity, connectivity.make_collector),
 )

@@ -22,3 +22,5 @@ class ProbeContext:
     # collection and never keeps its own copy, so a report that was not kept is redone.
     cursors: Mapping[str, str] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    # host:port of the collectors, for probes that check the way there.
+    collector_addresses: tuple[str, ...] = ()

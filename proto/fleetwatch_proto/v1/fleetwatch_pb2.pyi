@@ -346,7 +346,7 @@ class Connectivity(_message.Message):
     def __init__(self, targets: _Optional[_Iterable[_Union[TargetResult, _Mapping]]] = ...) -> None: ...
 
 class TargetResult(_message.Message):
-    __slots__ = ("name", "kind", "role", "success", "sent", "received", "rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds", "error", "http_status", "tls_cert_days_left", "path_hops", "path_last_hop")
+    __slots__ = ("name", "kind", "role", "success", "sent", "received", "rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds", "error", "http_status", "tls_cert_days_left", "path_hops", "path_last_hop", "path_diagnosed", "path_reached", "detail")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +362,9 @@ class TargetResult(_message.Message):
     TLS_CERT_DAYS_LEFT_FIELD_NUMBER: _ClassVar[int]
     PATH_HOPS_FIELD_NUMBER: _ClassVar[int]
     PATH_LAST_HOP_FIELD_NUMBER: _ClassVar[int]
+    PATH_DIAGNOSED_FIELD_NUMBER: _ClassVar[int]
+    PATH_REACHED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ProbeKind
     role: str
@@ -377,7 +380,10 @@ class TargetResult(_message.Message):
     tls_cert_days_left: float
     path_hops: int
     path_last_hop: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProbeKind, str]] = ..., role: _Optional[str] = ..., success: _Optional[bool] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., rtt_min_seconds: _Optional[float] = ..., rtt_avg_seconds: _Optional[float] = ..., rtt_max_seconds: _Optional[float] = ..., jitter_seconds: _Optional[float] = ..., error: _Optional[_Union[ProbeError, str]] = ..., http_status: _Optional[int] = ..., tls_cert_days_left: _Optional[float] = ..., path_hops: _Optional[int] = ..., path_last_hop: _Optional[str] = ...) -> None: ...
+    path_diagnosed: bool
+    path_reached: bool
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProbeKind, str]] = ..., role: _Optional[str] = ..., success: _Optional[bool] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., rtt_min_seconds: _Optional[float] = ..., rtt_avg_seconds: _Optional[float] = ..., rtt_max_seconds: _Optional[float] = ..., jitter_seconds: _Optional[float] = ..., error: _Optional[_Union[ProbeError, str]] = ..., http_status: _Optional[int] = ..., tls_cert_days_left: _Optional[float] = ..., path_hops: _Optional[int] = ..., path_last_hop: _Optional[str] = ..., path_diagnosed: _Optional[bool] = ..., path_reached: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class NetworkDevice(_message.Message):
     __slots__ = ("name", "sys_name", "sys_descr", "reachable", "uptime_seconds", "interfaces", "error")

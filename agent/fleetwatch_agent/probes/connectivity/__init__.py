@@ -1,0 +1,60 @@
+"""The connectivity probe: reachability, latency, loss and outages seen from the workstation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
+from fleetwatch_agent.probes.connectivity.targets import TargetConfig
+from fleetwatch_agent.probes.context import ProbeContext
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+@dataclass(frozen=True)
+class ConnectivityConfig:
+    """Settings of the connectivity probe. Nothing public is probed unless configured."""
+
+    enabled: bool = True
+    # Seconds one collection may take, traceroutes included.
+    timeout_seconds: float = 30.0
+    # Attempts per ICMP/TCP burst, the spacing between them and the wait for each answer.
+    count: int = 5
+    spacing_seconds: float = 0.2
+    attempt_timeout_seconds: float = 1.0
+    # Check the default gateway (ICMP) found in the routing table.
+    gateway: bool = True
+    # Resolve this name through each DNS server of the host ("" = no DNS checks).
+    dns_name: str = ""
+    # Check the TCP port of each collector address.
+    collector: bool = True
+    # Address of the site's router to ping ("" = none).
+    site_router: str = ""
+    # More targets: [[probes.connectivity.targets]] name, kind (icmp|tcp|dns|http), address, ca_file.
+    targets: tuple[TargetConfig, ...] = ()
+    # When a target fails: a short traceroute in a separate process (needs root or CAP_NET_RAW),
+    # at most once per target per this many seconds.
+    traceroute: bool = True
+    traceroute_min_interval_seconds: float = 900.0
+    traceroute_max_hops: int = 15
+
+    def validate(self) -> None:
+        if self.timeout_seconds <= 0 or self.attempt_timeout_seconds <= 0 or self.spacing_seconds < 0:
+            raise ValueError("timeout_seconds, attempt_timeout_seconds: must be positive")
+        if not 1 <= self.count <= 100:
+            raise ValueError("count: must be between 1 and 100")
+        if not 1 <= self.traceroute_max_hops <= 64:
+            raise ValueError("traceroute_max_hops: must be between 1 and 64")
+        for i, target in enumerate(self.targets):
+            if not NAME_RE.fullmatch(target.name):
+                raise ValueError(f"targets[{i}].name: {target.name!r} must be a short lowercase name")
+            if target.kind == "dns" and not self.dns_name:
+                raise ValueError(f"targets[{i}]: a dns target needs dns_name")
+
+
+def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callable[[], ConnectivityResult]:
+    from fleetwatch_agent.probes.connectivity.collect import make_collector as make
+
+    return make(config, context)
