@@ -117,6 +117,12 @@ def report(cycle: CycleReport) -> pb.Report:
     conn = cycle.results.get("connectivity")
     if isinstance(conn, ConnectivityResult):
         message.connectivity.CopyFrom(connectivity(conn))
+        if conn.lan is not None:
+            for mac, ip in conn.lan.new:
+                message.events.add(
+                    time_unix_ms=cycle.collected_unix_ms,
+                    device_seen=pb.DeviceSeen(mac=text(mac), ip=text(ip)),
+                )
         for outage in conn.outages:
             message.events.add(
                 time_unix_ms=outage.end_unix_ms,
@@ -161,6 +167,10 @@ PROBE_ERRORS = {
 
 def connectivity(result: ConnectivityResult) -> pb.Connectivity:
     message = pb.Connectivity()
+    if result.lan is not None:
+        message.lan_swept = True
+        message.lan_devices = result.lan.devices
+        message.lan_error = text(result.lan.error)
     for status in result.targets:
         r = status.result
         target = message.targets.add(

@@ -54,6 +54,9 @@ class AgentEntry:
     # Edge outages by target: how many ended, and their seconds in all.
     outages: dict[str, int] = field(default_factory=dict)
     outage_seconds: dict[str, float] = field(default_factory=dict)
+    # LAN discovery: devices that answered the newest sweep, new devices seen in all.
+    lan_devices: int | None = None
+    lan_new_devices: int = 0
     down_at: float = float("-inf")  # collector time after which the agent counts as down
     up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
     down_line: bytes = b""
@@ -70,6 +73,8 @@ class AgentEntry:
             if event.HasField("threat"):
                 product = _bounded(self.threats, event.threat.product)
                 self.threats[product] = self.threats.get(product, 0) + 1
+            elif event.HasField("device_seen"):
+                self.lan_new_devices += 1
             elif event.HasField("outage"):
                 outage = event.outage
                 target = _bounded(self.outages, outage.target)
@@ -107,6 +112,10 @@ class AgentEntry:
         for report in reversed(newer):
             if report.HasField("connectivity"):
                 self.connectivity = _copy(report.connectivity)
+                break
+        for report in reversed(newer):  # sweeps are rare: the newest successful one counts
+            if report.connectivity.lan_swept and not report.connectivity.lan_error:
+                self.lan_devices = report.connectivity.lan_devices
                 break
         for report in reversed(newer):
             if report.HasField("spool"):

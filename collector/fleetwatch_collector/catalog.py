@@ -327,6 +327,19 @@ CONNECTIVITY_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
+LAN_METRICS: tuple[MetricSpec, ...] = (
+    _host(
+        "fleetwatch_lan_devices",
+        "gauge",
+        "Devices that answered the agent's newest ARP sweep of its LAN (discovery on).",
+    ),
+    _host(
+        "fleetwatch_lan_new_devices_total",
+        "counter",
+        "MAC addresses the agent's LAN sweeps found for the first time, each counted once.",
+    ),
+)
+
 COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
     _collector(
         "fleetwatch_collector_build_info",
@@ -397,7 +410,7 @@ RUNTIME_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
-PER_HOST = HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS
+PER_HOST = HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS + LAN_METRICS
 CATALOG: tuple[MetricSpec, ...] = PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
 HOST_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(PER_HOST)}

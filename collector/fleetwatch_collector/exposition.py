@@ -103,6 +103,10 @@ def render_agent(agent: AgentEntry) -> tuple[bytes, tuple[bytes, ...]]:
         c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", product),))
     if agent.connectivity is not None:
         _connectivity(c, agent.connectivity)
+    if agent.lan_devices is not None:
+        c.add("fleetwatch_lan_devices", agent.lan_devices)
+    if agent.lan_new_devices or agent.lan_devices is not None:
+        c.add("fleetwatch_lan_new_devices_total", agent.lan_new_devices)
     for target, count in agent.outages.items():
         c.add("fleetwatch_connectivity_outages_total", count, (("target", target),))
         c.add(

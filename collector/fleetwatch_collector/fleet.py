@@ -156,7 +156,11 @@ class FleetState:
 
 def _counters(text: str) -> dict[str, Any]:
     counters = json.loads(text)
-    return {key: counters.get(key, {}) for key in ("threats", "outages", "outage_seconds")}
+    restored: dict[str, Any] = {
+        key: counters.get(key, {}) for key in ("threats", "outages", "outage_seconds")
+    }
+    restored["lan_new_devices"] = int(counters.get("lan_new_devices", 0))
+    return restored
 
 
 def _snapshot(e: AgentEntry) -> Snapshot:
@@ -166,7 +170,14 @@ def _snapshot(e: AgentEntry) -> Snapshot:
         e.applied.dumps(),
         e.state_seq,
         e.reports_total,
-        json.dumps({"threats": e.threats, "outages": e.outages, "outage_seconds": e.outage_seconds}),
+        json.dumps(
+            {
+                "threats": e.threats,
+                "outages": e.outages,
+                "outage_seconds": e.outage_seconds,
+                "lan_new_devices": e.lan_new_devices,
+            }
+        ),
         e.last_report_ms,
         e.last_seen,
         e.interval_seconds,

@@ -176,12 +176,15 @@ def validate_report(
                 "invalid_label",
                 f"{where}.connectivity.targets[{i}].name: {target.name[:64]!r} is not a target name",
             )
-        for field in ("role", "path_last_hop"):
+        for field in ("role", "path_last_hop", "detail"):
             _text(f"{where}.connectivity.targets[{i}]", field, getattr(target, field))
     for i, event in enumerate(report.events):
         if event.HasField("threat"):
             for field in ("product", "threat", "path", "action"):
                 _text(f"{where}.events[{i}].threat", field, getattr(event.threat, field))
+        elif event.HasField("device_seen"):
+            for field in ("mac", "ip", "vendor"):
+                _text(f"{where}.events[{i}].device_seen", field, getattr(event.device_seen, field))
         elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
             raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
 

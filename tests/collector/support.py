@@ -132,8 +132,8 @@ def add_antivirus(r: pb.Report) -> pb.Report:
 
 
 def add_connectivity(r: pb.Report) -> pb.Report:
-    """Give a report targets (one down with a traceroute, one https) and an ended outage: it then
-    fills every connectivity family."""
+    """Give a report targets (one down with a traceroute, one https), an ended outage and a LAN
+    sweep with a new device: it then fills every connectivity and LAN family."""
     r.connectivity.targets.add(
         name="gateway", kind=pb.PROBE_KIND_ICMP, role="gateway", success=True, sent=5, received=4,
         rtt_min_seconds=0.001, rtt_avg_seconds=0.002, rtt_max_seconds=0.004, jitter_seconds=0.0005,
@@ -151,6 +151,11 @@ def add_connectivity(r: pb.Report) -> pb.Report:
         target="gateway", start_unix_ms=r.collected_unix_ms - 90_000, end_unix_ms=r.collected_unix_ms
     )
     r.events.add(time_unix_ms=r.collected_unix_ms, outage=outage)
+    r.connectivity.lan_swept = True
+    r.connectivity.lan_devices = 12
+    r.events.add(
+        time_unix_ms=r.collected_unix_ms, device_seen=pb.DeviceSeen(mac="52:54:00:12:34:56", ip="10.0.0.9")
+    )
     return r
 
 

@@ -17,6 +17,7 @@ from fleetwatch_collector.catalog import (
     HOST_INDEX,
     HOST_LABELS,
     HOST_METRICS,
+    LAN_METRICS,
     PER_HOST,
     RUNTIME_METRICS,
 )
@@ -57,10 +58,12 @@ def test_names_and_labels_are_valid() -> None:
 
 
 def test_scopes_partition_the_catalog() -> None:
-    assert {s.scope for s in HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS} == {"host"}
+    assert {s.scope for s in HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS + LAN_METRICS} == {
+        "host"
+    }
     assert {s.scope for s in COLLECTOR_METRICS} == {"collector"}
     assert {s.scope for s in RUNTIME_METRICS} == {"runtime"}
-    assert PER_HOST == HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS
+    assert PER_HOST == HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS + LAN_METRICS
     assert CATALOG == PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
     assert {s.name: i for i, s in enumerate(PER_HOST)} == HOST_INDEX
 

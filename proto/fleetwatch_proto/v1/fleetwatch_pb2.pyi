@@ -340,10 +340,16 @@ class AntivirusProduct(_message.Message):
     def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., product_version: _Optional[str] = ..., engine_version: _Optional[str] = ..., signature_version: _Optional[str] = ..., signature_updated_unix: _Optional[int] = ..., realtime_protection: _Optional[bool] = ..., last_quick_scan_unix: _Optional[int] = ..., last_full_scan_unix: _Optional[int] = ..., state: _Optional[_Union[AntivirusState, str]] = ..., centrally_managed: _Optional[bool] = ..., on_access_scanning: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Connectivity(_message.Message):
-    __slots__ = ("targets",)
+    __slots__ = ("targets", "lan_swept", "lan_devices", "lan_error")
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    LAN_SWEPT_FIELD_NUMBER: _ClassVar[int]
+    LAN_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    LAN_ERROR_FIELD_NUMBER: _ClassVar[int]
     targets: _containers.RepeatedCompositeFieldContainer[TargetResult]
-    def __init__(self, targets: _Optional[_Iterable[_Union[TargetResult, _Mapping]]] = ...) -> None: ...
+    lan_swept: bool
+    lan_devices: int
+    lan_error: str
+    def __init__(self, targets: _Optional[_Iterable[_Union[TargetResult, _Mapping]]] = ..., lan_swept: _Optional[bool] = ..., lan_devices: _Optional[int] = ..., lan_error: _Optional[str] = ...) -> None: ...
 
 class TargetResult(_message.Message):
     __slots__ = ("name", "kind", "role", "success", "sent", "received", "rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds", "error", "http_status", "tls_cert_days_left", "path_hops", "path_last_hop", "path_diagnosed", "path_reached", "detail")

@@ -39,6 +39,15 @@ class ConnectivityConfig:
     traceroute: bool = True
     traceroute_min_interval_seconds: float = 900.0
     traceroute_max_hops: int = 15
+    # LAN discovery: an ARP sweep of the local subnet (needs root or CAP_NET_RAW), at most once
+    # per discovery_interval_seconds, at most discovery_rate_per_second requests; new MAC
+    # addresses are reported as events. The subnet is the one holding the gateway unless
+    # discovery_interface and discovery_network (e.g. "192.168.1.0/24", at most a /22) are set.
+    discovery: bool = False
+    discovery_interval_seconds: float = 3600.0
+    discovery_rate_per_second: float = 50.0
+    discovery_interface: str = ""
+    discovery_network: str = ""
 
     def validate(self) -> None:
         if self.timeout_seconds <= 0 or self.attempt_timeout_seconds <= 0 or self.spacing_seconds < 0:
@@ -47,6 +56,10 @@ class ConnectivityConfig:
             raise ValueError("count: must be between 1 and 100")
         if not 1 <= self.traceroute_max_hops <= 64:
             raise ValueError("traceroute_max_hops: must be between 1 and 64")
+        if not 1 <= self.discovery_rate_per_second <= 1000 or self.discovery_interval_seconds < 60:
+            raise ValueError("discovery_rate_per_second: 1-1000; discovery_interval_seconds: at least 60")
+        if bool(self.discovery_interface) != bool(self.discovery_network):
+            raise ValueError("discovery_interface and discovery_network: set both or neither")
         for i, target in enumerate(self.targets):
             if not NAME_RE.fullmatch(target.name):
                 raise ValueError(f"targets[{i}].name: {target.name!r} must be a short lowercase name")

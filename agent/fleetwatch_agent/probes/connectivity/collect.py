@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from fleetwatch_agent.probes.connectivity import ConnectivityConfig, netinfo
+from fleetwatch_agent.probes.connectivity import ConnectivityConfig, discovery, netinfo
 from fleetwatch_agent.probes.connectivity.dnscheck import dns_resolve
 from fleetwatch_agent.probes.connectivity.httpcheck import http_get
 from fleetwatch_agent.probes.connectivity.icmp import icmp_echo
 from fleetwatch_agent.probes.connectivity.model import (
     CheckResult,
     ConnectivityResult,
+    LanResult,
     PathResult,
     TargetStatus,
 )
@@ -60,8 +62,34 @@ def run_check(config: ConnectivityConfig, target: PlannedTarget) -> CheckResult:
         return CheckResult(False, error="other", detail=f"{type(exc).__name__}: {exc}"[:200])
 
 
+def discover(config: ConnectivityConfig, context: ProbeContext) -> tuple[LanResult, str | None]:
+    """One ARP sweep, the new devices, and the known-devices cursor to commit (None on failure)."""
+    interface, network = config.discovery_interface, config.discovery_network
+    if not interface:
+        gateway = netinfo.default_gateway()
+        import psutil
+
+        addresses = {
+            name: [(a.address, a.netmask or "") for a in addrs if a.family == socket.AF_INET]
+            for name, addrs in psutil.net_if_addrs().items()
+        }
+        found = discovery.network_of(gateway, addresses) if gateway else None
+        if found is None:
+            return LanResult(0, error="no interface holds the default gateway's subnet"), None
+        interface, network = found
+    if loopback_only():
+        return LanResult(0, error=f"{LOOPBACK_ONLY_ENV}=1: no sweep"), None
+    sweep = discovery.run_sweep(interface, network, config.discovery_rate_per_second, config.timeout_seconds)
+    if sweep.error:
+        return LanResult(0, error=sweep.error), None
+    known = discovery.known_from_cursor(context.cursors.get(discovery.CURSOR))
+    fresh, cursor = discovery.new_devices(known, sweep)
+    return LanResult(len(sweep.devices), tuple(fresh)), cursor
+
+
 def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callable[[], ConnectivityResult]:
     limiter = PathLimiter(config.traceroute_min_interval_seconds, time.monotonic)
+    lan_limiter = PathLimiter(config.discovery_interval_seconds, time.monotonic)
     path_timeout = max(1.0, config.timeout_seconds / 3)
 
     def diagnose(target: PlannedTarget, result: CheckResult) -> PathResult | None:
@@ -91,6 +119,11 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
             TargetStatus(t.name, t.kind, t.role, r, p) for t, r, p in zip(plan, results, paths, strict=True)
         )
         outages, cursors = track(context.cursors, statuses, int(context.clock() * 1000))
-        return ConnectivityResult(statuses, tuple(outages), cursors)
+        lan = None
+        if config.discovery and lan_limiter.allow("lan"):
+            lan, known = discover(config, context)
+            if known is not None:
+                cursors[discovery.CURSOR] = known
+        return ConnectivityResult(statuses, tuple(outages), lan, cursors)
 
     return collect

@@ -86,8 +86,18 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class LanResult:
+    """One ARP sweep: how many devices answered, which of them are new (mac, ip)."""
+
+    devices: int
+    new: tuple[tuple[str, str], ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class ConnectivityResult:
     targets: tuple[TargetStatus, ...]
     outages: tuple[Outage, ...] = ()
+    lan: LanResult | None = None
     # New cursor values (see probes/context.py): per-target "down since", committed with the report.
     cursors: dict[str, str] = field(default_factory=dict)
