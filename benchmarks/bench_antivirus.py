@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -23,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+from benchlib import append_results, machine
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests.integration.clamav: the same clamd the tests use
@@ -33,20 +32,6 @@ from fleetwatch_agent.probes.context import ProbeContext  # noqa: E402
 from tests.integration.clamav import DETECTED_AS, build_database, running_clamd, wait_for_log, write_eicar  # noqa: E402
 
 TARGET_MS = 20.0
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = psutil.virtual_memory().total / 2**30
-    python = platform.python_version()
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {python}"
 
 
 def p90(values: list[float]) -> float:
@@ -136,10 +121,7 @@ def main() -> int:
     ]
     text = "\n".join(rows) + "\n"
     print(text)
-    if not args.results.exists():
-        args.results.write_text("# Benchmark results\n\nEach run appends its figures.\n\n")
-    with args.results.open("a") as handle:
-        handle.write(text)
+    append_results(args.results, text)
     ok = detections == scans and states == {"protected"} and statistics.median(cpu) < TARGET_MS
     return 0 if ok else 1
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import re
 import statistics
 import subprocess
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from benchlib import append_results, free_port, machine
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -31,33 +30,11 @@ UP_RE = re.compile(rb'^fleetwatch_collector_agents\{state="up"\} ([0-9.e+]+)$', 
 RENDER_RE = re.compile(rb"^fleetwatch_collector_render_duration_seconds ([0-9.e+-]+)$", re.M)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def scrape(url: str) -> tuple[bytes, float]:
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=30) as response:
         body: bytes = response.read()
     return body, time.perf_counter() - started
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = psutil.virtual_memory().total / 2**30
-    python = platform.python_version()
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {python}"
 
 
 def client_library_ratio(agents: int) -> tuple[float, float, int]:
@@ -246,10 +223,7 @@ def main() -> int:
             stop(collector)
     text = report(args, measured)
     print(text)
-    if not args.results.exists():
-        args.results.write_text("# Benchmark results\n\nEach run appends its figures.\n\n")
-    with args.results.open("a") as handle:
-        handle.write(text)
+    append_results(args.results, text)
     return 0
 
 

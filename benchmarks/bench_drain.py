@@ -21,8 +21,6 @@ import cProfile
 import datetime
 import io
 import multiprocessing
-import os
-import platform
 import pstats
 import queue
 import re
@@ -36,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from benchlib import append_results, free_port, machine
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -47,28 +46,6 @@ APPLIED_RE = re.compile(rb"^fleetwatch_collector_reports_applied_total ([0-9.e+]
 DUPLICATE_RE = re.compile(rb"^fleetwatch_collector_reports_duplicate_total ([0-9.e+]+)$", re.M)
 REJECTED_RE = re.compile(rb'^fleetwatch_collector_rejected_total\{reason="([^"]+)"\} ([0-9.e+]+)$', re.M)
 RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = psutil.virtual_memory().total / 2**30
-    python = platform.python_version()
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {python}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -592,10 +569,7 @@ def main() -> int:
         measured = measure(args, Path(tmp))
     text = report(args, measured)
     print(text)
-    if not args.results.exists():
-        args.results.write_text("# Benchmark results\n\nEach run appends its figures.\n\n")
-    with args.results.open("a") as handle:
-        handle.write(text)
+    append_results(args.results, text)
     return 0 if measured.applied == measured.reports else 1
 
 
