@@ -127,7 +127,9 @@ async def _drive(
             outcomes=(ProbeOutcome("resources", True, rng.uniform(0.001, 0.01)),),
             results={"resources": sample},
         )
-        backlog.put(convert.report(cycle))
+        message = convert.report(cycle)
+        message.spool.CopyFrom(backlog.stats())
+        backlog.put(message)
         stats.reports_made += 1
         seq += 1
         batch = backlog.batch(MAX_BATCH)

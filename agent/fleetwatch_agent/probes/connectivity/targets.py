@@ -6,7 +6,6 @@ Pure: the discovered gateway and DNS servers are passed in. Names are the only l
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -43,14 +42,6 @@ def host_of(address: str) -> str:
     """The host of host:port (or of a bare host)."""
     host, sep, port = address.rpartition(":")
     return host.strip("[]") if sep and port.isdigit() else address
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def plan_targets(
