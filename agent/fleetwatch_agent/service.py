@@ -100,12 +100,9 @@ class AgentService:
             results=results,
         )
         message = convert.report(cycle)
+        queued, dropped, oldest = await self._spool_io(self._spool.stats)
         message.spool.CopyFrom(
-            pb.SpoolStats(
-                queued_reports=len(self._spool),
-                dropped_reports_total=self._spool.dropped_total,
-                oldest_queued_unix_ms=self._spool.oldest_collected_ms(),
-            )
+            pb.SpoolStats(queued_reports=queued, dropped_reports_total=dropped, oldest_queued_unix_ms=oldest)
         )
         cursors: dict[str, str] = {}
         for result in results.values():

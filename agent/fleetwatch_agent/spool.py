@@ -115,6 +115,10 @@ class Spool:
         low, high = self._db.execute("SELECT MIN(seq), MAX(seq) FROM reports").fetchone()
         return (int(low), int(high)) if low is not None else (0, 0)
 
+    def stats(self) -> tuple[int, int, int]:
+        """Reports queued, reports dropped in all, collection time of the oldest queued (ms)."""
+        return len(self), self.dropped_total, self.oldest_collected_ms()
+
     def oldest_collected_ms(self) -> int:
         row = self._db.execute("SELECT MIN(collected_ms) FROM reports").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
