@@ -28,6 +28,7 @@ from fleetwatch_agent.probes.connectivity.traceroute import PathLimiter, run_tra
 from fleetwatch_agent.probes.context import ProbeContext
 
 MAX_WORKERS = 8
+ICMP_ERROR_BUDGET_SECONDS = 1.0
 # Set to 1 in labs, tests and the demo: only targets on 127.0.0.0/8 (or ::1) are checked.
 LOOPBACK_ONLY_ENV = "FLEETWATCH_LOOPBACK_ONLY"
 
@@ -97,9 +98,15 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
             return None
         if not limiter.allow(target.name):
             return None
+        # Routers send about one ICMP error per second to a host; the failing burst used it up,
+        # and a traceroute started at once would see no hop at all.
+        time.sleep(ICMP_ERROR_BUDGET_SECONDS)
         return run_traceroute(host_of(target.address), config.traceroute_max_hops, path_timeout)
 
     def collect() -> ConnectivityResult:
+        # The cycle's time is when its checks start: a traceroute after a failure takes seconds,
+        # and stamping after it would make every outage that long too short.
+        started_ms = int(context.clock() * 1000)
         plan = plan_targets(
             gateway=netinfo.default_gateway() if config.gateway else None,
             dns_servers=netinfo.dns_servers() if config.dns_name else [],
@@ -118,7 +125,7 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
         statuses = tuple(
             TargetStatus(t.name, t.kind, t.role, r, p) for t, r, p in zip(plan, results, paths, strict=True)
         )
-        outages, cursors = track(context.cursors, statuses, int(context.clock() * 1000))
+        outages, cursors = track(context.cursors, statuses, started_ms)
         lan = None
         if config.discovery and lan_limiter.allow("lan"):
             lan, known = discover(config, context)
