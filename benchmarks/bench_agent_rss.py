@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from benchlib import append_results, free_port, machine, utc_now
+from benchlib import append_results, free_port, section_header, stop
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -120,17 +120,6 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> Non
         if time.monotonic() > deadline:
             raise SystemExit(f"bench_agent_rss: timed out waiting for {what}")
         time.sleep(0.5)
-
-
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def verify(url: str, without: Agent, with_: Agent) -> dict[str, float]:
@@ -264,13 +253,7 @@ def section(args: argparse.Namespace, without: Agent, with_: Agent, reports: dic
     applied = f"{reports[without.agent_id]:.0f} / {reports[with_.agent_id]:.0f}"
     uss = f"{uss_without:.1f} / {uss_with:.1f} / {uss_with - uss_without:+.1f} MiB"
     rows = [
-        f"## bench_agent_rss — {utc_now()}",
-        "",
-        f"Machine: {machine()}",
-        f"Command: `{command}`",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
+        *section_header("bench_agent_rss", command),
         f"| agent RSS without the probe, median ({spread(without.rss)}) | {rss_without:.1f} MiB | |",
         f"| agent RSS with the probe, median ({spread(with_.rss)}) | {rss_with:.1f} MiB | |",
         f"| difference | {difference:+.1f} MiB ({difference * mib / 1e6:+.1f} MB) "

@@ -11,7 +11,6 @@ Appends the figures, the machine and the date to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import shutil
 import statistics
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from benchlib import append_results, machine
+from benchlib import append_results, section_header
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests.integration.clamav: the same clamd the tests use
@@ -100,16 +99,9 @@ def main() -> int:
                 "database headers": cpu_ms(lambda: read_databases(db), args.runs),
             }
 
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = f"python benchmarks/bench_antivirus.py --runs {args.runs} --scan-every {args.scan_every}"
     rows = [
-        f"## bench_antivirus — {now}",
-        "",
-        f"Machine: {machine()}",
-        f"Command: `{command}`",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
+        *section_header("bench_antivirus", command),
         f"| CPU per collect (ClamAV, real clamd), median / p90 "
         f"| {statistics.median(cpu):.2f} ms / {p90(cpu):.2f} ms | < {TARGET_MS:g} ms |",
         f"| wall time per collect, median / p90 | {statistics.median(wall):.2f} ms / {p90(wall):.2f} ms | |",

@@ -10,7 +10,6 @@ Appends the figures, the machine and the date to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import re
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from benchlib import append_results, free_port, machine
+from benchlib import append_results, free_port, section_header, stop
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -161,32 +160,17 @@ def measure(args: argparse.Namespace, collector_pid: int, grpc_port: int, url: s
     return result
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def report(args: argparse.Namespace, m: Measured) -> str:
     cached, objects, object_samples = client_library_ratio(args.agents)
     p50 = statistics.median(m.client_times)
     p90 = sorted(m.client_times)[int(0.9 * (len(m.client_times) - 1))]
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (
         f"python benchmarks/bench_collector.py --agents {args.agents} "
         f"--interval {args.interval:g} --scrapes {args.scrapes}"
     )
     elapsed = m.fill_seconds + args.scrapes * 0.5
     rows = [
-        f"## bench_collector — {now}",
-        "",
-        f"Machine: {machine()}",
-        f"Command: `{command}`",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
+        *section_header("bench_collector", command),
         f"| agents up | {m.up:.0f} (all up {m.fill_seconds:.0f} s after the fleet started) | {args.agents} |",
         f"| series in /metrics | {m.series:,} ({statistics.median(m.sizes) / 1e6:.1f} MB) | |",
         f"| /metrics scrape, client side, median / p90 | {p50 * 1e3:.1f} ms / {p90 * 1e3:.1f} ms | < 50 ms |",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import datetime
 import io
 import multiprocessing
 import pstats
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from benchlib import append_results, free_port, machine
+from benchlib import append_results, free_port, section_header, stop
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -325,11 +324,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> Measured:
         print((tmp / "collector.log").read_text(errors="replace")[-3000:], file=sys.stderr)
         raise
     finally:
-        collector.terminate()
-        try:
-            collector.wait(30)
-        except subprocess.TimeoutExpired:
-            collector.kill()
+        stop(collector, grace=30)
         log.close()
     return m
 
@@ -388,7 +383,6 @@ def run_generators(
 
 
 def report(args: argparse.Namespace, m: Measured) -> str:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (
         f"python benchmarks/bench_drain.py --agents {args.agents} --reports-per-agent "
         f"{args.reports_per_agent} --batch {args.batch} --concurrency {args.concurrency}"
@@ -408,13 +402,7 @@ def report(args: argparse.Namespace, m: Measured) -> str:
     retried = f"{retries:,} {codes}" if codes else f"{retries:,}"
     refused = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(m.rejected.items())) or "none"
     rows = [
-        f"## bench_drain — {now}",
-        "",
-        f"Machine: {machine()}",
-        f"Command: `{command}`",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
+        *section_header("bench_drain", command),
         f"| backlog | {m.reports:,} reports: {m.agents:,} agents × {args.reports_per_agent} "
         f"({minutes:g} min at {INTERVAL_SECONDS} s), {pushes:,} pushes of ≤ {args.batch} (gzip), "
         f"{args.generators} load generators × {args.concurrency} in flight | |",

@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import socket
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -46,3 +47,28 @@ def append_results(path: Path, text: str) -> None:
         path.write_text(HEADER)
     with path.open("a") as handle:
         handle.write(text)
+
+
+def section_header(name: str, command: str) -> list[str]:
+    """The first lines of one run's section: title with the date, machine, command, table head."""
+    return [
+        f"## {name} — {utc_now()}",
+        "",
+        f"Machine: {machine()}",
+        f"Command: `{command}`",
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+    ]
+
+
+def stop(process: subprocess.Popen[bytes] | None, grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

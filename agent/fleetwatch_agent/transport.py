@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
+from fleetwatch_agent.addresses import is_loopback_host
 from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -66,13 +66,8 @@ def backoff_delay(attempt: int, rng: random.Random, base: float = 1.0, cap: floa
 
 
 def is_loopback_address(address: str) -> bool:
-    host = address.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Whether a host:port address is on loopback."""
+    return is_loopback_host(address.rpartition(":")[0].strip("[]"))
 
 
 def channel_options(

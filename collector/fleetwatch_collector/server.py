@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from fleetwatch_agent.addresses import is_loopback_host
 from fleetwatch_collector.auth import AuthInterceptor
 from fleetwatch_collector.config import CollectorConfig, TlsSection
 from fleetwatch_collector.enrolment import credential
@@ -35,19 +35,10 @@ def split_listen(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def server_credentials(tls: TlsSection, listen_host: str) -> grpc.ServerCredentials | None:
     """TLS credentials, or None for plaintext, which is allowed on loopback or when asked for."""
     if not tls.cert_file:
-        if is_loopback(listen_host) or tls.allow_insecure:
+        if is_loopback_host(listen_host) or tls.allow_insecure:
             return None
         raise ConfigurationError(
             f"listening on {listen_host} needs TLS: set tls.cert_file and tls.key_file "

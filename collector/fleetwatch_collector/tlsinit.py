@@ -32,6 +32,17 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
+def _write_pair(
+    cert_path: Path, cert: x509.Certificate, key_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    """The key as PKCS#8 PEM readable by its owner only, the certificate as PEM."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_private(key_path, pem)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
@@ -74,15 +85,7 @@ def init_ca(directory: Path) -> tuple[Path, Path]:
         )
         .sign(key, hashes.SHA256())
     )
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_pair(cert_path, cert, key_path, key)
     return cert_path, key_path
 
 
@@ -111,13 +114,5 @@ def issue(directory: Path, stem: str, common_name: str, names: list[str], server
         builder = builder.add_extension(_subject_alt_names(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}-key.pem"
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_pair(cert_path, cert, key_path, key)
     return IssuedFiles(ca_cert_path, cert_path, key_path)

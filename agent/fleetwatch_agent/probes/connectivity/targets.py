@@ -38,12 +38,6 @@ class PlannedTarget:
     ca_file: str = ""
 
 
-def host_of(address: str) -> str:
-    """The host of host:port (or of a bare host)."""
-    host, sep, port = address.rpartition(":")
-    return host.strip("[]") if sep and port.isdigit() else address
-
-
 def plan_targets(
     *,
     gateway: str | None,
