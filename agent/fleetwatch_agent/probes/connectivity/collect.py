@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import time
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from fleetwatch_agent.addresses import host_of, is_loopback_host
 from fleetwatch_agent.probes.connectivity import ConnectivityConfig, discovery, netinfo
 from fleetwatch_agent.probes.connectivity.dnscheck import dns_resolve
 from fleetwatch_agent.probes.connectivity.httpcheck import http_get
@@ -22,13 +22,16 @@ from fleetwatch_agent.probes.connectivity.model import (
     TargetStatus,
 )
 from fleetwatch_agent.probes.connectivity.outages import track
-from fleetwatch_agent.probes.connectivity.targets import PlannedTarget, host_of, plan_targets
+from fleetwatch_agent.probes.connectivity.targets import PlannedTarget, plan_targets
 from fleetwatch_agent.probes.connectivity.tcpcheck import tcp_connect
-from fleetwatch_agent.probes.connectivity.traceroute import PathLimiter, run_traceroute
+from fleetwatch_agent.probes.connectivity.traceroute import (
+    ICMP_ERROR_INTERVAL_SECONDS,
+    PathLimiter,
+    run_traceroute,
+)
 from fleetwatch_agent.probes.context import ProbeContext
 
 MAX_WORKERS = 8
-ICMP_ERROR_BUDGET_SECONDS = 1.0
 # Set to 1 in labs, tests and the demo: only targets on 127.0.0.0/8 (or ::1) are checked.
 LOOPBACK_ONLY_ENV = "FLEETWATCH_LOOPBACK_ONLY"
 
@@ -39,10 +42,7 @@ def loopback_only() -> bool:
 
 def is_loopback_target(target: PlannedTarget) -> bool:
     host = urlsplit(target.address).hostname if target.kind == "http" else host_of(target.address)
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return host == "localhost"
+    return is_loopback_host(host or "")
 
 
 def run_check(config: ConnectivityConfig, target: PlannedTarget) -> CheckResult:
@@ -98,9 +98,9 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
             return None
         if not limiter.allow(target.name):
             return None
-        # Routers send about one ICMP error per second to a host; the failing burst used it up,
-        # and a traceroute started at once would see no hop at all.
-        time.sleep(ICMP_ERROR_BUDGET_SECONDS)
+        # The failing burst has just spent the routers' ICMP error budget for this host (about
+        # one error per second): give it that second before the first hop is asked.
+        time.sleep(ICMP_ERROR_INTERVAL_SECONDS)
         return run_traceroute(host_of(target.address), config.traceroute_max_hops, path_timeout)
 
     def collect() -> ConnectivityResult:

@@ -25,6 +25,8 @@ MAX_PER_HOP_SECONDS = 1.0
 # The child stops after this many consecutive hops without an answer: past a dead link every
 # further hop is silent too, and each would cost a whole per-hop timeout.
 MAX_SILENT_HOPS = 3
+# Routers answer about one ICMP error per second to a host (Linux net.ipv4.icmp_ratelimit).
+ICMP_ERROR_INTERVAL_SECONDS = 1.05
 # Each child holds Python and scapy's layers (about 40 MB): when an uplink dies every target
 # fails at once, and they share the path anyway.
 MAX_CONCURRENT = 2
@@ -150,6 +152,11 @@ def _trace(address: str, max_hops: int, hop_timeout: float) -> dict[str, object]
     for ttl in range(1, max_hops + 1):
         probe = ip_layer(dst=address, ttl=ttl) / icmp_layer(id=identifier, seq=ttl)
         answer = send_one(probe, timeout=hop_timeout, verbose=0)
+        if answer is None:
+            # Routers send about one ICMP error per second to a host, and the failing check
+            # before this traceroute has usually spent it: ask a silent hop once more after that.
+            time.sleep(ICMP_ERROR_INTERVAL_SECONDS)
+            answer = send_one(probe, timeout=hop_timeout, verbose=0)
         if answer is None or icmp_layer not in answer:
             silent += 1
             if silent >= MAX_SILENT_HOPS:
