@@ -44,11 +44,12 @@ def client_library_ratio(agents: int) -> tuple[float, float, int]:
 
     from fleetwatch_agent import convert
     from fleetwatch_agent.report import CycleReport, ProbeOutcome
-    from fleetwatch_agent.simulate.fleet import build_fleet
+    from fleetwatch_proto.sites import load_inventory
+    from fleetwatch_sim.fleet import build_fleet
     from fleetwatch_collector.fleet import FleetState
 
     fleet = FleetState()
-    for n, agent in enumerate(build_fleet(agents, seed=7)):
+    for n, agent in enumerate(build_fleet(agents, 7, load_inventory())):
         cycle = CycleReport(
             seq=1,
             collected_unix_ms=int(time.time() * 1000),
@@ -129,7 +130,7 @@ def measure(args: argparse.Namespace, collector_pid: int, grpc_port: int, url: s
     """Start the simulated fleet, wait until every agent is up, then scrape repeatedly."""
     result = Measured()
     fleet = subprocess.Popen(
-        [BIN / "fleetwatch-agent", "simulate", "--collector", f"127.0.0.1:{grpc_port}",
+        [BIN / "fleetwatch-sim", "--collector", f"127.0.0.1:{grpc_port}",
          "--agents", str(args.agents), "--interval", str(args.interval), "--token-file", str(token)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

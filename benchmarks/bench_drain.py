@@ -83,9 +83,10 @@ def backlogs(
     """Per agent, its backlog as batches: one hour (at 15 s) ending now, seq 1..reports_per_agent."""
     from fleetwatch_agent import convert
     from fleetwatch_agent.report import CycleReport, ProbeOutcome
-    from fleetwatch_agent.simulate.fleet import build_fleet
+    from fleetwatch_proto.sites import load_inventory
+    from fleetwatch_sim.fleet import build_fleet
 
-    fleet = build_fleet(total_agents, SEED)
+    fleet = build_fleet(total_agents, SEED, load_inventory())
     first_ms = now_ms - reports_per_agent * INTERVAL_SECONDS * 1000
     result = []
     for index in fleet_indexes:
@@ -278,10 +279,11 @@ def scrape(url: str) -> bytes:
 async def enrol(address: str, agents: int, token: str) -> list[tuple[int, str, str]]:
     """Enrol every agent of the fleet with Enroll calls; (fleet index, agent id, secret)."""
     from fleetwatch_agent.config import CollectorSection
-    from fleetwatch_agent.simulate.fleet import build_fleet, enrol_fleet
+    from fleetwatch_proto.sites import load_inventory
+    from fleetwatch_sim.fleet import build_fleet, enrol_fleet
     from fleetwatch_agent.transport import Transport
 
-    fleet = build_fleet(agents, SEED)
+    fleet = build_fleet(agents, SEED, load_inventory())
     transport = Transport(CollectorSection(addresses=(address,), timeout_seconds=60.0))
     try:
         identities = await enrol_fleet(fleet, transport, token, {})

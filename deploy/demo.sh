@@ -61,7 +61,7 @@ TOML
 
 "$BIN/fleetwatch-agent" run --config "$DEMO_DIR/agent.toml" >"$DEMO_DIR/agent.log" 2>&1 &
 pids+=($!)
-"$BIN/fleetwatch-agent" simulate --collector "127.0.0.1:$GRPC_PORT" \
+"$BIN/fleetwatch-sim" --collector "127.0.0.1:$GRPC_PORT" \
   --agents "$AGENTS" --interval "$INTERVAL" --token-file "$DEMO_DIR/fleet.token" \
   --state-file "$DEMO_DIR/simulated-agents.json" >"$DEMO_DIR/simulate.log" 2>&1 &
 pids+=($!)

@@ -1,4 +1,4 @@
-"""Command line of fleetwatch-agent: run, check, enroll, simulate."""
+"""Command line of fleetwatch-agent: run, check, enroll."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.runner import bind_probes, run_cycle
 from fleetwatch_agent.summary import antivirus_lines, connectivity_lines
-from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_agent.transport import PushError
+from fleetwatch_proto.tomlconfig import ConfigError
 
 log = logging.getLogger("fleetwatch_agent")
 CHECK_WARMUP_SECONDS = 1.0
@@ -56,21 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--config", type=Path, help="TOML configuration file (data_dir, TLS settings)")
     _add_token_options(enroll)
 
-    sim = sub.add_parser("simulate", help="drive a simulated fleet against a collector")
-    sim.add_argument(
-        "--collector", default="127.0.0.1:50051", help="collector host:port (default: %(default)s)"
-    )
-    sim.add_argument("--agents", type=int, default=4130, help="number of agents (default: %(default)s)")
-    sim.add_argument(
-        "--interval", type=float, default=15.0, help="seconds between reports (default: %(default)s)"
-    )
-    sim.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    sim.add_argument("--seed", type=int, default=1, help="random seed of the fleet (default: %(default)s)")
-    sim.add_argument(
-        "--state-file", type=Path, help="keep the simulated agents' credentials here across runs"
-    )
-    sim.add_argument("--ca-file", default="", help="CA bundle when the collector uses TLS")
-    _add_token_options(sim)
     return parser
 
 
@@ -172,46 +157,10 @@ async def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _simulate(args: argparse.Namespace) -> int:
-    from fleetwatch_agent.simulate.fleet import run_fleet
-
-    if args.agents < 1:
-        raise ConfigError("--agents must be at least 1")
-    if not 1 <= args.interval <= 3600:
-        raise ConfigError("--interval must be between 1 and 3600 seconds")
-    section = dataclasses.replace(
-        CollectorSection(),
-        addresses=(args.collector,),
-        ca_file=args.ca_file,
-        timeout_seconds=max(10.0, args.interval),
-    )
-    try:
-        section.validate()
-    except ValueError as exc:
-        raise ConfigError(f"--collector: {exc}") from exc
-    _setup_logging("info")
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
-    token = _token(args)
-    stats = await run_fleet(
-        section, args.agents, args.interval, args.duration, args.seed, token, args.state_file, stop
-    )
-    log.info(
-        "simulation ended: %d reports made, %d acknowledged; %d pushes ok, %d failed %s",
-        stats.reports_made,
-        stats.reports_acked,
-        stats.pushes_ok,
-        stats.pushes_failed,
-        stats.errors or "",
-    )
-    return 0 if stats.pushes_ok else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": lambda: _run(args.config), "check": lambda: _check(args.config)}
     commands["enroll"] = lambda: _enroll(args)
-    commands["simulate"] = lambda: _simulate(args)
     try:
         return asyncio.run(commands[args.command]())
     except (ConfigError, CredentialError) as exc:

@@ -10,7 +10,7 @@ from typing import Literal
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.connectivity import ConnectivityConfig
 from fleetwatch_agent.probes.resources import ResourcesConfig
-from fleetwatch_agent.tomlconfig import load_file
+from fleetwatch_proto.tomlconfig import load_file
 
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from fleetwatch_agent.addresses import is_loopback_host
 from fleetwatch_agent.config import CollectorSection
-from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_proto.addresses import is_loopback_host
+from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from fleetwatch_agent.simulate.topology import sites
-from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.config import CollectorConfig
 from fleetwatch_collector.store import Store
 from fleetwatch_collector.validate import SLUG_RE
+from fleetwatch_proto.sites import Inventory, load_inventory
+from fleetwatch_proto.tomlconfig import ConfigError
 
 DURATION_RE = re.compile(r"(\d+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -40,8 +40,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     where = create.add_mutually_exclusive_group(required=True)
     where.add_argument("--site", metavar="SLUG", help="site slug, e.g. xa-tan-my-chanh")
     where.add_argument("--any-site", action="store_true", help="lab/simulation: agents name their own site")
-    create.add_argument("--district", help="district slug (default: from the built-in Tiền Giang sites)")
-    create.add_argument("--type", choices=SITE_TYPES, help="site type (default: from the built-in sites)")
+    create.add_argument("--district", help="district slug (default: from the site inventory)")
+    create.add_argument("--type", choices=SITE_TYPES, help="site type (default: from the site inventory)")
     create.add_argument("--name", default=None, help="display name with diacritics")
     create.add_argument("--expires", default="7d", help="lifetime: 30m, 12h, 7d or never (default: 7d)")
     token_sub.add_parser("list", help="list tokens (never their secrets)")
@@ -69,18 +69,25 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     client.add_argument("--cn", required=True, help="common name, e.g. the agent's hostname")
 
 
-def resolve_site(args: argparse.Namespace) -> SiteLabels:
+def resolve_site(args: argparse.Namespace, inventory: Inventory) -> SiteLabels:
     if not SLUG_RE.fullmatch(args.site):
         raise ConfigError(f"--site: {args.site!r} is not an ASCII slug like 'xa-tan-my-chanh'")
-    known = {s.slug: s for s in sites()}.get(args.site)
+    known = inventory.site(args.site)
     district = args.district or (known.district if known else None)
     site_type = args.type or (known.site_type if known else None)
     if district is None or site_type is None:
-        raise ConfigError(f"--site {args.site} is not a built-in site: give --district and --type")
+        raise ConfigError(
+            f"--site {args.site} is not in the site inventory ({inventory.name}): add it there, "
+            "or give --district and --type"
+        )
     if not SLUG_RE.fullmatch(district):
         raise ConfigError(f"--district: {district!r} is not an ASCII slug")
     name = args.name if args.name is not None else (known.name if known else "")
     return SiteLabels(args.site, district, site_type, name)
+
+
+def _inventory(config: CollectorConfig) -> Inventory:
+    return load_inventory(Path(config.sites.file) if config.sites.file else None)
 
 
 def _when(seconds: float | None) -> str:
@@ -94,7 +101,7 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
     try:
         now = time.time()
         if args.command == "token" and args.action == "create":
-            site = None if args.any_site else resolve_site(args)
+            site = None if args.any_site else resolve_site(args, _inventory(config))
             lifetime = parse_duration(args.expires)
             text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None)
             where = f"site {site.site} ({site.district}, {site.site_type})" if site else "any site"

@@ -10,12 +10,12 @@ import signal
 import sys
 from pathlib import Path
 
-from fleetwatch_agent.tomlconfig import ConfigError
 from fleetwatch_collector import __version__
 from fleetwatch_collector.admin import add_commands, run_store_command, run_tls_command
 from fleetwatch_collector.config import CollectorConfig, load_config
 from fleetwatch_collector.server import ConfigurationError
 from fleetwatch_collector.store import StoreError
+from fleetwatch_proto.tomlconfig import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:

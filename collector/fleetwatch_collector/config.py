@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from fleetwatch_agent.tomlconfig import load_file
 from fleetwatch_collector.validate import Limits
+from fleetwatch_proto.tomlconfig import load_file
 
 
 def _check_listen(option: str, value: str) -> None:
@@ -67,12 +67,21 @@ class TlsSection:
 
 
 @dataclass(frozen=True)
+class SitesSection:
+    """The site inventory: slugs, display names, grouping and type of every site."""
+
+    # TOML file the operators own ("" = the built-in Tiền Giang 2023 inventory).
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     """The whole collector configuration file."""
 
     server: ServerSection = field(default_factory=ServerSection)
     tls: TlsSection = field(default_factory=TlsSection)
     fleet: FleetSection = field(default_factory=FleetSection)
+    sites: SitesSection = field(default_factory=SitesSection)
     limits: Limits = field(default_factory=Limits)
 
 

@@ -21,8 +21,8 @@ PROBE_ERROR_NAMES = {
     pb.PROBE_ERROR_TIMEOUT: "timeout",
     pb.PROBE_ERROR_REFUSED: "refused",
     pb.PROBE_ERROR_UNREACHABLE: "unreachable",
-    pb.PROBE_ERROR_DNS: "dns_error",
-    pb.PROBE_ERROR_TLS: "tls_error",
+    pb.PROBE_ERROR_DNS_ERROR: "dns_error",
+    pb.PROBE_ERROR_TLS_ERROR: "tls_error",
     pb.PROBE_ERROR_HTTP_STATUS: "http_status",
     pb.PROBE_ERROR_UNSUPPORTED: "unsupported",
 }

@@ -10,7 +10,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from fleetwatch_agent.addresses import is_loopback_host
 from fleetwatch_collector.auth import AuthInterceptor
 from fleetwatch_collector.config import CollectorConfig, TlsSection
 from fleetwatch_collector.enrolment import credential
@@ -20,6 +19,7 @@ from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.service import SERVICE_NAME, CollectorService
 from fleetwatch_collector.store import Store
+from fleetwatch_proto.addresses import is_loopback_host
 
 log = logging.getLogger(__name__)
 # Beyond this many concurrent RPCs gRPC itself answers RESOURCE_EXHAUSTED.

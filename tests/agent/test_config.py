@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fleetwatch_agent.config import AgentConfig, load_config
-from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_proto.tomlconfig import ConfigError
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "agent" / "agent.example.toml"

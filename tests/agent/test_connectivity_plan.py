@@ -17,7 +17,7 @@ from fleetwatch_agent.probes.connectivity.netinfo import (
 )
 from fleetwatch_agent.probes.connectivity.outages import CURSOR_PREFIX, track
 from fleetwatch_agent.probes.connectivity.targets import MAX_TARGETS, TargetConfig, plan_targets
-from fleetwatch_agent.tomlconfig import ConfigError, from_dict
+from fleetwatch_proto.tomlconfig import ConfigError, from_dict
 
 FIXTURES = Path(__file__).parent / "fixtures" / "connectivity"
 

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from fleetwatch_agent.config import CollectorSection
-from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_agent.transport import (
     PushError,
     Transport,

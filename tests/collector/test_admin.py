@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.admin import parse_duration, resolve_site
 from fleetwatch_collector.agentstate import SiteLabels

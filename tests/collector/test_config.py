@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetwatch_agent.tomlconfig import ConfigError
+from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_collector.config import CollectorConfig, load_config
 from tests.conftest import REPO_ROOT
 

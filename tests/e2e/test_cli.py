@@ -56,7 +56,7 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, *f
 @pytest.mark.parametrize(
     ("script", "commands"),
     [
-        (AGENT, ("run", "check", "enroll", "simulate")),
+        (AGENT, ("run", "check", "enroll")),
         (COLLECTOR, ("run", "token", "agent", "tls", "metrics-doc")),
     ],
 )

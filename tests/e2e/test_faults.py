@@ -385,8 +385,7 @@ def test_collector_restart_under_load_loses_and_doubles_nothing(
     sim_agents = 40
     simulator = processes.spawn(
         [
-            console_script("fleetwatch-agent"),
-            "simulate",
+            console_script("fleetwatch-sim"),
             "--collector",
             collector.grpc_address,
             "--agents",

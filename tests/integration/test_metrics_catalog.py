@@ -93,8 +93,7 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposition]
         real_agent = push_real_report(collector, token_file.read_text().strip())
         simulation = group.spawn(
             [
-                console_script("fleetwatch-agent"),
-                "simulate",
+                console_script("fleetwatch-sim"),
                 "--collector",
                 collector.grpc_address,
                 "--agents",

@@ -38,8 +38,8 @@ class ProbeError(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROBE_ERROR_TIMEOUT: _ClassVar[ProbeError]
     PROBE_ERROR_REFUSED: _ClassVar[ProbeError]
     PROBE_ERROR_UNREACHABLE: _ClassVar[ProbeError]
-    PROBE_ERROR_DNS: _ClassVar[ProbeError]
-    PROBE_ERROR_TLS: _ClassVar[ProbeError]
+    PROBE_ERROR_DNS_ERROR: _ClassVar[ProbeError]
+    PROBE_ERROR_TLS_ERROR: _ClassVar[ProbeError]
     PROBE_ERROR_HTTP_STATUS: _ClassVar[ProbeError]
     PROBE_ERROR_UNSUPPORTED: _ClassVar[ProbeError]
     PROBE_ERROR_OTHER: _ClassVar[ProbeError]
@@ -63,8 +63,8 @@ PROBE_ERROR_NONE: ProbeError
 PROBE_ERROR_TIMEOUT: ProbeError
 PROBE_ERROR_REFUSED: ProbeError
 PROBE_ERROR_UNREACHABLE: ProbeError
-PROBE_ERROR_DNS: ProbeError
-PROBE_ERROR_TLS: ProbeError
+PROBE_ERROR_DNS_ERROR: ProbeError
+PROBE_ERROR_TLS_ERROR: ProbeError
 PROBE_ERROR_HTTP_STATUS: ProbeError
 PROBE_ERROR_UNSUPPORTED: ProbeError
 PROBE_ERROR_OTHER: ProbeError

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from fleetwatch_agent.addresses import host_of, is_loopback_host
 from fleetwatch_agent.probes.connectivity import ConnectivityConfig, discovery, netinfo
 from fleetwatch_agent.probes.connectivity.dnscheck import dns_resolve
 from fleetwatch_agent.probes.connectivity.httpcheck import http_get
@@ -30,6 +29,7 @@ from fleetwatch_agent.probes.connectivity.traceroute import (
     run_traceroute,
 )
 from fleetwatch_agent.probes.context import ProbeContext
+from fleetwatch_proto.addresses import host_of, is_loopback_host
 
 MAX_WORKERS = 8
 # Set to 1 in labs, tests and the demo: only targets on 127.0.0.0/8 (or ::1) are checked.

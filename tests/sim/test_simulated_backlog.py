@@ -7,9 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from fleetwatch_agent.config import CollectorSection
-from fleetwatch_agent.simulate.fleet import FleetStats, load_identities, run_fleet
 from fleetwatch_collector.server import CollectorServer
 from fleetwatch_collector.validate import Limits
+from fleetwatch_proto.sites import load_inventory
+from fleetwatch_sim.fleet import FleetStats, load_identities, run_fleet
 from tests.agent.inprocess import any_site_token, grpc_address, metric_sum, running_collector
 
 AGENTS = 5
@@ -32,6 +33,7 @@ async def simulate(server: CollectorServer, state_file: Path | None = None) -> F
         token=any_site_token(server),
         state_file=state_file,
         stop=asyncio.Event(),
+        inventory=load_inventory(),
     )
 
 

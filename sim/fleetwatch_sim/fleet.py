@@ -13,11 +13,12 @@ from pathlib import Path
 from fleetwatch_agent import __version__, convert
 from fleetwatch_agent.aiotools import sleep_unless
 from fleetwatch_agent.config import CollectorSection
-from fleetwatch_agent.outbox import Outbox
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
-from fleetwatch_agent.simulate.hosts import SimulatedHost
-from fleetwatch_agent.simulate.topology import Site, allocate, sites
 from fleetwatch_agent.transport import Identity, PushError, Transport
+from fleetwatch_proto.sites import Inventory, Site
+from fleetwatch_sim.hosts import SimulatedHost
+from fleetwatch_sim.outbox import Outbox
+from fleetwatch_sim.topology import allocate
 
 log = logging.getLogger(__name__)
 ENROL_CONCURRENCY = 64
@@ -44,12 +45,12 @@ class SimulatedAgent:
     location: Location
 
 
-def build_fleet(count: int, seed: int) -> list[SimulatedAgent]:
-    """``count`` simulated agents over the Tiền Giang sites; the same seed gives the same fleet."""
+def build_fleet(count: int, seed: int, inventory: Inventory) -> list[SimulatedAgent]:
+    """``count`` simulated agents over the inventory's sites; the same seed gives the same fleet."""
     rng = random.Random(seed)
     now = int(time.time())
     fleet = []
-    for site, n in allocate(count, sites()):
+    for site, n in allocate(count, inventory.sites):
         for number in range(1, n + 1):
             agent_id = f"sim-{site.slug}-{number:03d}"
             host = SimulatedHost.create(agent_id, _hostname(site, number), random.Random(rng.random()), now)
@@ -151,9 +152,10 @@ async def run_fleet(
     token: str,
     state_file: Path | None,
     stop: asyncio.Event,
+    inventory: Inventory,
 ) -> FleetStats:
     """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set."""
-    fleet = build_fleet(agents, seed)
+    fleet = build_fleet(agents, seed, inventory)
     transport = Transport(collector)
     stats = FleetStats()
     try:

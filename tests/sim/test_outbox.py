@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetwatch_agent.outbox import Outbox
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from fleetwatch_sim.outbox import Outbox
 
 
 def report(seq: int) -> pb.Report:

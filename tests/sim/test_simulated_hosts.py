@@ -7,7 +7,7 @@ import random
 import pytest
 
 from fleetwatch_agent.probes.resources import ResourcesSample
-from fleetwatch_agent.simulate.hosts import SimulatedHost
+from fleetwatch_sim.hosts import SimulatedHost
 
 NOW = 1_700_000_000
 

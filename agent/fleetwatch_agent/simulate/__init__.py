@@ -1,1 +1,0 @@
-"""A simulated fleet over the Tiền Giang topology, driven through the real transport."""

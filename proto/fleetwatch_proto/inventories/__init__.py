@@ -1,0 +1,1 @@
+"""Site inventories shipped with fleetwatch (TOML data files)."""

@@ -1,0 +1,37 @@
+"""Limits and name patterns of the contract: the agent shapes its messages by them, the collector enforces them."""
+
+from __future__ import annotations
+
+import re
+
+# Site and district slugs: label values alerts group on, ASCII only.
+SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+# Agent ids, assigned at enrolment or set in the agent's configuration.
+AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Host names: RFC 1123 characters (and "_", which Windows allows), at most 253 bytes.
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
+HOSTNAME_MAX_BYTES = 253
+# Connectivity target names (a label value).
+TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Probe names (a label value).
+PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Any other label-like text: at most this many bytes of UTF-8, none of these characters.
+MAX_TEXT_BYTES = 256
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Highest sequence number: SQLite integers are signed 64-bit.
+MAX_SEQ = 2**63 - 1
+# Collection interval bounds, in seconds.
+MIN_INTERVAL_SECONDS = 1
+MAX_INTERVAL_SECONDS = 3600
+
+# Most entries of each repeated field in one report (the collector's defaults; the agent
+# never sends more).
+MAX_REPORTS_PER_PUSH = 500
+MAX_PROBES = 32
+MAX_FILESYSTEMS = 64
+MAX_INTERFACES = 64
+MAX_PRODUCTS = 16
+MAX_TARGETS = 64
+MAX_NETWORK_DEVICES = 16
+MAX_DEVICE_INTERFACES = 512
+MAX_EVENTS = 256
