@@ -1,1 +1,1 @@
-"""A simulated fleet over a site inventory, driven through the agent's real transport: a tool of the tests, benchmarks and demo."""
+"""A simulated fleet over a site inventory, driven through the agent's real transport."""

@@ -1,0 +1,1 @@
+"""Scenarios shipped with the simulator (TOML data files)."""
