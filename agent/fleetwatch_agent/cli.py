@@ -13,16 +13,18 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 
 from fleetwatch_agent import __version__
 from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
 from fleetwatch_agent.credentials import CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
-from fleetwatch_agent.probes.antivirus.model import AntivirusResult
-from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
+from fleetwatch_agent.probes import PROBES
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.runner import bind_probes, run_cycle
-from fleetwatch_agent.summary import antivirus_lines, connectivity_lines
 from fleetwatch_agent.transport import PushError
 from fleetwatch_proto.tomlconfig import ConfigError
 
@@ -100,6 +102,20 @@ async def _run(config_path: Path | None) -> int:
     return 0
 
 
+def result_json(result: object) -> Any:
+    """A probe's result as JSON data: a dataclass field by field, a message by its proto field names."""
+    if isinstance(result, Message):
+        return MessageToDict(
+            result,
+            always_print_fields_with_no_presence=True,
+            preserving_proto_field_name=True,
+            unquote_int64_if_possible=True,  # byte counts stay numbers
+        )
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    return repr(result)
+
+
 async def _check(config_path: Path | None) -> int:
     config = load_config(config_path)
     context = ProbeContext(Path(config.agent.data_dir), collector_addresses=config.collector.addresses)
@@ -110,19 +126,14 @@ async def _check(config_path: Path | None) -> int:
         "host": dataclasses.asdict(read_host_facts()),
         "site": dataclasses.asdict(config.site),
         "probes": [dataclasses.asdict(o) for o in outcomes],
-        "results": {
-            name: dataclasses.asdict(r)
-            for name, r in results.items()
-            if dataclasses.is_dataclass(r) and not isinstance(r, type)
-        },
+        "results": {name: result_json(r) for name, r in results.items()},
     }
     print(json.dumps(document, indent=2, ensure_ascii=False))
-    antivirus = results.get("antivirus")
-    if isinstance(antivirus, AntivirusResult):  # the readable part goes to the terminal
-        print("\n".join(antivirus_lines(antivirus, time.time())), file=sys.stderr)
-    connectivity = results.get("connectivity")
-    if isinstance(connectivity, ConnectivityResult):
-        print("\n".join(connectivity_lines(connectivity)), file=sys.stderr)
+    now = time.time()
+    for probe in PROBES:  # the readable part goes to the terminal
+        result = results.get(probe.name)
+        if result is not None:
+            print("\n".join(probe.summary(result, now)), file=sys.stderr)
     failed = [o.name for o in outcomes if not o.success]
     if failed:
         print(f"probes failed: {', '.join(failed)}", file=sys.stderr)

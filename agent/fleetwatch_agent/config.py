@@ -1,20 +1,16 @@
-"""The agent's configuration: defaults live here, agent.example.toml mirrors them."""
+"""The agent's configuration: defaults here and in each probe's package; agent.example.toml mirrors them."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from fleetwatch_agent.probes.antivirus import AntivirusConfig
-from fleetwatch_agent.probes.connectivity import ConnectivityConfig
-from fleetwatch_agent.probes.resources import ResourcesConfig
+from fleetwatch_agent.probes import PROBES, ProbeDefinition
+from fleetwatch_proto.limits import AGENT_ID_RE, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, SLUG_RE
+from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.tomlconfig import load_file
-
-SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
-AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SiteType = Literal["department", "district", "commune"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,10 @@ class AgentSection:
     def validate(self) -> None:
         if self.id and not AGENT_ID_RE.fullmatch(self.id):
             raise ValueError(f"id: {self.id!r} must match {AGENT_ID_RE.pattern}")
-        if not 1.0 <= self.interval_seconds <= 3600.0:
-            raise ValueError("interval_seconds: must be between 1 and 3600")
+        if not MIN_INTERVAL_SECONDS <= self.interval_seconds <= MAX_INTERVAL_SECONDS:
+            raise ValueError(
+                f"interval_seconds: must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}"
+            )
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,8 @@ class SiteSection:
 
     slug: str = "unassigned"
     district: str = "unassigned"
-    type: SiteType = "commune"
+    # A site type of the contract (fleetwatch_proto.names.SITE_TYPE): department, district, commune.
+    type: str = "commune"
     # Display name with diacritics, shown in dashboards.
     name: str = ""
 
@@ -51,6 +50,8 @@ class SiteSection:
             value = getattr(self, key)
             if not SLUG_RE.fullmatch(value):
                 raise ValueError(f"{key}: {value!r} must be an ASCII slug like 'xa-tan-my-chanh'")
+        if self.type not in SITE_TYPE.names():
+            raise ValueError(f"type: {self.type!r} is not one of {list(SITE_TYPE.names())}")
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,31 @@ class SpoolSection:
             raise ValueError("max_reports, max_bytes, max_age_seconds: must be positive")
 
 
-@dataclass(frozen=True)
-class ProbesSection:
-    """Per-probe settings; one table per probe in the registry."""
+def probes_section(registry: tuple[ProbeDefinition[Any, Any], ...] = PROBES) -> type:
+    """The [probes] table: one field per probe of the registry, named after it, its config by default."""
+    return dataclasses.make_dataclass(
+        "ProbesSection",
+        [(p.name, p.config_type, field(default_factory=p.config_type)) for p in registry],
+        frozen=True,
+        namespace={
+            "__doc__": "Per-probe settings: one table per probe of the registry (probes/__init__.py).",
+            "__module__": __name__,
+        },
+    )
 
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    antivirus: AntivirusConfig = field(default_factory=AntivirusConfig)
-    connectivity: ConnectivityConfig = field(default_factory=ConnectivityConfig)
+
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True)
+    class ProbesSection:
+        """What the type checker knows of the section: its fields are the registry's probes."""
+
+        def __init__(self, **probes: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    ProbesSection = probes_section()
 
 
 @dataclass(frozen=True)

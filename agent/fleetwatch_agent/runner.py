@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
@@ -32,13 +33,13 @@ class BoundProbe:
 def bind_probes(
     section: ProbesSection,
     context: ProbeContext | None = None,
-    registry: tuple[ProbeDefinition, ...] = PROBES,
+    registry: tuple[ProbeDefinition[Any, Any], ...] = PROBES,
 ) -> tuple[BoundProbe, ...]:
-    """Build the collect function of every enabled probe in the registry."""
+    """Build the collect function of every enabled probe in the registry, with its [probes.<name>] config."""
     context = context or ProbeContext(Path("."))
     bound = []
     for definition in registry:
-        config = definition.config_of(section)
+        config = getattr(section, definition.name)
         if config.enabled:
             collect = definition.make_collector(config, context)
             bound.append(BoundProbe(definition.name, collect, config.timeout_seconds))

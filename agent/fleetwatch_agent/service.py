@@ -22,6 +22,7 @@ from fleetwatch_agent.runner import bind_probes, first_tick, next_tick, run_cycl
 from fleetwatch_agent.seqstore import SeqStore
 from fleetwatch_agent.spool import Spool, SpoolLimits
 from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
+from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def enroll(transport: Transport, token: str, config: AgentConfig) -> Agent
     facts = await asyncio.to_thread(read_host_facts)
     host = convert.host_info(facts, location_of(config), __version__)
     response = await transport.enroll(token.strip(), host)
-    site_type = convert.SITE_TYPE_NAMES.get(response.site_type, "")
+    site_type = SITE_TYPE.name(response.site_type, unknown="")
     credential = AgentCredential(
         response.agent_id, response.secret, response.site, response.district, site_type
     )

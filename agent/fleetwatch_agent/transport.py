@@ -12,6 +12,7 @@ import grpc
 import grpc.aio
 
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_proto import metadata
 from fleetwatch_proto.addresses import is_loopback_host
 from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -19,8 +20,6 @@ from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-AGENT_ID_METADATA = "x-fleetwatch-agent-id"
-RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
 RETRYABLE_CODES = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -110,7 +109,7 @@ def channel_credentials(section: CollectorSection) -> grpc.ChannelCredentials | 
 
 def _retry_after(call_error: grpc.aio.AioRpcError) -> float:
     for key, value in call_error.trailing_metadata() or ():
-        if key == RETRY_AFTER_METADATA:
+        if key == metadata.RETRY_AFTER_MS:
             try:
                 return max(0.0, int(value) / 1000.0)
             except ValueError:
@@ -168,8 +167,8 @@ class Transport:
                 request,
                 timeout=self._timeout,
                 metadata=(
-                    (AGENT_ID_METADATA, identity.agent_id),
-                    ("authorization", f"Bearer {identity.secret}"),
+                    (metadata.AGENT_ID, identity.agent_id),
+                    (metadata.AUTHORIZATION, f"{metadata.BEARER} {identity.secret}"),
                 ),
                 compression=self._compression,
             )

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 
 from fleetwatch_agent.hostfacts import HostFacts
-from fleetwatch_agent.probes.resources import FilesystemUsage, InterfaceCounters, ResourcesSample
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 GIB = 1024**3
 
@@ -42,7 +42,8 @@ class SimulatedHost:
     def _walk(self, value: float, step: float, low: float, high: float) -> float:
         return min(high, max(low, value + self.rng.gauss(0.0, step)))
 
-    def sample(self, dt: float) -> ResourcesSample:
+    def sample(self, dt: float) -> pb.Resources:
+        """The resources probe's result (the Resources message itself) after ``dt`` more seconds."""
         rng = self.rng
         self.cpu = self._walk(self.cpu, 0.05, 0.01, 1.0)
         self.memory_used = self._walk(self.memory_used, 0.02, 0.15, 0.97)
@@ -55,27 +56,39 @@ class SimulatedHost:
             self.counters[4] += 1  # the odd receive error
         memory_total = self.facts.memory_total_bytes
         disk_total = 256 * GIB
-        return ResourcesSample(
+        windows = self.facts.os_family == "windows"
+        sample = pb.Resources(
             cpu_utilization_ratio=round(self.cpu, 4),
             cpu_count=self.facts.cpu_count,
-            load=None if self.facts.os_family == "windows" else (self.cpu * 4, self.cpu * 3, self.cpu * 2),
             memory_total_bytes=memory_total,
             memory_available_bytes=int(memory_total * (1 - self.memory_used)),
             swap_total_bytes=2 * GIB,
             swap_used_bytes=int(2 * GIB * max(0.0, self.memory_used - 0.7)),
-            filesystems=(
-                FilesystemUsage(
-                    mountpoint="C:\\" if self.facts.os_family == "windows" else "/",
-                    device="C:" if self.facts.os_family == "windows" else "/dev/sda1",
-                    fstype="NTFS" if self.facts.os_family == "windows" else "ext4",
-                    size_bytes=disk_total,
-                    used_bytes=int(disk_total * self.disk_used),
-                    free_bytes=int(disk_total * (1 - self.disk_used)),
-                    inodes_total=None,
-                    inodes_free=None,
-                ),
-            ),
-            interfaces=(InterfaceCounters("Ethernet", True, 1_000_000_000, *self.counters),),
             boot_time_unix=self.facts.boot_time_unix,
             process_count=rng.randint(120, 260),
         )
+        if not windows:
+            sample.load.CopyFrom(pb.LoadAverage(load1=self.cpu * 4, load5=self.cpu * 3, load15=self.cpu * 2))
+        sample.filesystems.add(
+            mountpoint="C:\\" if windows else "/",
+            device="C:" if windows else "/dev/sda1",
+            fstype="NTFS" if windows else "ext4",
+            size_bytes=disk_total,
+            used_bytes=int(disk_total * self.disk_used),
+            free_bytes=int(disk_total * (1 - self.disk_used)),
+        )
+        rx_bytes, tx_bytes, rx_packets, tx_packets, rx_errors, tx_errors, rx_drops, tx_drops = self.counters
+        sample.interfaces.add(
+            name="Ethernet",
+            up=True,
+            speed_bits_per_second=1_000_000_000,
+            receive_bytes=rx_bytes,
+            transmit_bytes=tx_bytes,
+            receive_packets=rx_packets,
+            transmit_packets=tx_packets,
+            receive_errors=rx_errors,
+            transmit_errors=tx_errors,
+            receive_drops=rx_drops,
+            transmit_drops=tx_drops,
+        )
+        return sample

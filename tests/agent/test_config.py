@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from fleetwatch_agent.config import AgentConfig, load_config
+from fleetwatch_agent.config import AgentConfig, ProbesSection, load_config
+from fleetwatch_agent.probes import PROBES
 from fleetwatch_proto.tomlconfig import ConfigError
 from tests.conftest import REPO_ROOT
 
@@ -81,9 +83,9 @@ def test_a_section_that_is_not_a_table_is_rejected(tmp_path: Path) -> None:
     assert "probes" in config_error(tmp_path, "probes = 1\n")
 
 
-def test_literal_violation_names_allowed_values(tmp_path: Path) -> None:
+def test_site_type_outside_the_contracts_names_the_allowed_values(tmp_path: Path) -> None:
     message = config_error(tmp_path, '[site]\ntype = "village"\n')
-    assert "'site.type'" in message
+    assert "option site.type:" in message
     assert "'village'" in message
     for allowed in ("department", "district", "commune"):
         assert allowed in message
@@ -250,3 +252,23 @@ def test_tls_mode_names_the_allowed_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", ["ca_file", "cert_file", "key_file", "server_name", "token_file"])
 def test_file_and_name_options_must_be_strings(tmp_path: Path, key: str) -> None:
     assert f"'collector.{key}'" in config_error(tmp_path, f"[collector]\n{key} = 1\n")
+
+
+def test_the_probes_table_has_one_section_per_probe_of_the_registry() -> None:
+    section = ProbesSection()
+    assert [f.name for f in dataclasses.fields(section)] == [p.name for p in PROBES]
+    for probe in PROBES:
+        assert getattr(section, probe.name) == probe.config_type()
+
+
+def test_a_probe_not_in_the_registry_is_an_unknown_option_listing_the_known_ones(tmp_path: Path) -> None:
+    message = config_error(tmp_path, "[probes.snmp]\nenabled = true\n")
+    assert "unknown option 'probes.snmp'" in message
+    assert all(p.name in message.split("known here:")[1] for p in PROBES)
+
+
+@pytest.mark.parametrize("probe", [p.name for p in PROBES])
+def test_each_probes_section_reports_unknown_keys_by_path(tmp_path: Path, probe: str) -> None:
+    assert f"unknown option 'probes.{probe}.nonsense'" in config_error(
+        tmp_path, f"[probes.{probe}]\nnonsense = 1\n"
+    )

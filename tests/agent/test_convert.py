@@ -1,14 +1,19 @@
-"""Conversion of a cycle to the wire Report, checked after a real serialize/parse round trip."""
+"""The report envelope on the wire after a serialize/parse round trip; sections come from the registry."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from fleetwatch_agent import convert
 from fleetwatch_agent.hostfacts import HostFacts
-from fleetwatch_agent.probes.resources import FilesystemUsage, InterfaceCounters, ResourcesSample
+from fleetwatch_agent.probes import PROBES, ProbeDefinition
+from fleetwatch_agent.probes.resources import wire as resources_wire
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
+from fleetwatch_proto.limits import MAX_EVENTS
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from tests.agent.probes.resources.psutil_shapes import reading
 
 FACTS = HostFacts(
     hostname="pc-so-y-te-001",
@@ -21,28 +26,9 @@ FACTS = HostFacts(
     memory_total_bytes=8 * 1024**3,
     boot_time_unix=1_700_000_000,
 )
-ROOT = FilesystemUsage("/", "/dev/sda1", "ext4", 500, 200, 280, 1000, 900)
-FAT = FilesystemUsage("/boot/efi", "/dev/sda2", "vfat", 100, 10, 90, None, None)
-ETH = InterfaceCounters("eth0", True, 1_000_000_000, 10, 20, 30, 40, 1, 2, 3, 4)
 
 
-def sample(load: tuple[float, float, float] | None) -> ResourcesSample:
-    return ResourcesSample(
-        cpu_utilization_ratio=0.25,
-        cpu_count=4,
-        load=load,
-        memory_total_bytes=8 * 1024**3,
-        memory_available_bytes=3 * 1024**3,
-        swap_total_bytes=2 * 1024**3,
-        swap_used_bytes=1024,
-        filesystems=(ROOT, FAT),
-        interfaces=(ETH,),
-        boot_time_unix=1_700_000_000,
-        process_count=187,
-    )
-
-
-def cycle(site_type: str = "department", load: tuple[float, float, float] | None = None) -> CycleReport:
+def cycle(site_type: str = "department", results: dict[str, object] | None = None) -> CycleReport:
     return CycleReport(
         seq=42,
         collected_unix_ms=1_700_000_123_456,
@@ -54,7 +40,7 @@ def cycle(site_type: str = "department", load: tuple[float, float, float] | None
             ProbeOutcome("resources", True, 0.012),
             ProbeOutcome("antivirus", False, 5.0, "timed out after 5s"),
         ),
-        results={"resources": sample(load)},
+        results={"resources": resources_wire.message(reading())} if results is None else results,
     )
 
 
@@ -82,43 +68,12 @@ def test_report_header_host_and_outcomes_survive_the_round_trip() -> None:
     assert wire.probes[0].duration_seconds == pytest.approx(0.012)
 
 
-def test_resources_survive_the_round_trip() -> None:
-    wire = round_trip(convert.report(cycle(load=(0.5, 0.25, 0.125))))
+def test_a_result_goes_into_its_probes_section() -> None:
+    wire = round_trip(convert.report(cycle()))
     assert wire.HasField("resources")
-    res = wire.resources
-    assert res.cpu_utilization_ratio == 0.25
-    assert (res.cpu_count, res.process_count, res.boot_time_unix) == (4, 187, 1_700_000_000)
-    assert (res.memory_total_bytes, res.memory_available_bytes) == (8 * 1024**3, 3 * 1024**3)
-    assert (res.swap_total_bytes, res.swap_used_bytes) == (2 * 1024**3, 1024)
-    assert res.HasField("load")
-    assert (res.load.load1, res.load.load5, res.load.load15) == (0.5, 0.25, 0.125)
-    root, fat = res.filesystems
-    assert (root.mountpoint, root.device, root.fstype) == ("/", "/dev/sda1", "ext4")
-    assert (root.size_bytes, root.used_bytes, root.free_bytes) == (500, 200, 280)
-    assert (root.has_inodes, root.inodes_total, root.inodes_free) == (True, 1000, 900)
-    assert (fat.mountpoint, fat.has_inodes, fat.inodes_total, fat.inodes_free) == ("/boot/efi", False, 0, 0)
-    (nic,) = res.interfaces
-    assert (nic.name, nic.up, nic.speed_bits_per_second) == ("eth0", True, 1_000_000_000)
-    assert (nic.receive_bytes, nic.transmit_bytes, nic.receive_packets, nic.transmit_packets) == (
-        10,
-        20,
-        30,
-        40,
-    )
-    assert (nic.receive_errors, nic.transmit_errors, nic.receive_drops, nic.transmit_drops) == (1, 2, 3, 4)
-
-
-def test_load_is_absent_when_the_os_has_none() -> None:
-    wire = round_trip(convert.report(cycle(load=None)))
-    assert not wire.resources.HasField("load")
-
-
-def test_zero_inodes_are_still_reported_as_present() -> None:
-    full = FilesystemUsage("/", "/dev/sda1", "ext4", 1, 1, 0, 0, 0)
-    message = convert.resources(
-        ResourcesSample(0.0, 1, None, 1, 1, 0, 0, (full,), (), 0, 1),
-    )
-    assert round_trip(pb.Report(resources=message)).resources.filesystems[0].has_inodes is True
+    assert wire.resources == resources_wire.message(reading())
+    assert not wire.HasField("antivirus")
+    assert not wire.HasField("connectivity")
 
 
 @pytest.mark.parametrize(
@@ -149,3 +104,28 @@ def test_no_resources_message_without_a_resources_result() -> None:
     assert not wire.HasField("resources")
     assert wire.interval_seconds == 15
     assert [p.success for p in wire.probes] == [False]
+
+
+def fake_probe(name: str, calls: list[tuple[str, object]], events: int = 0) -> ProbeDefinition[Any, Any]:
+    def to_wire(result: object, report: pb.Report) -> None:
+        calls.append((name, result))
+        for _ in range(events):
+            report.events.add(time_unix_ms=report.collected_unix_ms)
+
+    return ProbeDefinition(
+        name, type(PROBES[0].config_type()), PROBES[0].make_collector, to_wire, lambda r, n: []
+    )
+
+
+def test_each_result_is_handed_to_its_probe_in_registry_order_and_unknown_ones_are_left_out() -> None:
+    calls: list[tuple[str, object]] = []
+    registry = (fake_probe("b", calls), fake_probe("a", calls), fake_probe("absent", calls))
+    convert.report(cycle(results={"a": 1, "b": 2, "not-registered": 3}), registry)
+    assert calls == [("b", 2), ("a", 1)]
+
+
+def test_events_beyond_the_contracts_limit_are_cut_so_the_report_is_not_refused() -> None:
+    calls: list[tuple[str, object]] = []
+    registry = (fake_probe("a", calls, events=200), fake_probe("b", calls, events=200))
+    message = convert.report(cycle(results={"a": 1, "b": 2}), registry)
+    assert len(message.events) == MAX_EVENTS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetwatch_agent.config import AGENT_ID_RE
 from fleetwatch_agent.hostfacts import derive_agent_id, os_release_name, read_host_facts
+from fleetwatch_proto.limits import AGENT_ID_RE
 
 
 def machine_id_file(tmp_path: Path, name: str, content: str) -> Path:

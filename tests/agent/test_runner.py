@@ -8,17 +8,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fleetwatch_agent.config import ProbesSection
+from fleetwatch_agent.config import ProbesSection, probes_section
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.connectivity import ConnectivityConfig
 from fleetwatch_agent.probes.context import ProbeContext
-from fleetwatch_agent.probes.resources import ResourcesConfig, ResourcesSample
+from fleetwatch_agent.probes.resources import ResourcesConfig
 from fleetwatch_agent.report import ProbeOutcome
 from fleetwatch_agent.runner import MAX_ERROR_CHARS, BoundProbe, bind_probes, first_tick, next_tick, run_cycle
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 
 def run(probes: tuple[BoundProbe, ...]) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
@@ -99,27 +101,31 @@ def test_bind_probes_builds_enabled_probes_with_their_timeout() -> None:
     (probe,) = bind_probes(section, registry=PROBES)
     assert probe.name == "resources"
     assert probe.timeout_seconds == 2.5
-    assert isinstance(probe.collect(), ResourcesSample)
+    assert isinstance(probe.collect(), pb.Resources)
 
 
 @dataclass(frozen=True)
 class FakeConfig:
-    enabled: bool
-    timeout_seconds: float
+    enabled: bool = True
+    timeout_seconds: float = 1.0
+
+    def validate(self) -> None:
+        pass
 
 
 def test_bind_probes_follows_the_registry_order_and_each_config(tmp_path: Path) -> None:
     configs = {"a": FakeConfig(True, 1.0), "b": FakeConfig(False, 2.0), "c": FakeConfig(True, 3.0)}
     context = ProbeContext(tmp_path, cursors={"c.position": "42"})
 
-    def definition(name: str) -> ProbeDefinition:
+    def definition(name: str) -> ProbeDefinition[FakeConfig, Any]:
         def make_collector(config: FakeConfig, given: ProbeContext) -> Callable[[], object]:
             return lambda: (name, config, given)
 
-        return ProbeDefinition(name, lambda _section: configs[name], make_collector)
+        return ProbeDefinition(name, FakeConfig, make_collector, lambda _r, _m: None, lambda _r, _n: [])
 
     registry = tuple(definition(name) for name in ("a", "b", "c"))
-    bound = bind_probes(ProbesSection(), context, registry)
+    section = probes_section(registry)(**configs)
+    bound = bind_probes(section, context, registry)
     assert [(p.name, p.timeout_seconds) for p in bound] == [("a", 1.0), ("c", 3.0)]
     assert bound[1].collect() == ("c", configs["c"], context)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
+from typing import Any, Literal
 
 import grpc
 import pytest
 
 from fleetwatch_agent.config import CollectorSection
-from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_agent.transport import (
     PushError,
     Transport,
@@ -20,6 +20,7 @@ from fleetwatch_agent.transport import (
 )
 from fleetwatch_collector import tlsinit
 from fleetwatch_collector.config import TlsSection
+from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from tests.agent.inprocess import any_site_token, grpc_address, running_collector
 
@@ -27,7 +28,7 @@ LOOPBACK = ("127.0.0.1:1", "localhost:2", "[::1]:3")
 SERVER_NAME = "collector.internal"
 
 
-def section(tls: str, *addresses: str, **fields: object) -> CollectorSection:
+def section(tls: Literal["auto", "on", "off"], *addresses: str, **fields: Any) -> CollectorSection:
     return dataclasses.replace(CollectorSection(), tls=tls, addresses=addresses or LOOPBACK, **fields)
 
 

@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from fleetwatch_agent.probes.resources import ResourcesSample
+from fleetwatch_agent.probes.resources.wire import Resources
 from fleetwatch_sim.hosts import SimulatedHost
 
 NOW = 1_700_000_000
 
 
-def check_plausible(sample: ResourcesSample, host: SimulatedHost) -> None:
+def check_plausible(sample: Resources, host: SimulatedHost) -> None:
     assert 0.0 <= sample.cpu_utilization_ratio <= 1.0
     assert sample.cpu_count == host.facts.cpu_count >= 1
     assert sample.memory_total_bytes == host.facts.memory_total_bytes
@@ -24,10 +24,10 @@ def check_plausible(sample: ResourcesSample, host: SimulatedHost) -> None:
     assert 0 <= fs.used_bytes <= fs.size_bytes
     assert fs.used_bytes + fs.free_bytes <= fs.size_bytes
     if host.facts.os_family == "windows":
-        assert sample.load is None
+        assert not sample.HasField("load")
     else:
-        assert sample.load is not None
-        assert all(value >= 0.0 for value in sample.load)
+        assert sample.HasField("load")
+        assert min(sample.load.load1, sample.load.load5, sample.load.load15) >= 0.0
 
 
 @pytest.mark.parametrize("seed", range(10))

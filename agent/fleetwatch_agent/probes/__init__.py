@@ -1,29 +1,17 @@
-"""The probe registry: every probe the agent can run, listed once, explicitly."""
+"""The probe registry: every probe the agent can run, listed once, explicitly, in report order.
+
+Adding a probe: a package ``probes/<name>/`` whose ``__init__.py`` defines ``PROBE``, and one
+entry here. The ``[probes]`` table of the configuration, ``check``'s summaries and the report's
+sections all follow this tuple (agent/README.md, "Adding a report kind").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fleetwatch_agent.probes import antivirus, connectivity, resources
-from fleetwatch_agent.probes.context import ProbeContext
+from fleetwatch_agent.probes.definition import ProbeConfig, ProbeDefinition
 
-if TYPE_CHECKING:
-    from fleetwatch_agent.config import ProbesSection
+__all__ = ["PROBES", "ProbeConfig", "ProbeDefinition"]
 
-
-@dataclass(frozen=True)
-class ProbeDefinition:
-    """A probe: its name, how to find its config, how to build its collect function."""
-
-    name: str
-    config_of: Callable[[ProbesSection], Any]
-    make_collector: Callable[[Any, ProbeContext], Callable[[], object]]
-
-
-PROBES: tuple[ProbeDefinition, ...] = (
-    ProbeDefinition("resources", lambda probes: probes.resources, resources.make_collector),
-    ProbeDefinition("antivirus", lambda probes: probes.antivirus, antivirus.make_collector),
-    ProbeDefinition("connectivity", lambda probes: probes.connectivity, connectivity.make_collector),
-)
+PROBES: tuple[ProbeDefinition[Any, Any], ...] = (resources.PROBE, antivirus.PROBE, connectivity.PROBE)

@@ -6,13 +6,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleetwatch_agent.probes.antivirus import summary, wire
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult
 from fleetwatch_agent.probes.context import ProbeContext
+from fleetwatch_agent.probes.definition import ProbeDefinition
 
 
 @dataclass(frozen=True)
 class AntivirusConfig:
-    """Settings of the antivirus probe."""
+    """Settings of the antivirus probe: [probes.antivirus]."""
 
     enabled: bool = True
     # Seconds one collection may take (PowerShell can be slow on a busy PC).
@@ -41,3 +43,6 @@ def make_collector(config: AntivirusConfig, context: ProbeContext) -> Callable[[
     from fleetwatch_agent.probes.antivirus import _linux
 
     return _linux.make_collector(config, context)
+
+
+PROBE = ProbeDefinition("antivirus", AntivirusConfig, make_collector, wire.to_wire, summary.lines)

@@ -23,6 +23,7 @@ from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, ProductStatus, host_state
 from fleetwatch_agent.probes.context import ProbeContext
+from fleetwatch_proto.limits import MAX_PRODUCTS
 
 Runner = Callable[
     [str, float], tuple[int, str, str]
@@ -32,7 +33,6 @@ POWERSHELL = "powershell"  # Windows PowerShell 5.1, present on every supported 
 # The script gets this share of the probe's timeout, so that its own timeout (which kills
 # PowerShell and says so) fires before the runner abandons the collection.
 SCRIPT_SHARE_OF_TIMEOUT = 0.9
-MAX_PRODUCTS = 16  # the collector accepts at most 16 (Security Center keeps stale registrations)
 
 SECURITY_CENTER = (
     "Get-CimInstance -Namespace root/SecurityCenter2 -ClassName AntiVirusProduct"
@@ -195,6 +195,7 @@ def build_result(
         for p in registered
         if p is not defender_entry
     ]
+    # The collector accepts at most MAX_PRODUCTS (Security Center keeps stale registrations).
     products_tuple = tuple(products[:MAX_PRODUCTS])
 
     # With Defender's status unreadable (its service stopped), failing detections say nothing new.

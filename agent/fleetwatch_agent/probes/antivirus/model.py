@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The short names of the contract's AntivirusState (fleetwatch_proto.names), spelled out for the
+# type checker; tests/agent/test_registry.py keeps them equal to the descriptor.
 State = Literal["protected", "outdated", "expired", "disabled", "unknown", "not_installed"]
 # Best first: the host roll-up takes the first state any product has.
 STATE_ORDER: tuple[State, ...] = ("protected", "outdated", "expired", "disabled", "unknown", "not_installed")

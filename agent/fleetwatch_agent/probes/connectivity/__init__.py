@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleetwatch_agent.probes.connectivity import summary, wire
 from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
 from fleetwatch_agent.probes.connectivity.targets import TargetConfig
 from fleetwatch_agent.probes.context import ProbeContext
-
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+from fleetwatch_agent.probes.definition import ProbeDefinition
+from fleetwatch_proto.limits import TARGET_NAME_RE
 
 
 @dataclass(frozen=True)
 class ConnectivityConfig:
-    """Settings of the connectivity probe. Nothing public is probed unless configured."""
+    """Settings of the connectivity probe: [probes.connectivity]. Nothing public is probed by default."""
 
     enabled: bool = True
     # Seconds one collection may take, traceroutes included.
@@ -61,7 +61,7 @@ class ConnectivityConfig:
         if bool(self.discovery_interface) != bool(self.discovery_network):
             raise ValueError("discovery_interface and discovery_network: set both or neither")
         for i, target in enumerate(self.targets):
-            if not NAME_RE.fullmatch(target.name):
+            if not TARGET_NAME_RE.fullmatch(target.name):
                 raise ValueError(f"targets[{i}].name: {target.name!r} must be a short lowercase name")
             if target.kind == "dns" and not self.dns_name:
                 raise ValueError(f"targets[{i}]: a dns target needs dns_name")
@@ -71,3 +71,6 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
     from fleetwatch_agent.probes.connectivity.collect import make_collector as make
 
     return make(config, context)
+
+
+PROBE = ProbeDefinition("connectivity", ConnectivityConfig, make_collector, wire.to_wire, summary.lines)

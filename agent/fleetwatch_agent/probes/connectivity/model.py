@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The short names of the contract's ProbeKind and ProbeError (fleetwatch_proto.names), spelled
+# out for the type checker; tests/agent/test_registry.py keeps them equal to the descriptors.
 Kind = Literal["icmp", "tcp", "dns", "http"]
 # The fixed set of reasons a check fails; "" when it succeeded.
 ErrorReason = Literal[

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fleetwatch_agent.probes.connectivity.model import Kind
+from fleetwatch_proto.limits import MAX_TARGETS
 
-MAX_TARGETS = 64
 Role = Literal["gateway", "dns", "collector", "site_router", "custom"]
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, ProductStatus
-from fleetwatch_agent.summary import antivirus_lines
+from fleetwatch_agent.probes.antivirus.summary import lines as antivirus_lines
 
 NOW = 1_795_805_400.0
 DAY = 86400

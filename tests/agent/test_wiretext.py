@@ -1,4 +1,4 @@
-"""Sanitizing of free text before it goes on the wire: what the agent sends, the collector accepts."""
+"""Free text and host names shaped for the wire: what the agent sends, the collector accepts."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import pytest
 
 from fleetwatch_agent import convert
 from fleetwatch_agent.hostfacts import HostFacts
-from fleetwatch_agent.probes.resources import FilesystemUsage, InterfaceCounters, ResourcesSample
+from fleetwatch_agent.probes.resources import wire as resources_wire
+from fleetwatch_agent.probes.resources.collect import Mount, Nic
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
-from fleetwatch_collector.textformat import CONTROL_CHARACTERS
+from fleetwatch_agent.wiretext import hostname, text
 from fleetwatch_collector.validate import Limits, validate_push
+from fleetwatch_proto.limits import CONTROL_CHARACTERS, HOSTNAME_RE, MAX_TEXT_BYTES
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from tests.agent.probes.resources.psutil_shapes import (
+    ETH0,
+    ROOT,
+    IoCounters,
+    NicStats,
+    Partition,
+    Usage,
+    reading,
+)
 
 NOW_MS = 1_760_000_000_000
 C0 = "".join(chr(c) for c in range(0x20))
@@ -37,14 +48,14 @@ LONG = "ổ" * 200  # 600 bytes of UTF-8
 )
 def test_control_characters_become_question_marks(raw: str, clean: str) -> None:
     """C0 (newline and tab too), DEL and C1 are each replaced by one '?'."""
-    assert convert.text(raw) == clean
+    assert text(raw) == clean
 
 
 def test_text_at_the_limit_is_kept_whole() -> None:
     """Exactly 256 bytes pass unchanged."""
     value = "a" * 254 + "é"
     assert len(value.encode()) == 256
-    assert convert.text(value) == value
+    assert text(value) == value
 
 
 @pytest.mark.parametrize(
@@ -60,10 +71,10 @@ def test_text_at_the_limit_is_kept_whole() -> None:
 )
 def test_long_text_is_cut_at_256_bytes_without_splitting_a_character(raw: str) -> None:
     """The result is the longest prefix of whole characters that fits in 256 bytes."""
-    clean = convert.text(raw)
+    clean = text(raw)
     encoded = clean.encode()
-    assert len(encoded) <= convert.MAX_TEXT_BYTES
-    assert len(encoded) > convert.MAX_TEXT_BYTES - 4  # no character of 4 bytes or less was left out
+    assert len(encoded) <= MAX_TEXT_BYTES
+    assert len(encoded) > MAX_TEXT_BYTES - 4  # no character of 4 bytes or less was left out
     expected = CONTROL_CHARACTERS.sub("?", raw)
     assert expected.startswith(clean)
     assert "\ufffd" not in clean
@@ -74,7 +85,7 @@ def test_non_utf8_bytes_from_the_os_do_not_break_conversion() -> None:
     # BUG (source): text() calls value.encode(), which raises UnicodeEncodeError on lone
     # surrogates; psutil returns "/mnt/\udce9t\udce9" for a mount point named b"/mnt/\xe9t\xe9",
     # so one such filesystem or interface name makes every collection cycle raise.
-    clean = convert.text("/media/usb-\udce9t\udce9")
+    clean = text("/media/usb-\udce9t\udce9")
     clean.encode()
     assert clean.startswith("/media/usb-")
 
@@ -91,17 +102,20 @@ def hostile_cycle(now_ms: int) -> CycleReport:
         memory_total_bytes=8 * 1024**3,
         boot_time_unix=1_700_000_000,
     )
+
+    def mount(mountpoint: str, device: str, fstype: str) -> Mount:
+        return Mount(Partition(device, mountpoint, fstype, "rw"), Usage(1, 1, 0, 100.0), None)
+
+    def nic(name: str) -> Nic:
+        return Nic(name, IoCounters(1, 2, 3, 4, 0, 0, 0, 0), NicStats(False, 0, 0, 1500, ""))
+
     filesystems = (
-        FilesystemUsage("/", "/dev/sda1", "ext4", 500, 200, 280, 1000, 900),
-        FilesystemUsage("/media/usb\nfake_metric 1", "/dev/sdb1\t", "vfat\x7f", 100, 10, 90, None, None),
-        FilesystemUsage("/mnt/" + "ổ" * 300, "/dev/" + LONG, "fuse." + "x" * 300, 1, 1, 0, None, None),
-        FilesystemUsage(HOSTILE, HOSTILE, HOSTILE, 1, 0, 1, None, None),
+        ROOT,
+        mount("/media/usb\nfake_metric 1", "/dev/sdb1\t", "vfat\x7f"),
+        mount("/mnt/" + "ổ" * 300, "/dev/" + LONG, "fuse." + "x" * 300),
+        mount(HOSTILE, HOSTILE, HOSTILE),
     )
-    interfaces = (
-        InterfaceCounters("eth0", True, 1_000_000_000, 10, 20, 30, 40, 1, 2, 3, 4),
-        InterfaceCounters("wlan0\x00\x85", True, 0, 1, 2, 3, 4, 0, 0, 0, 0),
-        InterfaceCounters("Kết nối\nmạng " + "ổ" * 120, False, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-    )
+    interfaces = (ETH0, nic("wlan0\x00\x85"), nic("Kết nối\nmạng " + "ổ" * 120))
     return CycleReport(
         seq=7,
         collected_unix_ms=now_ms,
@@ -114,19 +128,7 @@ def hostile_cycle(now_ms: int) -> CycleReport:
             ProbeOutcome("antivirus", False, 0.5, "WMI said:\r\n" + HOSTILE + LONG),
         ),
         results={
-            "resources": ResourcesSample(
-                cpu_utilization_ratio=0.5,
-                cpu_count=4,
-                load=(0.5, 0.4, 0.3),
-                memory_total_bytes=8 * 1024**3,
-                memory_available_bytes=4 * 1024**3,
-                swap_total_bytes=0,
-                swap_used_bytes=0,
-                filesystems=filesystems,
-                interfaces=interfaces,
-                boot_time_unix=1_700_000_000,
-                process_count=100,
-            )
+            "resources": resources_wire.message(reading(filesystems=filesystems, interfaces=interfaces)),
         },
     )
 
@@ -152,5 +154,23 @@ def test_a_report_with_hostile_texts_passes_the_collectors_validation() -> None:
         *(nic.name for nic in wire.resources.interfaces),
     ]
     for value in texts:
-        assert len(value.encode()) <= convert.MAX_TEXT_BYTES
+        assert len(value.encode()) <= MAX_TEXT_BYTES
         assert not CONTROL_CHARACTERS.search(value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("pc-ke-toan-01", "pc-ke-toan-01"),
+        ("PC_01.local", "PC_01.local"),
+        ("Kế toán", "K--to-n"),
+        ("-.leading", "leading"),
+        ("ổ PC", "PC"),
+        ("", "unknown"),
+        ("---", "unknown"),
+        ("a" * 300, "a" * 253),
+    ],
+)
+def test_hostnames_are_shaped_to_the_contracts_pattern(raw: str, clean: str) -> None:
+    assert hostname(raw) == clean
+    assert HOSTNAME_RE.fullmatch(hostname(raw))

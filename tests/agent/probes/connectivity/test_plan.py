@@ -16,10 +16,11 @@ from fleetwatch_agent.probes.connectivity.netinfo import (
     parse_route_print,
 )
 from fleetwatch_agent.probes.connectivity.outages import CURSOR_PREFIX, track
-from fleetwatch_agent.probes.connectivity.targets import MAX_TARGETS, TargetConfig, plan_targets
+from fleetwatch_agent.probes.connectivity.targets import TargetConfig, plan_targets
+from fleetwatch_proto.limits import MAX_TARGETS
 from fleetwatch_proto.tomlconfig import ConfigError, from_dict
 
-FIXTURES = Path(__file__).parent / "fixtures" / "connectivity"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 PROC_NET_ROUTE = (
     "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"

@@ -1,4 +1,4 @@
-"""The resources probe: pure CPU, filesystem and interface functions on fakes, and one real collection."""
+"""The resources probe's reads: CPU, filesystem and interface selection on fakes, one real collection."""
 
 from __future__ import annotations
 
@@ -9,29 +9,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from fleetwatch_agent.probes.resources import (
-    MAX_FILESYSTEMS,
-    MAX_INTERFACES,
+from fleetwatch_agent.probes.resources import ResourcesConfig, make_collector
+from fleetwatch_agent.probes.resources.collect import (
     CpuTimes,
-    ResourcesConfig,
     cpu_times_of,
     cpu_utilization,
-    make_collector,
     select_filesystems,
     select_interfaces,
 )
+from fleetwatch_proto.limits import MAX_FILESYSTEMS, MAX_INTERFACES
+from tests.agent.probes.resources.psutil_shapes import NicStats, Partition, Usage, io
 
 # The shape of psutil.cpu_times() on Linux.
 scputimes = namedtuple(
     "scputimes",
     "user nice system idle iowait irq softirq steal guest guest_nice",
 )
-Partition = namedtuple("Partition", "device mountpoint fstype opts")
-Usage = namedtuple("Usage", "total used free percent")
-IoCounters = namedtuple(
-    "IoCounters", "bytes_sent bytes_recv packets_sent packets_recv errin errout dropin dropout"
-)
-NicStats = namedtuple("NicStats", "isup duplex speed mtu flags")
 
 
 # --- CPU -----------------------------------------------------------------------------------------
@@ -124,11 +117,11 @@ def test_select_filesystems_skips_ignored_types_duplicates_and_unreadable_mounts
         }
     )
     result = select_filesystems(partitions, usage, no_inodes, ("squashfs", "udf"))
-    assert [(fs.mountpoint, fs.device, fs.fstype) for fs in result] == [
+    assert [(m.partition.mountpoint, m.partition.device, m.partition.fstype) for m in result] == [
         ("/", "/dev/sda1", "ext4"),
         ("/home", "/dev/sda2", "xfs"),
     ]
-    assert (result[0].size_bytes, result[0].used_bytes, result[0].free_bytes) == (100, 40, 60)
+    assert result[0].usage == Usage(100, 40, 60, 40.0)
 
 
 def test_select_filesystems_keeps_a_device_whose_first_mount_was_unreadable() -> None:
@@ -137,7 +130,7 @@ def test_select_filesystems_keeps_a_device_whose_first_mount_was_unreadable() ->
         Partition("/dev/sdb1", "/mnt/usb", "ext4", "rw"),
     ]
     result = select_filesystems(partitions, usage_table({"/mnt/usb": Usage(10, 1, 9, 10.0)}), no_inodes, ())
-    assert [fs.mountpoint for fs in result] == ["/mnt/usb"]
+    assert [m.partition.mountpoint for m in result] == ["/mnt/usb"]
 
 
 def test_select_filesystems_inode_counts_present_or_absent() -> None:
@@ -148,28 +141,23 @@ def test_select_filesystems_inode_counts_present_or_absent() -> None:
     usage = usage_table({"/": Usage(100, 40, 60, 40.0), "/data": Usage(10, 1, 9, 10.0)})
     inodes = {"/": (1000, 750)}
     result = select_filesystems(partitions, usage, inodes.get, ())
-    assert (result[0].inodes_total, result[0].inodes_free) == (1000, 750)
-    assert (result[1].inodes_total, result[1].inodes_free) == (None, None)
+    assert [m.inodes for m in result] == [(1000, 750), None]
 
 
 def test_select_filesystems_is_capped() -> None:
     partitions = [Partition(f"/dev/sd{i}", f"/mnt/{i}", "ext4", "rw") for i in range(100)]
     result = select_filesystems(partitions, lambda _m: Usage(10, 1, 9, 10.0), no_inodes, ())
     assert len(result) == MAX_FILESYSTEMS
-    assert [fs.mountpoint for fs in result] == [f"/mnt/{i}" for i in range(MAX_FILESYSTEMS)]
+    assert [m.partition.mountpoint for m in result] == [f"/mnt/{i}" for i in range(MAX_FILESYSTEMS)]
 
 
 def test_select_filesystems_windows_drive_without_inodes() -> None:
     part = SimpleNamespace(device="C:", mountpoint="C:\\", fstype="NTFS")
-    (fs,) = select_filesystems([part], lambda _m: SimpleNamespace(total=3, used=1, free=2), no_inodes, ())
-    assert (fs.mountpoint, fs.size_bytes, fs.inodes_total) == ("C:\\", 3, None)
+    (mount,) = select_filesystems([part], lambda _m: SimpleNamespace(total=3, used=1, free=2), no_inodes, ())
+    assert (mount.partition.mountpoint, mount.usage.total, mount.inodes) == ("C:\\", 3, None)
 
 
 # --- interfaces ----------------------------------------------------------------------------------
-
-
-def io(base: int) -> IoCounters:
-    return IoCounters(base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8)
 
 
 def test_select_interfaces_ignores_patterns_and_sorts_by_name() -> None:
@@ -179,24 +167,12 @@ def test_select_interfaces_ignores_patterns_and_sorts_by_name() -> None:
     assert [nic.name for nic in result] == ["eth0", "eth1", "wlan0"]
 
 
-def test_select_interfaces_maps_counters_and_converts_speed_to_bits() -> None:
-    counters = {"eth0": io(100)}
-    stats = {"eth0": NicStats(isup=True, duplex=2, speed=1000, mtu=1500, flags="up")}
-    (nic,) = select_interfaces(counters, stats, ())
-    assert nic.up is True
-    assert nic.speed_bits_per_second == 1_000_000_000
-    assert (nic.transmit_bytes, nic.receive_bytes) == (101, 102)
-    assert (nic.transmit_packets, nic.receive_packets) == (103, 104)
-    assert (nic.receive_errors, nic.transmit_errors) == (105, 106)
-    assert (nic.receive_drops, nic.transmit_drops) == (107, 108)
-
-
-def test_select_interfaces_without_stats_is_down_with_unknown_speed() -> None:
-    counters = {"eth0": io(0), "tun0": io(0)}
+def test_select_interfaces_keeps_psutils_tuples_and_a_missing_stats_entry() -> None:
+    counters = {"eth0": io(0), "tun0": io(100)}
     stats = {"tun0": NicStats(isup=False, duplex=0, speed=0, mtu=1500, flags="")}
-    result = {nic.name: nic for nic in select_interfaces(counters, stats, ())}
-    assert (result["eth0"].up, result["eth0"].speed_bits_per_second) == (False, 0)
-    assert (result["tun0"].up, result["tun0"].speed_bits_per_second) == (False, 0)
+    eth0, tun0 = select_interfaces(counters, stats, ())
+    assert (eth0.name, eth0.io, eth0.stats) == ("eth0", io(0), None)
+    assert (tun0.name, tun0.io, tun0.stats) == ("tun0", io(100), stats["tun0"])
 
 
 def test_select_interfaces_is_capped() -> None:
@@ -227,11 +203,11 @@ def test_real_collection_on_this_host_is_sane() -> None:
             assert fs.fstype not in ResourcesConfig().ignore_fstypes
         assert "lo" not in {nic.name for nic in sample.interfaces}
         assert [nic.name for nic in sample.interfaces] == sorted(nic.name for nic in sample.interfaces)
-        if sample.load is not None:
-            assert all(value >= 0.0 for value in sample.load)
+        if sample.HasField("load"):
+            assert min(sample.load.load1, sample.load.load5, sample.load.load15) >= 0.0
     assert second.boot_time_unix == first.boot_time_unix
 
 
 def test_ignored_interface_patterns_apply_to_the_real_probe() -> None:
     sample = make_collector(ResourcesConfig(ignore_interfaces=("*",)))()
-    assert sample.interfaces == ()
+    assert len(sample.interfaces) == 0

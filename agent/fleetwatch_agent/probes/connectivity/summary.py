@@ -1,0 +1,32 @@
+"""The connectivity lines of `fleetwatch-agent check`: each target up or down, its path, outages."""
+
+from __future__ import annotations
+
+from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
+
+
+def lines(result: ConnectivityResult, now: float) -> list[str]:
+    """One line per target: up or down, latency and loss, or why it failed and where the path ends."""
+    out = ["connectivity:"]
+    if not result.targets:
+        out.append("  - no targets (no default gateway found and none configured)")
+    for status in result.targets:
+        r = status.result
+        if r.success:
+            state = f"up, {r.rtt_avg_seconds * 1000:.1f} ms, loss {r.loss_ratio:.0%}"
+        else:
+            state = f"DOWN ({r.error}{': ' + r.detail if r.detail else ''})"
+        line = f"  - {status.name} [{status.kind} {status.role}]: {state}"
+        if status.path is not None:
+            path = status.path
+            if path.error:
+                line += f"; traceroute: {path.error}"
+            elif path.reached:
+                line += f"; traceroute reached it in {path.hops} hops"
+            else:
+                line += f"; path ends after hop {path.hops} ({path.last_hop or 'no answer'})"
+        out.append(line)
+    for outage in result.outages:
+        seconds = (outage.end_unix_ms - outage.start_unix_ms) / 1000
+        out.append(f"  ! {outage.target} was down for {seconds:.0f} s")
+    return out
