@@ -22,13 +22,13 @@ from prometheus_client.samples import Sample
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.server import CollectorServer
+from fleetwatch_proto import metadata
 from tests.conftest import free_port
 
 T = TypeVar("T")
 # Generous: a loaded CI runner may take seconds to start a Python process.
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
-AGENT_ID_METADATA = "x-fleetwatch-agent-id"
 
 
 def console_script(name: str) -> str:
@@ -270,7 +270,7 @@ def enrolled_identity(server: CollectorServer, site: SiteLabels | None = None) -
 
 def auth_metadata(agent_id: str, secret: str) -> tuple[tuple[str, str], ...]:
     """The call metadata of an authenticated Push."""
-    return ((AGENT_ID_METADATA, agent_id), ("authorization", f"Bearer {secret}"))
+    return ((metadata.AGENT_ID, agent_id), (metadata.AUTHORIZATION, f"{metadata.BEARER} {secret}"))
 
 
 def identity_metadata(identity: enrolment.Enrolled) -> tuple[tuple[str, str], ...]:
@@ -288,7 +288,7 @@ def agent_toml(
     address: str,
     *,
     interval: float = 1,
-    site: tuple[str, str, str, str] = ("xa-tan-my-chanh", "h-cai-be", "commune", "Xã Tân Mỹ Chánh"),
+    site: tuple[str, str, str, str] = ("xa-tan-my-chanh", "tp-my-tho", "commune", "Xã Tân Mỹ Chánh"),
     collector: dict[str, str] | None = None,
 ) -> str:
     """An agent configuration; ``collector`` adds string options (tls, ca_file, token_file, ...)."""

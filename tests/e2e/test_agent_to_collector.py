@@ -33,10 +33,10 @@ pytestmark = pytest.mark.e2e
 INTERVAL_SECONDS = 1
 DOWN_AFTER_INTERVALS = 3  # the collector's default fleet.down_after_intervals
 # The site the token binds the agent to (a built-in site: district and type come with it) ...
-SITE_SLUG = "xa-h-cai-be-01"
+SITE_SLUG = "xa-an-cu"
 DISTRICT = "h-cai-be"
 SITE_TYPE = "commune"
-SITE_NAME = "Xã 01 (Cái Bè)"
+SITE_NAME = "Xã An Cư"
 # ... and the different site the agent's own configuration claims, which must not show.
 CLAIMED_SITE = ("xa-tan-my-chanh", "tp-my-tho", "district", "Xã Tân Mỹ Chánh")
 # How long an agent may take to be seen, or to be seen down: generous, never a performance claim.

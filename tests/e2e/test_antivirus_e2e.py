@@ -39,7 +39,7 @@ from tests.integration.clamav import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.peer("clamd")]
 
-SITE_SLUG = "xa-h-cai-be-01"
+SITE_SLUG = "xa-an-cu"
 INTERVAL_SECONDS = 1
 # Generous deadlines for a loaded CI runner; never a performance claim.
 DEADLINE_SECONDS = 60.0

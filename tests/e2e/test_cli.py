@@ -216,12 +216,12 @@ def test_agent_enroll_without_a_token_exits_2(tmp_path: Path) -> None:
 
 def test_token_create_list_revoke(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path)]
-    token = create_token(tmp_path, "xa-h-cai-be-01", "--expires", "30m")
+    token = create_token(tmp_path, "xa-an-cu", "--expires", "30m")
     token_id = token.split(".")[1]
     listing = run(COLLECTOR, "token", "list", *data)
     assert listing.returncode == 0, listing.stderr
     row = [line for line in listing.stdout.splitlines() if line.startswith(token_id)]
-    assert len(row) == 1 and "xa-h-cai-be-01" in row[0] and row[0].endswith("False  0"), listing.stdout
+    assert len(row) == 1 and "xa-an-cu" in row[0] and row[0].endswith("False  0"), listing.stdout
     assert token.split(".")[2] not in listing.stdout, "token list shows the secret"
     revoked = run(COLLECTOR, "token", "revoke", token_id, *data)
     assert revoked.returncode == 0, revoked.stderr
@@ -251,7 +251,7 @@ def test_agent_enroll_with_the_environment_token(processes: ProcessGroup, tmp_pa
     collector = start_collector(processes, tmp_path / "collector-data")
     config = tmp_path / "agent.toml"
     config.write_text(agent_toml(tmp_path / "agent-data", collector.grpc_address))
-    token = create_token(tmp_path / "collector-data", "xa-h-cai-be-01")
+    token = create_token(tmp_path / "collector-data", "xa-an-cu")
     refused = run_with_env(
         AGENT, {"FLEETWATCH_ENROLL_TOKEN": token[:-2] + "zz"}, "enroll", "--config", str(config)
     )
@@ -260,11 +260,11 @@ def test_agent_enroll_with_the_environment_token(processes: ProcessGroup, tmp_pa
     assert enrolled.returncode == 0, enrolled.stderr
     credential = read_credential(tmp_path / "agent-data")
     assert (credential["site"], credential["district"], credential["site_type"]) == (
-        "xa-h-cai-be-01",
+        "xa-an-cu",
         "h-cai-be",
         "commune",
     )
-    assert f"enrolled as {credential['agent_id']} at site xa-h-cai-be-01" in enrolled.stdout
+    assert f"enrolled as {credential['agent_id']} at site xa-an-cu" in enrolled.stdout
 
 
 def run_with_env(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,296 +13,31 @@ import json
 import os
 import random
 import re
-import sqlite3
-import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from prometheus_client.samples import Sample
 
-from tests.e2e.support import (
-    ManagedProcess,
-    ProcessGroup,
-    console_script,
-    http_get,
-    parse_samples,
-    toml_string,
-    two_free_ports,
-    value_of,
-    wait_until,
+from tests.e2e.delivery_checks import (
+    agent_value,
+    assert_delivered_once,
+    require_spool_log,
+    stop_when_drained,
+    wait_reporting,
 )
+from tests.e2e.fault_processes import (
+    DEADLINE_SECONDS,
+    SPOOLED_RE,
+    make_agent,
+    spool_dropped_total,
+    start_collector,
+)
+from tests.e2e.support import ProcessGroup, console_script, create_token, value_of, wait_until
 
 pytestmark = pytest.mark.e2e
 
-SITE = "xa-h-cai-be-01"
-# Generous: a loaded runner may take long; never a performance claim.
-DEADLINE_SECONDS = 60.0
-SPOOLED_RE = re.compile(r"spooled report seq=(\d+)")
+SITE = "xa-an-cu"
 ENDED_RE = re.compile(r"simulation ended: (\d+) reports made, (\d+) acknowledged")
-MISSING_LOG = (
-    "the agent logged no 'spooled report seq=N' line at DEBUG although it delivered reports; "
-    "design.md promises one per durably spooled report (agent.log_level = 'debug')"
-)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Local helpers
-
-
-def create_token(data_dir: Path, site: str | None) -> str:
-    """`fleetwatch-collector token create` for ``site`` (None: any site); the token from stdout."""
-    where = ["--site", site] if site else ["--any-site"]
-    result = subprocess.run(
-        [console_script("fleetwatch-collector"), "token", "create", *where, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, f"token create failed: {result.stderr}"
-    token = result.stdout.strip()
-    assert token.startswith("fwt1."), f"unexpected token output {result.stdout!r}"
-    return token
-
-
-@dataclass
-class Collector:
-    """A collector on fixed loopback ports, so it can be stopped and started again on the same ones."""
-
-    group: ProcessGroup
-    data_dir: Path
-    grpc_port: int
-    http_port: int
-    runs: list[ManagedProcess] = field(default_factory=list)
-
-    @property
-    def grpc_address(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def process(self) -> ManagedProcess:
-        return self.runs[-1]
-
-    def start(self) -> None:
-        process = self.group.spawn(
-            [
-                console_script("fleetwatch-collector"),
-                "run",
-                "--grpc-listen",
-                self.grpc_address,
-                "--http-listen",
-                f"127.0.0.1:{self.http_port}",
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            f"collector-{len(self.runs) + 1}",
-        )
-        self.runs.append(process)
-        wait_until(
-            lambda: http_get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2.0)[0] == 200,
-            f"{process.name} /healthz",
-            DEADLINE_SECONDS,
-            watch=(process,),
-        )
-
-    def stop(self) -> None:
-        code = self.process.stop()
-        assert code == 0, f"collector did not exit cleanly on SIGTERM\n{self.process.describe()}"
-
-    def samples(self) -> list[Sample]:
-        status, body = http_get(f"http://127.0.0.1:{self.http_port}/metrics")
-        assert status == 200, f"/metrics: {status} {body[:300]}\n{self.process.describe()}"
-        return parse_samples(body)
-
-    def store_row(self, agent_id: str) -> tuple[str, int] | None:
-        """(applied JSON, reports_total) of an agent as committed in the collector's SQLite store."""
-        db = sqlite3.connect(self.data_dir / "collector.sqlite", timeout=10)
-        try:
-            row = db.execute(
-                "SELECT applied, reports_total FROM agents WHERE agent_id = ?", (agent_id,)
-            ).fetchone()
-        finally:
-            db.close()
-        return None if row is None else (str(row[0]), int(row[1]))
-
-
-def start_collector(group: ProcessGroup, data_dir: Path) -> Collector:
-    collector = Collector(group, data_dir, *two_free_ports())
-    collector.start()
-    return collector
-
-
-def spool_contents(data_dir: Path) -> set[int]:
-    """Seqs in the agent's spool file; only while no agent process uses it."""
-    path = data_dir / "spool.sqlite"
-    if not path.exists():
-        return set()
-    db = sqlite3.connect(path, timeout=10)
-    try:
-        return {int(seq) for (seq,) in db.execute("SELECT seq FROM reports")}
-    finally:
-        db.close()
-
-
-def spool_dropped_total(data_dir: Path) -> int:
-    db = sqlite3.connect(data_dir / "spool.sqlite", timeout=10)
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
-    finally:
-        db.close()
-    return int(row[0]) if row else 0
-
-
-@dataclass
-class Agent:
-    """A real `fleetwatch-agent run`, started again as often as needed with the same config and data."""
-
-    group: ProcessGroup
-    name: str
-    config: Path
-    data_dir: Path
-    runs: list[ManagedProcess] = field(default_factory=list)
-    # Seqs found in the spool after a SIGKILL: durably spooled even if the log line was cut off.
-    found_after_kill: set[int] = field(default_factory=set)
-
-    @property
-    def process(self) -> ManagedProcess:
-        return self.runs[-1]
-
-    def start(self) -> ManagedProcess:
-        process = self.group.spawn(
-            [console_script("fleetwatch-agent"), "run", "--config", str(self.config)],
-            f"{self.name}-{len(self.runs) + 1}",
-        )
-        self.runs.append(process)
-        return process
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.found_after_kill |= spool_contents(self.data_dir)
-
-    def stop(self) -> None:
-        code = self.process.stop()
-        assert code == 0, f"{self.process.name} did not exit cleanly on SIGTERM\n{self.process.describe()}"
-
-    def logged_seqs(self) -> list[int]:
-        return [int(m) for run in self.runs for m in SPOOLED_RE.findall(run.stderr())]
-
-    def spooled(self) -> set[int]:
-        return set(self.logged_seqs()) | self.found_after_kill
-
-    def agent_id(self) -> str | None:
-        try:
-            return str(json.loads((self.data_dir / "credential.json").read_text())["agent_id"])
-        except (OSError, ValueError, KeyError):
-            return None
-
-    def describe(self) -> str:
-        return "\n".join(run.describe() for run in self.runs[-3:])
-
-
-def make_agent(
-    group: ProcessGroup,
-    tmp_path: Path,
-    name: str,
-    collector: Collector,
-    token: str,
-    spool_max_reports: int | None = None,
-) -> Agent:
-    data_dir = tmp_path / f"{name}-data"
-    token_file = tmp_path / f"{name}.token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    spool = f"\n[spool]\nmax_reports = {spool_max_reports}\n" if spool_max_reports else ""
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        f"""
-[agent]
-data_dir = {toml_string(str(data_dir))}
-interval_seconds = 1
-log_level = "debug"
-
-[collector]
-addresses = [{toml_string(collector.grpc_address)}]
-timeout_seconds = 5.0
-token_file = {toml_string(str(token_file))}
-{spool}""",
-        encoding="utf-8",
-    )
-    return Agent(group, name, config, data_dir)
-
-
-def require_spool_log(agent: Agent) -> None:
-    """Called once the agent delivered a report: its spool line was logged before the push."""
-    assert agent.logged_seqs(), f"{MISSING_LOG}\n{agent.describe()}"
-
-
-def agent_value(samples: list[Sample], name: str, agent_id: str) -> float | None:
-    return value_of(samples, name, agent_id=agent_id)
-
-
-def wait_reporting(collector: Collector, agent: Agent, more_than: float = 0) -> tuple[str, float]:
-    """Wait until the agent is enrolled and its reports_total exceeds ``more_than``."""
-
-    def check() -> tuple[str, float] | None:
-        agent_id = agent.agent_id()
-        if agent_id is None:
-            return None
-        total = agent_value(collector.samples(), "fleetwatch_agent_reports_total", agent_id)
-        return (agent_id, total) if total is not None and total > more_than else None
-
-    return wait_until(
-        check,
-        f"{agent.name} reports_total > {more_than:g}",
-        DEADLINE_SECONDS,
-        0.2,
-        (collector.process, agent.process),
-    )
-
-
-def stop_when_drained(collector: Collector, agent: Agent, agent_id: str) -> set[int]:
-    """Wait for a fresh report saying the spool was empty, SIGTERM the agent; the seqs still spooled."""
-    since = time.time()
-
-    def drained() -> bool:
-        samples = collector.samples()
-        last = agent_value(samples, "fleetwatch_agent_last_report_timestamp_seconds", agent_id) or 0
-        return last > since and agent_value(samples, "fleetwatch_agent_spool_reports", agent_id) == 0
-
-    wait_until(
-        drained, f"{agent.name}'s spool drained", DEADLINE_SECONDS, 0.2, (collector.process, agent.process)
-    )
-    agent.stop()
-    return spool_contents(agent.data_dir)
-
-
-def covered(applied_json: str, seqs: set[int]) -> set[int]:
-    """The seqs NOT covered by an AppliedSeqs JSON [watermark, [above...]]."""
-    watermark, above = json.loads(applied_json)
-    above_set = set(above)
-    return {s for s in seqs if s > watermark and s not in above_set}
-
-
-def assert_delivered_once(collector: Collector, agent: Agent, agent_id: str, still_spooled: set[int]) -> None:
-    """reports_total (metrics and store) == distinct spooled seqs not held any more; store covers them."""
-    spooled = agent.spooled()
-    assert agent.logged_seqs() or not spooled, MISSING_LOG
-    assert still_spooled <= spooled, f"spool holds seqs never logged: {sorted(still_spooled - spooled)}"
-    delivered = spooled - still_spooled
-    total = agent_value(collector.samples(), "fleetwatch_agent_reports_total", agent_id)
-    assert total == len(delivered), (
-        f"{agent.name}: fleetwatch_agent_reports_total={total}, but {len(delivered)} distinct reports "
-        f"were spooled and delivered ({len(spooled)} spooled, {len(still_spooled)} still in the spool)\n"
-        f"{agent.describe()}"
-    )
-    row = collector.store_row(agent_id)
-    assert row is not None, f"{agent_id} missing from the collector's store"
-    applied, stored_total = row
-    assert stored_total == len(delivered), f"store reports_total={stored_total}, expected {len(delivered)}"
-    missing = covered(applied, delivered)
-    assert not missing, f"store's applied {applied[:200]} misses spooled seqs {sorted(missing)[:20]}"
 
 
 # ---------------------------------------------------------------------------------------------------

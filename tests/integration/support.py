@@ -45,7 +45,7 @@ def report(
             os_name="Debian GNU/Linux 12 (bookworm)",
             agent_version="0.1.0",
             site=site,
-            district="h-cai-be",
+            district="tp-my-tho",
             site_type=pb.SITE_TYPE_COMMUNE,
             site_name="Xã Tân Mỹ Chánh",
         ),

@@ -14,8 +14,8 @@ import pytest
 
 from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.transport import Identity, PushError, Transport
-from fleetwatch_collector.service import RETRY_AFTER_METADATA
 from fleetwatch_collector.validate import Limits
+from fleetwatch_proto.metadata import RETRY_AFTER_MS as RETRY_AFTER_METADATA
 from tests.integration.support import GIB, GOOD, Harness, agent_series, report, running_collector
 
 FLOOD = "flood"  # an agent that pushes too often

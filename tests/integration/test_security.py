@@ -17,8 +17,8 @@ from tests.e2e.support import AGENT_ID_METADATA, auth_metadata, run_command, val
 from tests.integration.support import GIB, GOOD, GOOD_HOST, Harness, agent_series, report, running_collector
 
 OTHER = "other"  # a second enrolled agent, the one whose credential is misused
-CAI_BE_01 = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
-CAI_BE_02 = SiteLabels("xa-h-cai-be-02", "h-cai-be", "commune", "Xã 02 (Cái Bè)")
+CAI_BE_01 = SiteLabels("xa-an-cu", "h-cai-be", "commune", "Xã An Cư")
+CAI_BE_02 = SiteLabels("xa-an-huu", "h-cai-be", "commune", "Xã An Hữu")
 Scenario = Callable[[Harness], Awaitable[None]]
 
 
