@@ -17,6 +17,7 @@ from fleetwatch_agent.transport import PushError
 from fleetwatch_proto.sites import load_inventory
 from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_sim.fleet import run_fleet
+from fleetwatch_sim.scenario import NO_INCIDENTS, load_scenario
 
 log = logging.getLogger("fleetwatch_sim")
 
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the fleet (default: %(default)s)")
     parser.add_argument(
         "--sites", type=Path, help="site inventory TOML (default: the built-in Tiền Giang 2023 inventory)"
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE|demo",
+        help="incidents on a timeline (TOML), or 'demo' for the built-in demo scenario (default: none)",
     )
     parser.add_argument(
         "--state-file", type=Path, help="keep the simulated agents' credentials here across runs"
@@ -64,6 +70,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--collector: {exc}") from exc
     inventory = load_inventory(args.sites)
+    scenario = NO_INCIDENTS
+    if args.scenario:
+        scenario = load_scenario(None if args.scenario == "demo" else Path(args.scenario))
+        unknown = sorted(slug for slug in scenario.sites() if inventory.site(slug) is None)
+        if unknown:
+            raise ConfigError(f"--scenario: sites not in the inventory: {', '.join(unknown)}")
     try:
         token = args.token_file.read_text().strip()
     except OSError as exc:
@@ -74,7 +86,16 @@ async def _simulate(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     stats = await run_fleet(
-        section, args.agents, args.interval, args.duration, args.seed, token, args.state_file, stop, inventory
+        section,
+        args.agents,
+        args.interval,
+        args.duration,
+        args.seed,
+        token,
+        args.state_file,
+        stop,
+        inventory,
+        scenario,
     )
     log.info(
         "simulation ended: %d reports made, %d acknowledged; %d pushes ok, %d failed %s",

@@ -16,8 +16,12 @@ from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.transport import Identity, PushError, Transport
 from fleetwatch_proto.sites import Inventory, Site
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from fleetwatch_sim import probes
 from fleetwatch_sim.hosts import SimulatedHost
 from fleetwatch_sim.outbox import Outbox
+from fleetwatch_sim.probes import HostIncidents
+from fleetwatch_sim.scenario import NO_INCIDENTS, Effects, Scenario
 from fleetwatch_sim.topology import allocate
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,7 @@ class FleetStats:
 class SimulatedAgent:
     host: SimulatedHost
     location: Location
+    index: int = 0  # its number within its site, from 0: scenarios name "the first N hosts"
 
 
 def build_fleet(count: int, seed: int, inventory: Inventory) -> list[SimulatedAgent]:
@@ -54,7 +59,8 @@ def build_fleet(count: int, seed: int, inventory: Inventory) -> list[SimulatedAg
         for number in range(1, n + 1):
             agent_id = f"sim-{site.slug}-{number:03d}"
             host = SimulatedHost.create(agent_id, _hostname(site, number), random.Random(rng.random()), now)
-            fleet.append(SimulatedAgent(host, Location(site.slug, site.district, site.site_type, site.name)))
+            location = Location(site.slug, site.district, site.site_type, site.name)
+            fleet.append(SimulatedAgent(host, location, number - 1))
     return fleet
 
 
@@ -98,49 +104,76 @@ async def enrol_fleet(
     return identities
 
 
-async def _drive(
-    agent: SimulatedAgent,
-    identity: Identity,
-    transport: Transport,
-    interval: float,
-    deadline: float,
-    first_seq: int,
-    stats: FleetStats,
-    stop: asyncio.Event,
-) -> None:
-    """Like a real agent, keeps unacknowledged reports (in memory) and sends them again."""
+@dataclass(frozen=True)
+class Drive:
+    """What every simulated agent shares: where to push, for how long, and the scenario."""
+
+    transport: Transport
+    interval: float
+    deadline: float
+    first_seq: int
+    stats: FleetStats
+    stop: asyncio.Event
+    scenario: Scenario = NO_INCIDENTS
+    started: float = field(default_factory=time.time)
+
+
+def make_report(
+    agent: SimulatedAgent, seq: int, dt: float, effects: Effects, memory: HostIncidents, drive: Drive
+) -> pb.Report:
+    """One cycle's report: resources, antivirus and connectivity, shaped by the scenario."""
     rng = agent.host.rng
-    await sleep_unless(stop, rng.uniform(0.0, interval))
-    seq = first_seq
+    now = time.time()
+    windows = agent.host.facts.os_family == "windows"
+    resources = agent.host.sample(dt, effects.disk_fill)
+    results: dict[str, object] = {
+        "resources": resources,
+        "antivirus": probes.antivirus(windows, effects, memory, now, drive.started, rng),
+        "connectivity": probes.connectivity(effects, memory, now, rng),
+    }
+    cycle = CycleReport(
+        seq=seq,
+        collected_unix_ms=int(now * 1000),
+        interval_seconds=drive.interval,
+        host=agent.host.facts,
+        location=agent.location,
+        agent_version=__version__,
+        outcomes=tuple(ProbeOutcome(name, True, rng.uniform(0.001, 0.01)) for name in results),
+        results=results,
+    )
+    return convert.report(cycle)
+
+
+async def _drive(agent: SimulatedAgent, identity: Identity, drive: Drive) -> None:
+    """Like a real agent, keeps unacknowledged reports (in memory) and sends them again; a host
+    the scenario silences keeps collecting but cannot reach the collector (a dark WAN), or
+    stops altogether (host_silent)."""
+    rng = agent.host.rng
+    stats = drive.stats
+    await sleep_unless(drive.stop, rng.uniform(0.0, drive.interval))
+    seq = drive.first_seq
     last = time.monotonic()
     backlog = Outbox(MAX_BACKLOG)
-    while not stop.is_set() and time.monotonic() < deadline:
+    memory = HostIncidents()
+    while not drive.stop.is_set() and time.monotonic() < drive.deadline:
         now = time.monotonic()
-        sample = agent.host.sample(now - last)
+        effects = drive.scenario.effects(agent.location.site, agent.index, time.time() - drive.started)
+        if not effects.switched_off:
+            message = make_report(agent, seq, now - last, effects, memory, drive)
+            message.spool.CopyFrom(backlog.stats())
+            backlog.put(message)
+            stats.reports_made += 1
+            seq += 1
         last = now
-        cycle = CycleReport(
-            seq=seq,
-            collected_unix_ms=int(time.time() * 1000),
-            interval_seconds=interval,
-            host=agent.host.facts,
-            location=agent.location,
-            agent_version=__version__,
-            outcomes=(ProbeOutcome("resources", True, rng.uniform(0.001, 0.01)),),
-            results={"resources": sample},
-        )
-        message = convert.report(cycle)
-        message.spool.CopyFrom(backlog.stats())
-        backlog.put(message)
-        stats.reports_made += 1
-        seq += 1
-        batch = backlog.batch(MAX_BATCH)
-        try:
-            await transport.push(identity, batch, oldest_held_seq=batch[0].seq)
-            stats.pushes_ok += 1
-            stats.reports_acked += backlog.ack(batch[-1].seq)
-        except PushError as exc:
-            stats.failed(exc)
-        await sleep_unless(stop, interval - (time.monotonic() - now))
+        if not effects.silent and len(backlog):
+            batch = backlog.batch(MAX_BATCH)
+            try:
+                await drive.transport.push(identity, batch, oldest_held_seq=batch[0].seq)
+                stats.pushes_ok += 1
+                stats.reports_acked += backlog.ack(batch[-1].seq)
+            except PushError as exc:
+                stats.failed(exc)
+        await sleep_unless(drive.stop, drive.interval - (time.monotonic() - now))
 
 
 async def run_fleet(
@@ -153,6 +186,7 @@ async def run_fleet(
     state_file: Path | None,
     stop: asyncio.Event,
     inventory: Inventory,
+    scenario: Scenario = NO_INCIDENTS,
 ) -> FleetStats:
     """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set."""
     fleet = build_fleet(agents, seed, inventory)
@@ -170,12 +204,8 @@ async def run_fleet(
             len({a.location.site for a in fleet}),
             transport.address,
         )
-        await asyncio.gather(
-            *(
-                _drive(a, identities[a.host.agent_id], transport, interval, deadline, first_seq, stats, stop)
-                for a in fleet
-            )
-        )
+        drive = Drive(transport, interval, deadline, first_seq, stats, stop, scenario)
+        await asyncio.gather(*(_drive(a, identities[a.host.agent_id], drive) for a in fleet))
     finally:
         await transport.close()
     return stats

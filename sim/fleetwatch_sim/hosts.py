@@ -42,12 +42,16 @@ class SimulatedHost:
     def _walk(self, value: float, step: float, low: float, high: float) -> float:
         return min(high, max(low, value + self.rng.gauss(0.0, step)))
 
-    def sample(self, dt: float) -> pb.Resources:
-        """The resources probe's result (the Resources message itself) after ``dt`` more seconds."""
+    def sample(self, dt: float, disk_fill: float | None = None) -> pb.Resources:
+        """The resources probe's result (the Resources message itself) after ``dt`` more seconds;
+        ``disk_fill`` (0..1) drives the system disk from its level to full, as a scenario asks."""
         rng = self.rng
         self.cpu = self._walk(self.cpu, 0.05, 0.01, 1.0)
         self.memory_used = self._walk(self.memory_used, 0.02, 0.15, 0.97)
-        self.disk_used = self._walk(self.disk_used, 0.0005, 0.05, 0.99)
+        self.disk_used = self._walk(self.disk_used, 0.0005, 0.05, 0.9)
+        disk_used = (
+            self.disk_used if disk_fill is None else self.disk_used + (0.995 - self.disk_used) * disk_fill
+        )
         rx_rate, tx_rate = rng.uniform(2e3, 2e5), rng.uniform(1e3, 5e4)
         increments = (rx_rate, tx_rate, rx_rate / 800, tx_rate / 600, 0, 0, 0, 0)
         for i, rate in enumerate(increments):
@@ -74,8 +78,8 @@ class SimulatedHost:
             device="C:" if windows else "/dev/sda1",
             fstype="NTFS" if windows else "ext4",
             size_bytes=disk_total,
-            used_bytes=int(disk_total * self.disk_used),
-            free_bytes=int(disk_total * (1 - self.disk_used)),
+            used_bytes=int(disk_total * disk_used),
+            free_bytes=int(disk_total * (1 - disk_used)),
         )
         rx_bytes, tx_bytes, rx_packets, tx_packets, rx_errors, tx_errors, rx_drops, tx_drops = self.counters
         sample.interfaces.add(

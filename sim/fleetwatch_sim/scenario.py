@@ -54,7 +54,8 @@ class Incident:
 class Effects:
     """What a host suffers at one moment; the defaults are a healthy host."""
 
-    silent: bool = False
+    silent: bool = False  # cannot reach the collector (dark WAN, or switched off)
+    switched_off: bool = False  # makes no reports at all
     antivirus_state: str = ""  # "" = protected
     threats_started: list[Incident] = field(default_factory=list)
     signatures_stale_since: float | None = None  # elapsed time since which signatures stopped
@@ -80,6 +81,7 @@ class Scenario:
                 continue
             if incident.kind in ("site_dark", "host_silent"):
                 effects.silent = True
+                effects.switched_off = effects.switched_off or incident.kind == "host_silent"
             elif incident.kind == "antivirus":
                 effects.antivirus_state = incident.state
             elif incident.kind == "signatures_stale":
