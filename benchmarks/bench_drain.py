@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import multiprocessing
-import pstats
 import queue
 import re
 import subprocess
@@ -30,193 +27,19 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 from benchlib import append_results, free_port, section_header, stop
+from drain_backlog import INTERVAL_SECONDS, SEED
+from drain_load import DrainStats, generator
+from drain_profile import profile
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-PUSH_METHOD = "/fleetwatch.v1.Collector/Push"
 TARGET_REPORTS_PER_SECOND = 10_000
-INTERVAL_SECONDS = 15
-SEED = 11
 APPLIED_RE = re.compile(rb"^fleetwatch_collector_reports_applied_total ([0-9.e+]+)$", re.M)
 DUPLICATE_RE = re.compile(rb"^fleetwatch_collector_reports_duplicate_total ([0-9.e+]+)$", re.M)
 REJECTED_RE = re.compile(rb'^fleetwatch_collector_rejected_total\{reason="([^"]+)"\} ([0-9.e+]+)$', re.M)
-RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Backlogs: serialized PushRequests built by concatenation, each report serialized once
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def push_request_bytes(bodies: list[bytes], oldest_held_seq: int) -> bytes:
-    """A serialized PushRequest: field 1 (reports) per body, then field 3 (oldest_held_seq)."""
-    parts = [b"\x0a" + varint(len(body)) + body for body in bodies]
-    parts.append(b"\x18" + varint(oldest_held_seq))
-    return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class Batch:
-    raw: bytes
-    reports: int
-    last_seq: int
-
-
-def backlogs(
-    fleet_indexes: list[int], total_agents: int, reports_per_agent: int, batch: int, now_ms: int
-) -> list[list[Batch]]:
-    """Per agent, its backlog as batches: one hour (at 15 s) ending now, seq 1..reports_per_agent."""
-    from fleetwatch_agent import convert
-    from fleetwatch_agent.report import CycleReport, ProbeOutcome
-    from fleetwatch_proto.sites import load_inventory
-    from fleetwatch_sim.fleet import build_fleet
-
-    fleet = build_fleet(total_agents, SEED, load_inventory())
-    first_ms = now_ms - reports_per_agent * INTERVAL_SECONDS * 1000
-    result = []
-    for index in fleet_indexes:
-        agent = fleet[index]
-        template = convert.report(
-            CycleReport(
-                seq=1,
-                collected_unix_ms=first_ms,
-                interval_seconds=INTERVAL_SECONDS,
-                host=agent.host.facts,
-                location=agent.location,
-                agent_version="bench",
-                outcomes=(ProbeOutcome("resources", True, 0.004),),
-                results={"resources": agent.host.sample(float(INTERVAL_SECONDS))},
-            )
-        )
-        bodies = []
-        for i in range(reports_per_agent):
-            template.seq = i + 1
-            template.collected_unix_ms = first_ms + i * INTERVAL_SECONDS * 1000
-            bodies.append(template.SerializeToString())
-        result.append(
-            [
-                Batch(
-                    push_request_bytes(bodies[start : start + batch], start + 1),
-                    len(bodies[start : start + batch]),
-                    min(start + batch, reports_per_agent),
-                )
-                for start in range(0, reports_per_agent, batch)
-            ]
-        )
-    return result
-
-
-# ---------------------------------------------------------------------------------------------------
-# Load generators
-
-
-@dataclass
-class DrainStats:
-    pushes: int = 0
-    reports: int = 0
-    retries: int = 0
-    retry_codes: dict[str, int] = field(default_factory=dict)
-    bad_acks: int = 0
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-
-
-def _retry_after(exc: Any) -> float:
-    for key, value in exc.trailing_metadata() or ():
-        if key == RETRY_AFTER_METADATA:
-            return int(value) / 1000.0
-    return 0.0
-
-
-async def drain(
-    address: str, work: list[tuple[str, str, list[Batch]]], concurrency: int, channels: int
-) -> DrainStats:
-    import grpc
-    import grpc.aio
-
-    from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
-    stats = DrainStats()
-    retryable = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
-    options = [("grpc.max_send_message_length", 64 * 2**20), ("grpc.enable_retries", 0)]
-    opened = [grpc.aio.insecure_channel(address, options=options) for _ in range(channels)]
-    calls = [c.unary_unary(PUSH_METHOD, request_serializer=None, response_deserializer=None) for c in opened]
-    in_flight = asyncio.Semaphore(concurrency)
-
-    async def agent(number: int, agent_id: str, secret: str, batches: list[Batch]) -> None:
-        metadata = (("x-fleetwatch-agent-id", agent_id), ("authorization", f"Bearer {secret}"))
-        call = calls[number % channels]
-        for batch in batches:
-            while True:
-                delay = 0.0
-                async with in_flight:
-                    try:
-                        raw = await call(
-                            batch.raw, metadata=metadata, timeout=120, compression=grpc.Compression.Gzip
-                        )
-                    except grpc.aio.AioRpcError as exc:
-                        if exc.code() not in retryable:
-                            raise
-                        stats.retries += 1
-                        stats.retry_codes[exc.code().name] = stats.retry_codes.get(exc.code().name, 0) + 1
-                        delay = max(0.05, _retry_after(exc))
-                    else:
-                        stats.pushes += 1
-                        stats.reports += batch.reports
-                        if pb.PushResponse.FromString(raw).acked_seq != batch.last_seq:
-                            stats.bad_acks += 1
-                        break
-                await asyncio.sleep(delay)
-
-    try:
-        await asyncio.gather(*(agent(n, *item) for n, item in enumerate(work)))
-    finally:
-        for channel in opened:
-            await channel.close()
-    return stats
-
-
-def generator(
-    number: int,
-    address: str,
-    agents: list[tuple[int, str, str]],
-    args: dict[str, int],
-    now_ms: int,
-    start: Any,
-    results: Any,
-) -> None:
-    """A load-generator process: builds its agents' backlogs, waits for ``start``, drains them."""
-    try:
-        built = time.perf_counter()
-        batches = backlogs([i for i, _, _ in agents], args["agents"], args["reports"], args["batch"], now_ms)
-        work = [(agent_id, secret, b) for (_, agent_id, secret), b in zip(agents, batches, strict=True)]
-        results.put(("ready", number, time.perf_counter() - built))
-        start.wait()
-        cpu = psutil.Process().cpu_times()
-        began = time.perf_counter()
-        stats = asyncio.run(drain(address, work, args["concurrency"], args["channels"]))
-        stats.seconds = time.perf_counter() - began
-        after = psutil.Process().cpu_times()
-        stats.cpu_seconds = after.user + after.system - cpu.user - cpu.system
-        results.put(("done", number, stats))
-    except BaseException as exc:
-        results.put(("error", number, repr(exc)))
-        raise
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -279,9 +102,9 @@ def scrape(url: str) -> bytes:
 async def enrol(address: str, agents: int, token: str) -> list[tuple[int, str, str]]:
     """Enrol every agent of the fleet with Enroll calls; (fleet index, agent id, secret)."""
     from fleetwatch_agent.config import CollectorSection
+    from fleetwatch_agent.transport import Transport
     from fleetwatch_proto.sites import load_inventory
     from fleetwatch_sim.fleet import build_fleet, enrol_fleet
-    from fleetwatch_agent.transport import Transport
 
     fleet = build_fleet(agents, SEED, load_inventory())
     transport = Transport(CollectorSection(addresses=(address,), timeout_seconds=60.0))
@@ -425,115 +248,6 @@ def report(args: argparse.Namespace, m: Measured) -> str:
         "",
     ]
     return "\n".join(rows) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------
-# In-process profile of the Push handler
-
-
-class _Context:
-    """The parts of a grpc.aio.ServicerContext the Push handler uses."""
-
-    def set_trailing_metadata(self, metadata: object) -> None:
-        pass
-
-    async def abort(self, code: object, details: str) -> None:
-        raise RuntimeError(f"push refused: {code} {details}")
-
-
-def time_stages(work: list[tuple[str, Batch]], total: int, limits: Any, db: Path) -> None:
-    """Each stage of a Push alone, one push at a time; save is one transaction per push here."""
-    from fleetwatch_collector.fleet import FleetState
-    from fleetwatch_collector.store import Store
-    from fleetwatch_collector.validate import validate_push
-    from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
-    store = Store(db)
-    fleet = FleetState()
-    stage: dict[str, float] = dict.fromkeys(("decode", "validate", "apply", "snapshot", "save"), 0.0)
-    now_ms = int(time.time() * 1000)
-    for agent_id, batch in work:
-        t0 = time.perf_counter()
-        request = pb.PushRequest.FromString(batch.raw)
-        t1 = time.perf_counter()
-        validate_push(request, now_ms, limits)
-        t2 = time.perf_counter()
-        fleet.apply(agent_id, request.reports, request.oldest_held_seq, None)
-        t3 = time.perf_counter()
-        snapshot = fleet.snapshot(agent_id)
-        t4 = time.perf_counter()
-        store.save_agents([snapshot])
-        t5 = time.perf_counter()
-        for name, seconds in zip(stage, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            stage[name] += seconds
-    store.close()
-    spent = sum(stage.values())
-    print("\nstages, one push at a time (save: one transaction per push, no group commit):")
-    for name, seconds in stage.items():
-        share = seconds / spent
-        print(f"  {name:9s} {seconds:7.2f} s  {seconds / total * 1e6:6.1f} µs/report  {share:5.1%}")
-    print(f"  {'total':9s} {spent:7.2f} s  -> {total / spent:,.0f} reports/s on one core")
-
-
-def profile_handler(
-    work: list[tuple[str, Batch]], limits: Any, db: Path, concurrency: int
-) -> tuple[cProfile.Profile, float]:
-    """The real handler, group commit included, under cProfile (the writer thread is not profiled)."""
-    from fleetwatch_collector.agentstate import SiteLabels
-    from fleetwatch_collector.auth import Identity, current_identity
-    from fleetwatch_collector.fleet import FleetState
-    from fleetwatch_collector.persist import Persister
-    from fleetwatch_collector.selfmetrics import CollectorMetrics
-    from fleetwatch_collector.service import CollectorService
-    from fleetwatch_collector.store import Store
-
-    store = Store(db)
-    persister = Persister(store)
-    service = CollectorService(FleetState(), CollectorMetrics(), limits, store, persister)
-    site = SiteLabels("xa-my-phong", "tp-my-tho", "commune")
-
-    async def run_all() -> None:
-        in_flight = asyncio.Semaphore(concurrency)
-
-        async def one(agent_id: str, raw: bytes) -> None:
-            async with in_flight:
-                current_identity.set(Identity(agent_id, site))
-                await service.push(raw, _Context())  # type: ignore[arg-type]
-
-        # gather runs each in its own task, with its own copy of the context (current_identity).
-        await asyncio.gather(*(one(a, b.raw) for a, b in work))
-
-    profiler = cProfile.Profile()
-    began = time.perf_counter()
-    profiler.enable()
-    asyncio.run(run_all())
-    profiler.disable()
-    elapsed = time.perf_counter() - began
-    persister.close()
-    store.close()
-    return profiler, elapsed
-
-
-def profile(args: argparse.Namespace) -> int:
-    """Run the Push path in-process over prebuilt requests: stage times, then cProfile of the handler."""
-    from fleetwatch_collector.validate import Limits
-
-    now_ms = int(time.time() * 1000)
-    batches = backlogs(list(range(args.agents)), args.agents, args.reports_per_agent, args.batch, now_ms)
-    work = [(f"a-{i:06d}", b) for i, agent in enumerate(batches) for b in agent]
-    total = sum(b.reports for _, b in work)
-    print(f"{len(work):,} prebuilt pushes, {total:,} reports")
-    limits = Limits(pushes_per_second_per_agent=1000.0, push_burst=1000)
-    with tempfile.TemporaryDirectory() as tmp:
-        time_stages(work, total, limits, Path(tmp) / "stages.sqlite")
-        profiler, elapsed = profile_handler(work, limits, Path(tmp) / "collector.sqlite", args.concurrency)
-    rate = total / elapsed
-    print(f"\nCollectorService.push in-process, cProfile on: {elapsed:.1f} s, {rate:,.0f} reports/s")
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
-        print(out.getvalue())
-    return 0
 
 
 def main() -> int:

@@ -13,13 +13,13 @@ from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.config import CollectorConfig
 from fleetwatch_collector.store import Store
-from fleetwatch_collector.validate import SLUG_RE
+from fleetwatch_proto.limits import SLUG_RE
+from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.sites import Inventory, load_inventory
 from fleetwatch_proto.tomlconfig import ConfigError
 
 DURATION_RE = re.compile(r"(\d+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SITE_TYPES = ("department", "district", "commune")
 
 
 def parse_duration(text: str) -> float:
@@ -41,7 +41,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     where.add_argument("--site", metavar="SLUG", help="site slug, e.g. xa-tan-my-chanh")
     where.add_argument("--any-site", action="store_true", help="lab/simulation: agents name their own site")
     create.add_argument("--district", help="district slug (default: from the site inventory)")
-    create.add_argument("--type", choices=SITE_TYPES, help="site type (default: from the site inventory)")
+    create.add_argument(
+        "--type", choices=SITE_TYPE.names(), help="site type (default: from the site inventory)"
+    )
     create.add_argument("--name", default=None, help="display name with diacritics")
     create.add_argument("--expires", default="7d", help="lifetime: 30m, 12h, 7d or never (default: 7d)")
     token_sub.add_parser("list", help="list tokens (never their secrets)")

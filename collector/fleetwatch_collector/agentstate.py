@@ -1,24 +1,17 @@
-"""What the collector knows of one agent: its labels, applied sequence numbers and newest values."""
+"""What the collector knows of one agent: its labels, applied sequence numbers and each kind's state."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from google.protobuf.message import Message
+from typing import Any
 
 from fleetwatch_collector.dedup import AppliedSeqs
+from fleetwatch_collector.kinds import KINDS
+from fleetwatch_collector.kinds.base import copy_message
+from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-
-SITE_TYPE_NAMES = {
-    pb.SITE_TYPE_DEPARTMENT: "department",
-    pb.SITE_TYPE_DISTRICT: "district",
-    pb.SITE_TYPE_COMMUNE: "commune",
-}
-
-
-MAX_COUNTED_KEYS = 64  # distinct label values of one counter per agent; beyond, "other"
 
 
 @dataclass(frozen=True)
@@ -29,6 +22,11 @@ class SiteLabels:
     district: str
     site_type: str
     site_name: str = ""
+
+
+def new_states() -> dict[str, Any]:
+    """A fresh state of every kind, by kind name."""
+    return {kind.name: kind.new_state() for kind in KINDS}
 
 
 @dataclass
@@ -44,19 +42,8 @@ class AgentEntry:
     last_report_ms: int = 0  # collection time of the shown report (agent clock)
     last_seen: float = 0.0  # when the collector last applied a report (collector clock)
     interval_seconds: int = 15
-    probes: Sequence[pb.ProbeResult] = ()
-    resources: pb.Resources | None = None
-    antivirus: pb.Antivirus | None = None
-    connectivity: pb.Connectivity | None = None
-    spool: pb.SpoolStats | None = None
-    # Effects of events, counted once per applied report: threats detected by product.
-    threats: dict[str, int] = field(default_factory=dict)
-    # Edge outages by target: how many ended, and their seconds in all.
-    outages: dict[str, int] = field(default_factory=dict)
-    outage_seconds: dict[str, float] = field(default_factory=dict)
-    # LAN discovery: devices that answered the newest sweep, new devices seen in all.
-    lan_devices: int | None = None
-    lan_new_devices: int = 0
+    # Each kind's newest values and event counters, by kind name (see kinds/).
+    states: dict[str, Any] = field(default_factory=new_states)
     down_at: float = float("-inf")  # collector time after which the agent counts as down
     up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
     down_line: bytes = b""
@@ -65,29 +52,17 @@ class AgentEntry:
         if self.site is not None:
             return self.site
         host = self.host
-        return SiteLabels(host.site, host.district, SITE_TYPE_NAMES.get(host.site_type, ""), host.site_name)
+        return SiteLabels(host.site, host.district, SITE_TYPE.name(host.site_type, ""), host.site_name)
 
     def count_events(self, report: pb.Report) -> None:
         """Add the effects of a report's events; called once per applied report."""
-        for event in report.events:
-            if event.HasField("threat"):
-                product = _bounded(self.threats, event.threat.product)
-                self.threats[product] = self.threats.get(product, 0) + 1
-            elif event.HasField("device_seen"):
-                self.lan_new_devices += 1
-            elif event.HasField("outage"):
-                outage = event.outage
-                target = _bounded(self.outages, outage.target)
-                self.outages[target] = self.outages.get(target, 0) + 1
-                seconds = max(0, outage.end_unix_ms - outage.start_unix_ms) / 1000.0
-                self.outage_seconds[target] = self.outage_seconds.get(target, 0.0) + seconds
+        if report.events:
+            for kind in KINDS:
+                kind.count_events(self.states[kind.name], report)
 
     def take(self, newer: Sequence[pb.Report]) -> None:
         """Take the values of reports newer than the shown one, in seq order: each section from
-        the newest report that has it; absent sections keep theirs.
-
-        Sections are copied: a sub-message shares the memory of the whole decoded request, and
-        keeping it would pin up to 500 reports per agent after a backlog drain.
+        the newest report that has it; absent sections keep theirs (each kind copies what it keeps).
         """
         newest = newer[-1]
         self.state_seq = newest.seq
@@ -95,42 +70,20 @@ class AgentEntry:
         self.interval_seconds = newest.interval_seconds
         for report in reversed(newer):
             if report.HasField("host"):
-                self.host = _copy(report.host)
+                self.host = copy_message(report.host)
                 break
-        for report in reversed(newer):
-            if report.probes:
-                self.probes = tuple(_copy(p) for p in report.probes)
-                break
-        for report in reversed(newer):
-            if report.HasField("resources"):
-                self.resources = _copy(report.resources)
-                break
-        for report in reversed(newer):
-            if report.HasField("antivirus"):
-                self.antivirus = _copy(report.antivirus)
-                break
-        for report in reversed(newer):
-            if report.HasField("connectivity"):
-                self.connectivity = _copy(report.connectivity)
-                break
-        for report in reversed(newer):  # sweeps are rare: the newest successful one counts
-            if report.connectivity.lan_swept and not report.connectivity.lan_error:
-                self.lan_devices = report.connectivity.lan_devices
-                break
-        for report in reversed(newer):
-            if report.HasField("spool"):
-                self.spool = _copy(report.spool)
-                break
+        for kind in KINDS:
+            kind.take(self.states[kind.name], newer)
 
+    def counters(self) -> str:
+        """The kinds' event counters as one JSON object, e.g. {"threats": {"ClamAV": 2}, ...}."""
+        saved: dict[str, Any] = {}
+        for kind in KINDS:
+            saved.update(kind.save(self.states[kind.name]))
+        return json.dumps(saved)
 
-def _bounded(counters: dict[str, int], key: str) -> str:
-    """``key``, or "other" once MAX_COUNTED_KEYS distinct keys are counted (bounded series)."""
-    return key if key in counters or len(counters) < MAX_COUNTED_KEYS else "other"
-
-
-M = TypeVar("M", bound=Message)
-
-
-def _copy(message: M) -> M:
-    """A copy with memory of its own (not a view into the request it was decoded from)."""
-    return type(message).FromString(message.SerializeToString())
+    def restore_counters(self, text: str) -> None:
+        """Set the kinds' event counters from ``counters()`` of an earlier run."""
+        saved = json.loads(text)
+        for kind in KINDS:
+            kind.restore(self.states[kind.name], saved)

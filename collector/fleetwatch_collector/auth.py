@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +12,9 @@ import grpc.aio
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.enrolment import Credential, verify
+from fleetwatch_proto import metadata as keys
+from fleetwatch_proto.limits import AGENT_ID_RE
 
-AGENT_ID_METADATA = "x-fleetwatch-agent-id"
-AUTHORIZATION_METADATA = "authorization"
-AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Methods callable without an agent credential.
 OPEN_METHODS = frozenset(
     {"/fleetwatch.v1.Collector/Enroll", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
@@ -42,16 +40,18 @@ class AuthFailure(Exception):
 def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> Identity:
     """The identity proven by the call metadata; AuthFailure says why there is none."""
     values = dict(metadata or ())
-    agent_id = values.get(AGENT_ID_METADATA)
-    authorization = values.get(AUTHORIZATION_METADATA, "")
+    agent_id = values.get(keys.AGENT_ID)
+    authorization = values.get(keys.AUTHORIZATION, "")
     if not isinstance(agent_id, str) or not AGENT_ID_RE.fullmatch(agent_id):
         raise AuthFailure(
-            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", f"missing or malformed {AGENT_ID_METADATA}"
+            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", f"missing or malformed {keys.AGENT_ID}"
         )
     scheme, _, secret = authorization.partition(" ") if isinstance(authorization, str) else ("", "", "")
-    if scheme != "Bearer" or not secret:
+    if scheme != keys.BEARER or not secret:
         raise AuthFailure(
-            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", "missing 'authorization: Bearer <secret>'"
+            grpc.StatusCode.UNAUTHENTICATED,
+            "unauthenticated",
+            f"missing '{keys.AUTHORIZATION}: {keys.BEARER} <secret>'",
         )
     cred = lookup(agent_id)
     if cred is None or not verify(cred, secret):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from fleetwatch_collector.validate import Limits
+from fleetwatch_collector.checks import Limits
 from fleetwatch_proto.tomlconfig import load_file
 
 

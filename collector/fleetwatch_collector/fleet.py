@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
@@ -109,11 +107,11 @@ class FleetState:
                     applied=AppliedSeqs.loads(snap.applied),
                     state_seq=snap.state_seq,
                     reports_total=snap.reports_total,
-                    **_counters(snap.counters),
                     last_report_ms=snap.last_report_ms,
                     last_seen=snap.last_seen,
                     interval_seconds=snap.interval_seconds,
                 )
+                entry.restore_counters(snap.counters)
                 self._agents[snap.agent_id] = entry
                 self._store_chunks(entry)
                 count += 1
@@ -154,15 +152,6 @@ class FleetState:
         return b"".join(chunks), up, down
 
 
-def _counters(text: str) -> dict[str, Any]:
-    counters = json.loads(text)
-    restored: dict[str, Any] = {
-        key: counters.get(key, {}) for key in ("threats", "outages", "outage_seconds")
-    }
-    restored["lan_new_devices"] = int(counters.get("lan_new_devices", 0))
-    return restored
-
-
 def _snapshot(e: AgentEntry) -> Snapshot:
     return Snapshot(
         e.agent_id,
@@ -170,14 +159,7 @@ def _snapshot(e: AgentEntry) -> Snapshot:
         e.applied.dumps(),
         e.state_seq,
         e.reports_total,
-        json.dumps(
-            {
-                "threats": e.threats,
-                "outages": e.outages,
-                "outage_seconds": e.outage_seconds,
-                "lan_new_devices": e.lan_new_devices,
-            }
-        ),
+        e.counters(),
         e.last_report_ms,
         e.last_seen,
         e.interval_seconds,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from typing import cast
 
 import grpc
 import grpc.aio
@@ -13,23 +14,20 @@ from google.protobuf.message import DecodeError
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.auth import current_identity
+from fleetwatch_collector.checks import Limits, Rejection
 from fleetwatch_collector.enrolment import EnrolmentError, enrol
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.ratelimit import RateLimiter
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.store import Store, StoreError
-from fleetwatch_collector.validate import Limits, Rejection, validate_host, validate_push
+from fleetwatch_collector.validate import validate_host, validate_push
+from fleetwatch_proto import metadata
+from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "fleetwatch.v1.Collector"
-RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
-SITE_TYPES = {
-    "department": pb.SITE_TYPE_DEPARTMENT,
-    "district": pb.SITE_TYPE_DISTRICT,
-    "commune": pb.SITE_TYPE_COMMUNE,
-}
 
 
 class CollectorService:
@@ -63,7 +61,7 @@ class CollectorService:
             rejection,
         )
         if retry_after > 0:
-            context.set_trailing_metadata(((RETRY_AFTER_METADATA, str(int(retry_after * 1000))),))
+            context.set_trailing_metadata(((metadata.RETRY_AFTER_MS, str(int(retry_after * 1000))),))
         await context.abort(rejection.code, str(rejection))
 
     def _decode(self, raw: bytes) -> pb.PushRequest:
@@ -144,12 +142,13 @@ class CollectorService:
             request.host.site, request.host.district, "", request.host.site_name
         )
         log.info("enrolled %s as %s at site %s", request.host.hostname, enrolled.agent_id, site.site or "?")
+        site_type = SITE_TYPE.number(site.site_type) or request.host.site_type
         return pb.EnrollResponse(
             agent_id=enrolled.agent_id,
             secret=enrolled.secret,
             site=site.site,
             district=site.district,
-            site_type=SITE_TYPES.get(site.site_type, request.host.site_type),
+            site_type=cast("pb.SiteType", site_type),  # the stubs' enum type
         )
 
     def generic_handler(self) -> grpc.GenericRpcHandler:

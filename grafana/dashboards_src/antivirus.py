@@ -5,29 +5,33 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 
-from dashboards_src.common import (
+from dashboards_src.fields import (
     OLD_SIGNATURE_SECONDS,
     PROBLEMS,
     SHARE_GOOD_HIGH,
-    SITE_FILTER,
-    assemble,
-    bargauge_panel,
     colored_cells,
     dashboard_url,
+    link_to,
+    steps,
+    thresholds_value,
+    unit,
+)
+from dashboards_src.layout import assemble
+from dashboards_src.panels import (
+    bargauge_panel,
+    piechart_panel,
+    row,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+from dashboards_src.source import (
+    SITE_FILTER,
     datasource_variable,
     district_variable,
-    link_to,
-    piechart_panel,
     query,
-    row,
     site_variable,
-    stat_panel,
-    steps,
-    table_panel,
     table_query,
-    thresholds_value,
-    timeseries_panel,
-    unit,
 )
 
 UID = "fleetwatch-antivirus"

@@ -7,18 +7,10 @@ from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 from grafana_foundation_sdk.models.common import BigValueColorMode
 
-from dashboards_src.common import (
-    DATASOURCE,
-    UP_DOWN,
-    assemble,
-    datasource_variable,
-    query,
-    row,
-    stat_panel,
-    steps,
-    table_query,
-    timeseries_panel,
-)
+from dashboards_src.fields import UP_DOWN, steps
+from dashboards_src.layout import assemble
+from dashboards_src.panels import row, stat_panel, timeseries_panel
+from dashboards_src.source import DATASOURCE, datasource_variable, query, table_query
 
 UID = "fleetwatch-collector"
 # The scrape job of deploy/prometheus/prometheus.yml.

@@ -6,25 +6,24 @@ from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 from grafana_foundation_sdk.models.common import TableColoredBackgroundCellOptions
 
-from dashboards_src.common import (
+from dashboards_src.fields import (
     PROBLEMS,
     SHARE_GOOD_HIGH,
-    SITE_FILTER,
-    assemble,
     colored_cells,
     dashboard_url,
+    link_to,
+    thresholds_value,
+    unit,
+)
+from dashboards_src.layout import assemble
+from dashboards_src.panels import row, stat_panel, table_panel, timeseries_panel
+from dashboards_src.source import (
+    SITE_FILTER,
     datasource_variable,
     district_variable,
-    link_to,
     query,
-    row,
     site_variable,
-    stat_panel,
-    table_panel,
     table_query,
-    thresholds_value,
-    timeseries_panel,
-    unit,
 )
 
 UID = "fleetwatch-connectivity"

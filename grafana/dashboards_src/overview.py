@@ -5,26 +5,24 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 
-from dashboards_src.common import (
+from dashboards_src.fields import (
     PROBLEMS,
     SHARE_GOOD_HIGH,
-    SITE_FILTER,
-    assemble,
-    bargauge_panel,
     colored_cells,
     dashboard_url,
+    link_to,
+    thresholds_value,
+    unit,
+)
+from dashboards_src.layout import assemble
+from dashboards_src.panels import bargauge_panel, row, stat_panel, table_panel, timeseries_panel
+from dashboards_src.source import (
+    SITE_FILTER,
     datasource_variable,
     district_variable,
-    link_to,
     query,
-    row,
     site_variable,
-    stat_panel,
-    table_panel,
     table_query,
-    thresholds_value,
-    timeseries_panel,
-    unit,
 )
 
 UID = "fleetwatch-overview"

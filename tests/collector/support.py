@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fleetwatch_collector.validate import Limits, Rejection, validate_push
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 # A fixed "now" for the pure validation functions: 2025-10-09T08:53:20Z.
@@ -157,6 +159,43 @@ def add_connectivity(r: pb.Report) -> pb.Report:
         time_unix_ms=r.collected_unix_ms, device_seen=pb.DeviceSeen(mac="52:54:00:12:34:56", ip="10.0.0.9")
     )
     return r
+
+
+# Validation: a Push of these reports refused or accepted under small limits.
+
+SMALL = Limits(
+    max_reports_per_push=3,
+    max_probes=2,
+    max_filesystems=2,
+    max_interfaces=2,
+    max_products=2,
+    max_targets=2,
+    max_network_devices=2,
+    max_device_interfaces=2,
+    max_events=2,
+)
+
+
+def valid_report(seq: int = 1) -> pb.Report:
+    """A report using every repeated field once, within SMALL."""
+    r = full_report(seq, NOW_MS)
+    r.antivirus.products.add(name="Windows Defender", state=pb.ANTIVIRUS_STATE_PROTECTED)
+    r.connectivity.targets.add(name="gateway", kind=pb.PROBE_KIND_ICMP, success=True)
+    r.network_devices.add(name="router", reachable=True).interfaces.add(index=1, name="Gi0/0")
+    r.events.add(time_unix_ms=NOW_MS, outage=pb.Outage(target="gateway"))
+    return r
+
+
+def refused(*reports: pb.Report, limits: Limits = SMALL) -> Rejection:
+    """The Rejection validate_push raises for a Push of these reports (a valid one first)."""
+    request = pb.PushRequest(reports=[valid_report(1), *reports])
+    with pytest.raises(Rejection) as info:
+        validate_push(request, NOW_MS, limits)
+    return info.value
+
+
+def accepted(*reports: pb.Report, limits: Limits = SMALL) -> None:
+    validate_push(pb.PushRequest(reports=list(reports)), NOW_MS, limits)
 
 
 @dataclass(frozen=True)

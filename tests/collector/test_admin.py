@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.admin import parse_duration, resolve_site
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.enrolment import EnrolmentError
 from fleetwatch_collector.store import Store
+from fleetwatch_proto.sites import load_inventory
+from fleetwatch_proto.tomlconfig import ConfigError
 
 # The console script of the venv running the tests, activated or not.
 COLLECTOR = Path(sys.executable).parent / "fleetwatch-collector"
-BUILT_IN = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
+BUILT_IN = SiteLabels("tt-cai-be", "h-cai-be", "commune", "Thị trấn Cái Bè")
+INVENTORY = load_inventory()  # the built-in one
 
 
 @pytest.mark.parametrize(
@@ -45,46 +47,47 @@ def test_parse_duration_refuses(text: str) -> None:
     assert repr(text) in str(info.value)
 
 
-def site_args(
+def resolve(
     site: str, district: str | None = None, type_: str | None = None, name: str | None = None
-) -> argparse.Namespace:
-    return argparse.Namespace(site=site, district=district, type=type_, name=name)
+) -> SiteLabels:
+    """resolve_site with these options, against the built-in inventory."""
+    return resolve_site(argparse.Namespace(site=site, district=district, type=type_, name=name), INVENTORY)
 
 
 def test_built_in_site_fills_district_type_and_name() -> None:
-    assert resolve_site(site_args("xa-h-cai-be-01")) == BUILT_IN
-    department = resolve_site(site_args("so-y-te"))
-    assert department == SiteLabels("so-y-te", "tp-my-tho", "department", "Sở Y tế")
+    assert resolve("tt-cai-be") == BUILT_IN
+    assert resolve("so-y-te") == SiteLabels("so-y-te", "tp-my-tho", "department", "Sở Y tế")
 
 
 def test_options_override_the_built_in_site() -> None:
-    resolved = resolve_site(site_args("xa-h-cai-be-01", "h-cai-lay", "district", "Điểm mới"))
-    assert resolved == SiteLabels("xa-h-cai-be-01", "h-cai-lay", "district", "Điểm mới")
-    assert resolve_site(site_args("xa-h-cai-be-01", name="")).site_name == ""
+    resolved = resolve("tt-cai-be", "h-cai-lay", "district", "Điểm mới")
+    assert resolved == SiteLabels("tt-cai-be", "h-cai-lay", "district", "Điểm mới")
+    assert resolve("tt-cai-be", name="").site_name == ""
 
 
 def test_unknown_site_with_district_and_type() -> None:
-    resolved = resolve_site(site_args("xa-moi", "h-cai-be", "commune"))
-    assert resolved == SiteLabels("xa-moi", "h-cai-be", "commune", "")
+    assert resolve("xa-moi", "h-cai-be", "commune") == SiteLabels("xa-moi", "h-cai-be", "commune", "")
 
 
 @pytest.mark.parametrize(("district", "type_"), [(None, None), ("h-cai-be", None), (None, "commune")])
 def test_unknown_site_without_district_and_type(district: str | None, type_: str | None) -> None:
-    with pytest.raises(
-        ConfigError, match=r"^--site xa-moi is not a built-in site: give --district and --type$"
-    ):
-        resolve_site(site_args("xa-moi", district, type_))
+    with pytest.raises(ConfigError) as info:
+        resolve("xa-moi", district, type_)
+    assert str(info.value) == (
+        f"--site xa-moi is not in the site inventory ({INVENTORY.name}): add it there, "
+        "or give --district and --type"
+    )
 
 
 @pytest.mark.parametrize("site", ["Xa-Moi", "xa moi", "xã-mới", "-xa", "xa-", ""])
 def test_site_must_be_a_slug(site: str) -> None:
     with pytest.raises(ConfigError, match=r"^--site: "):
-        resolve_site(site_args(site, "h-cai-be", "commune"))
+        resolve(site, "h-cai-be", "commune")
 
 
 def test_district_must_be_a_slug() -> None:
     with pytest.raises(ConfigError, match=r"^--district: 'Huyện Cái Bè' is not an ASCII slug$"):
-        resolve_site(site_args("xa-moi", "Huyện Cái Bè", "commune"))
+        resolve("xa-moi", "Huyện Cái Bè", "commune")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -93,12 +96,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_token_create_list_revoke(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    created = run("token", "create", "--site", "xa-h-cai-be-01", "--data-dir", data)
+    created = run("token", "create", "--site", "tt-cai-be", "--data-dir", data)
     assert created.returncode == 0, created.stderr
     lines = created.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("fwt1."), created.stdout
     token = lines[0]
-    assert "site xa-h-cai-be-01 (h-cai-be, commune)" in created.stderr
+    assert "site tt-cai-be (h-cai-be, commune)" in created.stderr
     assert token not in created.stderr
     token_id = token.split(".")[1]
 
@@ -111,7 +114,7 @@ def test_token_create_list_revoke(tmp_path: Path) -> None:
     listed = run("token", "list", "--data-dir", data)
     assert listed.returncode == 0, listed.stderr
     (row,) = [line for line in listed.stdout.splitlines() if line.startswith(token_id)]
-    assert row.split()[1] == "xa-h-cai-be-01"
+    assert row.split()[1] == "tt-cai-be"
     assert row.split()[-2:] == ["False", "1"]  # not revoked, one enrolment
     assert token.split(".")[2] not in listed.stdout  # never the secret
 
@@ -155,7 +158,7 @@ def test_data_dir_from_the_config_file(tmp_path: Path) -> None:
     [
         (("token", "revoke", "00000000"), "no token '00000000'"),
         (("agent", "revoke", "a-0000000000000000"), "no agent 'a-0000000000000000'"),
-        (("token", "create", "--site", "xa-moi"), "--site xa-moi is not a built-in site"),
+        (("token", "create", "--site", "xa-moi"), "--site xa-moi is not in the site inventory"),
         (("token", "create", "--site", "so-y-te", "--expires", "7w"), "--expires: '7w'"),
     ],
     ids=["token-revoke", "agent-revoke", "unknown-site", "bad-expires"],
@@ -179,7 +182,7 @@ def test_agent_list_and_revoke(tmp_path: Path) -> None:
     listed = run("agent", "list", "--data-dir", data)
     assert listed.returncode == 0, listed.stderr
     (row,) = [line for line in listed.stdout.splitlines() if line.startswith(agent)]
-    assert row.split()[1:3] == ["xa-h-cai-be-01", "False"]
+    assert row.split()[1:3] == ["tt-cai-be", "False"]
 
     revoked = run("agent", "revoke", agent, "--data-dir", data)
     assert revoked.returncode == 0, revoked.stderr

@@ -15,7 +15,7 @@ from fleetwatch_collector.auth import AuthFailure, Identity, authenticate
 from fleetwatch_collector.enrolment import Credential
 from fleetwatch_collector.store import Store
 
-SITE = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
+SITE = SiteLabels("xa-an-cu", "h-cai-be", "commune", "Xã An Cư")
 AGENT = "a-0123456789abcdef"
 SECRET = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED

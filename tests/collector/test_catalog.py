@@ -9,15 +9,11 @@ from pathlib import Path
 import pytest
 
 from fleetwatch_collector.catalog import (
-    ANTIVIRUS_METRICS,
     BY_NAME,
     CATALOG,
     COLLECTOR_METRICS,
-    CONNECTIVITY_METRICS,
     HOST_INDEX,
     HOST_LABELS,
-    HOST_METRICS,
-    LAN_METRICS,
     PER_HOST,
     RUNTIME_METRICS,
 )
@@ -25,6 +21,7 @@ from fleetwatch_collector.cli import main as collector_main
 from fleetwatch_collector.docgen import metrics_markdown
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.http import MetricsPage
+from fleetwatch_collector.kinds import KINDS
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from tests.collector.support import (
     add_antivirus,
@@ -58,14 +55,28 @@ def test_names_and_labels_are_valid() -> None:
 
 
 def test_scopes_partition_the_catalog() -> None:
-    assert {s.scope for s in HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS + LAN_METRICS} == {
-        "host"
-    }
+    assert {s.scope for kind in KINDS for s in kind.metrics} == {"host"}
     assert {s.scope for s in COLLECTOR_METRICS} == {"collector"}
     assert {s.scope for s in RUNTIME_METRICS} == {"runtime"}
-    assert PER_HOST == HOST_METRICS + ANTIVIRUS_METRICS + CONNECTIVITY_METRICS + LAN_METRICS
+    assert tuple(s for kind in KINDS for s in kind.metrics) == PER_HOST
     assert CATALOG == PER_HOST + COLLECTOR_METRICS + RUNTIME_METRICS
     assert {s.name: i for i, s in enumerate(PER_HOST)} == HOST_INDEX
+
+
+def test_every_kind_metric_is_in_the_catalog_exactly_once() -> None:
+    for kind in KINDS:
+        assert kind.metrics, kind.name
+        for spec in kind.metrics:
+            assert CATALOG.count(spec) == 1, (kind.name, spec.name)
+            assert BY_NAME[spec.name] is spec, (kind.name, spec.name)
+    owners = Counter(spec.name for kind in KINDS for spec in kind.metrics)
+    assert [name for name, n in owners.items() if n > 1] == []
+
+
+def test_every_metric_spec_name_is_unique() -> None:
+    names = Counter(spec.name for spec in CATALOG)
+    assert [name for name, n in names.items() if n > 1] == []
+    assert len(BY_NAME) == len(CATALOG) == len(names)
 
 
 def test_host_metrics_carry_host_labels_first() -> None:

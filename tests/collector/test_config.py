@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_collector.config import CollectorConfig, load_config
+from fleetwatch_proto.tomlconfig import ConfigError
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "collector" / "collector.example.toml"

@@ -15,7 +15,7 @@ from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.enrolment import EnrolmentError
 from fleetwatch_collector.store import Store
 
-SITE = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
+SITE = SiteLabels("xa-an-cu", "h-cai-be", "commune", "Xã An Cư")
 NOW = 1_760_000_000.0
 TOKEN_RE = re.compile(r"fwt1\.([0-9a-f]{8})\.([A-Za-z0-9_-]{32})")
 

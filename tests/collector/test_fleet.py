@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from fleetwatch_collector.catalog import BY_NAME, HOST_LABELS
 from fleetwatch_collector.fleet import ApplyResult, FleetState
 from fleetwatch_collector.textformat import sanitize
@@ -302,17 +300,6 @@ def test_families_without_samples_are_not_emitted() -> None:
     assert "probe" not in text
 
 
-def test_load_absent_means_no_load_families() -> None:
-    fleet = FleetState(clock=Clock())
-    res = resources()
-    res.ClearField("load")
-    fleet.apply("win", [report(1, res=res)])
-    text, _, _ = render(fleet)
-    names = {f.name for f in families(text)}
-    assert "fleetwatch_host_cpu_utilization_ratio" in names
-    assert not {"fleetwatch_host_load1", "fleetwatch_host_load5", "fleetwatch_host_load15"} & names
-
-
 def full_fleet() -> FleetState:
     clock = Clock()
     fleet = FleetState(clock=clock)
@@ -373,32 +360,3 @@ def test_full_render_passes_promtool(promtool: str) -> None:
     assert (up, down) == (1, 3)
     result = check_metrics(promtool, text)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("field", ["filesystems", "interfaces"])
-def test_names_equal_after_sanitizing_give_one_series(field: str) -> None:
-    """Names that sanitize alike would give twin series: only the first one is rendered."""
-    fleet = FleetState(clock=Clock())
-    r = report(1, res=resources())
-    for name in ("/mnt/a\x00", "/mnt/a\x01"):  # both pass validation and both render as "/mnt/a?"
-        if field == "filesystems":
-            r.resources.filesystems.add(mountpoint=name, fstype="ext4", size_bytes=1)
-        else:
-            r.resources.interfaces.add(name=name, up=True)
-    fleet.apply("a1", [r])
-    text, _, _ = render(fleet)
-    keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in parsed_samples(text)]
-    assert len(keys) == len(set(keys)), "duplicate series in the exposition"
-
-
-def test_repeated_probe_name_gives_one_series() -> None:
-    """Repeated results of one probe in a report give one series per probe name."""
-    fleet = FleetState(clock=Clock())
-    probes = (
-        pb.ProbeResult(name="resources", success=True, duration_seconds=0.1),
-        pb.ProbeResult(name="resources", success=False, duration_seconds=0.2),
-    )
-    fleet.apply("a1", [report(1, probes=probes)])
-    text, _, _ = render(fleet)
-    keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in parsed_samples(text)]
-    assert len(keys) == len(set(keys)), "duplicate series in the exposition"

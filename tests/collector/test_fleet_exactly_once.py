@@ -22,7 +22,7 @@ from tests.collector.support import (
     value_of,
 )
 
-TOKEN_SITE = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
+TOKEN_SITE = SiteLabels("xa-an-cu", "h-cai-be", "commune", "Xã An Cư")
 
 
 class Clock:
@@ -162,9 +162,9 @@ def test_site_labels_override_host_info_claims() -> None:
     fleet.apply("a1", [report(1, host=claims)], site=TOKEN_SITE)
     fleet.apply("a2", [report(1, host=claims)])  # any-site token: the claims are used
     text = text_of(fleet)
-    token = {"site": "xa-h-cai-be-01", "district": "h-cai-be", "site_type": "commune"}
+    token = {"site": "xa-an-cu", "district": "h-cai-be", "site_type": "commune"}
     assert value_of(text, "fleetwatch_agent_up", agent_id="a1", host="pc-1", **token) == 1
-    assert value_of(text, "fleetwatch_agent_info", agent_id="a1", site_name="Xã 01 (Cái Bè)") == 1
+    assert value_of(text, "fleetwatch_agent_info", agent_id="a1", site_name="Xã An Cư") == 1
     claimed = {"site": "xa-claimed", "district": "tp-my-tho", "site_type": "commune"}
     assert value_of(text, "fleetwatch_agent_info", agent_id="a2", site_name="Claimed", **claimed) == 1
     assert not [
@@ -177,7 +177,7 @@ def test_render_agent_uses_the_entry_site() -> None:
     prefix, chunks = render_agent(entry)
     assert prefix == (
         b'fleetwatch_agent_up{agent_id="a1",district="h-cai-be",host="pc-1",'
-        b'site="xa-h-cai-be-01",site_type="commune"} '
+        b'site="xa-an-cu",site_type="commune"} '
     )
     assert b"fleetwatch_agent_reports_total{" in b"".join(chunks)
     assert b"xa-claimed" not in prefix + b"".join(chunks)

@@ -130,7 +130,7 @@ def test_upsert_updates_existing_row(store: Store) -> None:
 
 
 def test_enrolled_agent_loads_only_once_it_reported_and_keeps_its_credential(store: Store) -> None:
-    site = SiteLabels("xa-h-cai-be-01", "h-cai-be", "commune", "Xã 01 (Cái Bè)")
+    site = SiteLabels("xa-an-cu", "h-cai-be", "commune", "Xã An Cư")
     token = enrolment.create_token(store, site, 1000.0, None)
     agent = enrolment.enrol(store, token, 1000.0)
     assert store.load_agents() == []  # enrolled, never reported

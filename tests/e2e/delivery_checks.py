@@ -1,5 +1,4 @@
-"""The delivery checks of the fault tests: waiting for reports, draining a spool, every spooled report
-delivered exactly once."""
+"""The fault tests' delivery checks: reports arriving, spools drained, each spooled report once."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The real collector and agents of the fault tests: started again at will on the same ports, config
-and data, and what the collector's store and the agent's spool hold."""
+"""The fault tests' collector and agents, restartable at will, and what their store and spool hold."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The network namespace lab of the edge outage tests: a collector and an agent inside the agent
-namespace, each stopped and started again at will, /metrics and the agent's spool read from inside."""
+"""The namespace lab of the edge outage tests: a collector and an agent inside the agent namespace.
+
+Each is stopped and started again at will; /metrics and the agent's spool are read from inside.
+"""
 
 from __future__ import annotations
 

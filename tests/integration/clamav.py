@@ -115,6 +115,15 @@ def write_eicar(path: Path) -> Path:
     return path
 
 
+def database_dir(tmp_path: Path, database: Path | None) -> Path:
+    """A new ``db`` directory under ``tmp_path`` holding a copy of ``database`` (empty when None)."""
+    directory = tmp_path / "db"
+    directory.mkdir()
+    if database is not None:
+        shutil.copy(database, directory / database.name)
+    return directory
+
+
 @dataclass
 class Clamd:
     """A clamd of one test: its configuration, sockets, log; ``start``/``stop`` may be repeated."""

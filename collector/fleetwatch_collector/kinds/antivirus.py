@@ -1,0 +1,153 @@
+"""The `antivirus` kind: the host's protection state, its products, and threats detected (events)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fleetwatch_collector.checks import Limits, check_count, check_texts
+from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
+from fleetwatch_collector.metricspec import host_metric
+from fleetwatch_collector.textformat import distinct
+from fleetwatch_proto.names import ANTIVIRUS_STATE
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+if TYPE_CHECKING:
+    from fleetwatch_collector.agentstate import AgentEntry
+    from fleetwatch_collector.exposition import Chunks
+
+PRODUCT_TEXTS = ("name", "vendor", "product_version", "engine_version", "signature_version")
+THREAT_TEXTS = ("product", "threat", "path", "action")
+STATES = ANTIVIRUS_STATE.names()
+
+METRICS = (
+    host_metric(
+        "fleetwatch_antivirus_protected",
+        "gauge",
+        "1 if the host's best antivirus product is protecting with fresh signatures (state protected).",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_state",
+        "gauge",
+        f"Host antivirus state: 1 for the current state, 0 for the others ({', '.join(STATES)}).",
+        "state",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_product_info",
+        "info",
+        "An antivirus product found on the host; value is always 1.",
+        "product",
+        "vendor",
+        "product_version",
+        "engine_version",
+        "signature_version",
+        "state",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_realtime_protection",
+        "gauge",
+        "1 if the product's real-time protection is on.",
+        "product",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_on_access_scanning",
+        "gauge",
+        "1 if on-access scanning runs (Linux: clamonacc or the product's equivalent).",
+        "product",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_signature_age_seconds",
+        "gauge",
+        "Age of the product's signatures when the report was collected (absent when unknown).",
+        "product",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_last_scan_age_seconds",
+        "gauge",
+        "Time since the product's last scan of this kind (quick, full) when the report was collected.",
+        "product",
+        "kind",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_threats_detected_total",
+        "counter",
+        "Threats the product detected, each counted exactly once.",
+        "product",
+    ),
+)
+
+
+@dataclass
+class AntivirusState:
+    """The newest Antivirus section; threats detected by product, from ThreatDetected events."""
+
+    section: pb.Antivirus | None = None
+    threats: dict[str, int] = field(default_factory=dict)
+
+
+def validate(where: str, report: pb.Report, limits: Limits) -> None:
+    """Bounded product list; product and threat texts label-safe."""
+    products = report.antivirus.products
+    check_count(where, ".antivirus.products", len(products), limits.max_products)
+    for i, product in enumerate(products):
+        check_texts(f"{where}.antivirus.products[{i}]", product, PRODUCT_TEXTS)
+    for i, event in enumerate(report.events):
+        if event.HasField("threat"):
+            check_texts(f"{where}.events[{i}].threat", event.threat, THREAT_TEXTS)
+
+
+def take(state: AntivirusState, newer: Sequence[pb.Report]) -> None:
+    state.section = newest_section(newer, "antivirus", state.section)
+
+
+def count_events(state: AntivirusState, report: pb.Report) -> None:
+    for event in report.events:
+        if event.HasField("threat"):
+            product = bounded(state.threats, event.threat.product)
+            state.threats[product] = state.threats.get(product, 0) + 1
+
+
+def render(c: Chunks, agent: AgentEntry, state: AntivirusState) -> None:
+    av = state.section
+    if av is not None:
+        collected = agent.last_report_ms / 1000.0
+        host_state = ANTIVIRUS_STATE.name(av.host_state)
+        c.add("fleetwatch_antivirus_protected", int(host_state == "protected"))
+        for name in STATES:
+            c.add("fleetwatch_antivirus_state", int(name == host_state), (("state", name),))
+        for p in distinct(av.products, lambda p: p.name):
+            product = (("product", p.name),)
+            info = (
+                ("vendor", p.vendor),
+                ("product_version", p.product_version),
+                ("engine_version", p.engine_version),
+                ("signature_version", p.signature_version),
+                ("state", ANTIVIRUS_STATE.name(p.state)),
+            )
+            c.add("fleetwatch_antivirus_product_info", 1, product + info)
+            c.add("fleetwatch_antivirus_realtime_protection", int(p.realtime_protection), product)
+            c.add("fleetwatch_antivirus_on_access_scanning", int(p.on_access_scanning), product)
+            if p.signature_updated_unix > 0:
+                age = max(0.0, collected - p.signature_updated_unix)
+                c.add("fleetwatch_antivirus_signature_age_seconds", age, product)
+            for kind, when in (("quick", p.last_quick_scan_unix), ("full", p.last_full_scan_unix)):
+                if when > 0:
+                    age = max(0.0, collected - when)
+                    c.add("fleetwatch_antivirus_last_scan_age_seconds", age, (*product, ("kind", kind)))
+    for name, count in state.threats.items():
+        c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", name),))
+
+
+KIND = Kind(
+    name="antivirus",
+    section="antivirus",
+    summary="The host's antivirus protection state, its products, and the threats they detected.",
+    metrics=METRICS,
+    new_state=AntivirusState,
+    validate=validate,
+    take=take,
+    render=render,
+    count_events=count_events,
+    counters=("threats",),
+)

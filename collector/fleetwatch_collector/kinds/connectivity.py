@@ -1,0 +1,211 @@
+"""The `connectivity` kind: targets checked by the agent, the outages it measured, and its LAN sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fleetwatch_collector.checks import Limits, Rejection, check_count, check_texts
+from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
+from fleetwatch_collector.metricspec import host_metric
+from fleetwatch_collector.textformat import distinct
+from fleetwatch_proto.limits import TARGET_NAME_RE
+from fleetwatch_proto.names import PROBE_ERROR, PROBE_KIND
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+if TYPE_CHECKING:
+    from fleetwatch_collector.agentstate import AgentEntry
+    from fleetwatch_collector.exposition import Chunks
+
+TARGET_TEXTS = ("role", "path_last_hop", "detail")
+DEVICE_TEXTS = ("mac", "ip", "vendor")
+TARGET = ("target",)
+TARGET_KIND = ("target", "kind")
+
+METRICS = (
+    host_metric(
+        "fleetwatch_connectivity_up",
+        "gauge",
+        "1 if the target answered at least once in the agent's latest check.",
+        *TARGET_KIND,
+        "role",
+    ),
+    host_metric(
+        "fleetwatch_connectivity_rtt_seconds",
+        "gauge",
+        "Average round-trip time of the latest burst.",
+        *TARGET_KIND,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_rtt_min_seconds",
+        "gauge",
+        "Shortest round-trip time of the latest burst.",
+        *TARGET_KIND,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_rtt_max_seconds",
+        "gauge",
+        "Longest round-trip time of the latest burst.",
+        *TARGET_KIND,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_jitter_seconds",
+        "gauge",
+        "Mean difference between consecutive round-trip times of the latest burst.",
+        *TARGET_KIND,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_loss_ratio",
+        "gauge",
+        "Share of the latest burst left unanswered (0-1).",
+        *TARGET_KIND,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_failure_info",
+        "info",
+        f"Present while the target fails, with the reason ({', '.join(PROBE_ERROR.names())}); "
+        "value is always 1.",
+        *TARGET_KIND,
+        "reason",
+    ),
+    host_metric(
+        "fleetwatch_connectivity_http_status_code", "gauge", "HTTP status of the latest check.", *TARGET
+    ),
+    host_metric(
+        "fleetwatch_connectivity_tls_cert_expiry_seconds",
+        "gauge",
+        "Time left until the target's TLS certificate expires.",
+        *TARGET,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_path_hops",
+        "gauge",
+        "Hop number of the last router that answered the latest traceroute of a failing target.",
+        *TARGET,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_outages_total",
+        "counter",
+        "Outages of the target measured by the agent, counted when they ended, each exactly once.",
+        *TARGET,
+    ),
+    host_metric(
+        "fleetwatch_connectivity_outage_seconds_total",
+        "counter",
+        "Seconds the target was unreachable from the agent, summed over ended outages.",
+        *TARGET,
+    ),
+    host_metric(
+        "fleetwatch_lan_devices",
+        "gauge",
+        "Devices that answered the agent's newest ARP sweep of its LAN (discovery on).",
+    ),
+    host_metric(
+        "fleetwatch_lan_new_devices_total",
+        "counter",
+        "MAC addresses the agent's LAN sweeps found for the first time, each counted once.",
+    ),
+)
+
+
+@dataclass
+class ConnectivityState:
+    """The newest Connectivity section and LAN sweep; outages and new LAN devices, from events."""
+
+    section: pb.Connectivity | None = None
+    lan_devices: int | None = None  # devices that answered the newest successful sweep
+    lan_new_devices: int = 0
+    outages: dict[str, int] = field(default_factory=dict)  # ended outages by target
+    outage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def validate(where: str, report: pb.Report, limits: Limits) -> None:
+    """Bounded target list; target names are label values; other texts label-safe."""
+    targets = report.connectivity.targets
+    check_count(where, ".connectivity.targets", len(targets), limits.max_targets)
+    for i, target in enumerate(targets):
+        if not TARGET_NAME_RE.fullmatch(target.name):
+            raise Rejection(
+                "invalid_label",
+                f"{where}.connectivity.targets[{i}].name: {target.name[:64]!r} is not a target name",
+            )
+        check_texts(f"{where}.connectivity.targets[{i}]", target, TARGET_TEXTS)
+    for i, event in enumerate(report.events):
+        if event.HasField("device_seen"):
+            check_texts(f"{where}.events[{i}].device_seen", event.device_seen, DEVICE_TEXTS)
+        elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
+            raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
+
+
+def take(state: ConnectivityState, newer: Sequence[pb.Report]) -> None:
+    state.section = newest_section(newer, "connectivity", state.section)
+    for report in reversed(newer):  # sweeps are rare: the newest successful one counts
+        if report.connectivity.lan_swept and not report.connectivity.lan_error:
+            state.lan_devices = report.connectivity.lan_devices
+            break
+
+
+def count_events(state: ConnectivityState, report: pb.Report) -> None:
+    for event in report.events:
+        if event.HasField("device_seen"):
+            state.lan_new_devices += 1
+        elif event.HasField("outage"):
+            outage = event.outage
+            target = bounded(state.outages, outage.target)
+            state.outages[target] = state.outages.get(target, 0) + 1
+            seconds = max(0, outage.end_unix_ms - outage.start_unix_ms) / 1000.0
+            state.outage_seconds[target] = state.outage_seconds.get(target, 0.0) + seconds
+
+
+def render(c: Chunks, agent: AgentEntry, state: ConnectivityState) -> None:
+    if state.section is not None:
+        _targets(c, state.section)
+    if state.lan_devices is not None:
+        c.add("fleetwatch_lan_devices", state.lan_devices)
+    if state.lan_new_devices or state.lan_devices is not None:
+        c.add("fleetwatch_lan_new_devices_total", state.lan_new_devices)
+    for target, count in state.outages.items():
+        c.add("fleetwatch_connectivity_outages_total", count, (("target", target),))
+        c.add(
+            "fleetwatch_connectivity_outage_seconds_total",
+            state.outage_seconds.get(target, 0.0),
+            (("target", target),),
+        )
+
+
+def _targets(c: Chunks, conn: pb.Connectivity) -> None:
+    for t in distinct(conn.targets, lambda t: t.name):
+        labels = (("target", t.name), ("kind", PROBE_KIND.name(t.kind, "other")))
+        c.add("fleetwatch_connectivity_up", int(t.success), (*labels, ("role", t.role)))
+        if t.success:
+            c.add("fleetwatch_connectivity_rtt_seconds", t.rtt_avg_seconds, labels)
+            c.add("fleetwatch_connectivity_rtt_min_seconds", t.rtt_min_seconds, labels)
+            c.add("fleetwatch_connectivity_rtt_max_seconds", t.rtt_max_seconds, labels)
+            c.add("fleetwatch_connectivity_jitter_seconds", t.jitter_seconds, labels)
+        else:
+            reason = PROBE_ERROR.name(t.error, "other")
+            c.add("fleetwatch_connectivity_failure_info", 1, (*labels, ("reason", reason)))
+        if t.sent:
+            c.add("fleetwatch_connectivity_loss_ratio", 1.0 - t.received / t.sent, labels)
+        target = (("target", t.name),)
+        if t.http_status:
+            c.add("fleetwatch_connectivity_http_status_code", t.http_status, target)
+        if t.HasField("tls_cert_days_left"):
+            c.add("fleetwatch_connectivity_tls_cert_expiry_seconds", t.tls_cert_days_left * 86400, target)
+        if t.path_diagnosed:
+            c.add("fleetwatch_connectivity_path_hops", t.path_hops, target)
+
+
+KIND = Kind(
+    name="connectivity",
+    section="connectivity",
+    summary="Targets the agent checks (gateway, DNS, collector, ...), outages it measured, its LAN sweeps.",
+    metrics=METRICS,
+    new_state=ConnectivityState,
+    validate=validate,
+    take=take,
+    render=render,
+    count_events=count_events,
+    counters=("outages", "outage_seconds", "lan_new_devices"),
+)

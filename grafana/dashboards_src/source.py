@@ -1,0 +1,84 @@
+"""The Prometheus data source, the chained district → site → host variables and the query builders."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, prometheus
+from grafana_foundation_sdk.models import dashboard as models
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+# The Prometheus data source of grafana/provisioning/datasources/fleetwatch.yml.
+DATASOURCE_UID = "fleetwatch-prometheus"
+DATASOURCE_NAME = "Prometheus (fleetwatch)"
+# Every panel and query points at the data source variable, whose default is the provisioned one.
+DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+# Label matchers of the chained variables; every host series carries district, site and host.
+SITE_FILTER = 'district=~"$district", site=~"$site"'
+HOST_FILTER = 'district=~"$district", site=~"$site", host=~"$host"'
+
+
+# --- variables -----------------------------------------------------------------------------------
+
+
+def datasource_variable() -> dashboard.DatasourceVariable:
+    return (
+        dashboard.DatasourceVariable("datasource")
+        .label("Nguồn dữ liệu / Data source")
+        .type("prometheus")
+        .current(models.VariableOption(selected=True, text=DATASOURCE_NAME, value=DATASOURCE_UID))
+        .multi(False)
+        .include_all(False)
+    )
+
+
+def label_variable(
+    name: str, label: str, matchers: str = "", *, multi: bool = True
+) -> dashboard.QueryVariable:
+    """A variable over the values of ``name`` among the agents selected by ``matchers``."""
+    selector = f"fleetwatch_agent_up{{{matchers}}}" if matchers else "fleetwatch_agent_up"
+    variable = (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .query(f"label_values({selector}, {name})")
+        .datasource(DATASOURCE)
+        .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(models.VariableSort.ALPHABETICAL_ASC)
+    )
+    if multi:
+        variable = (
+            variable.multi(True)
+            .include_all(True)
+            .all_value(".*")
+            .current(models.VariableOption(selected=True, text="All", value="$__all"))
+        )
+    else:
+        variable = variable.multi(False).include_all(False)
+    return variable
+
+
+def district_variable() -> dashboard.QueryVariable:
+    return label_variable("district", "Huyện / District")
+
+
+def site_variable() -> dashboard.QueryVariable:
+    return label_variable("site", "Điểm / Site", 'district=~"$district"')
+
+
+def host_variable() -> dashboard.QueryVariable:
+    return label_variable("host", "Máy / Host", SITE_FILTER, multi=False)
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> prometheus.Dataquery:
+    """A PromQL query on the data source variable; range unless ``instant``."""
+    target = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
+    if legend:
+        target = target.legend_format(legend)
+    return target.instant() if instant else target.range()
+
+
+def table_query(expr: str, ref: str = "A") -> prometheus.Dataquery:
+    """An instant query whose labels become the columns of a table."""
+    return query(expr, ref=ref, instant=True).format(PromQueryFormat.TABLE)

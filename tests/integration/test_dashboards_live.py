@@ -1,0 +1,235 @@
+"""Every dashboard query answered by a real Prometheus scraping a collector fed by simulated agents.
+
+The collector is fed by the simulated fleet and scripted agents; the indicators must show what they reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+from tests.conftest import require_program
+from tests.e2e.support import (
+    ProcessGroup,
+    console_script,
+    create_token,
+    start_collector,
+    write_token_file,
+)
+from tests.integration.dashboards_agents import ScriptedFleet, ScriptedHost
+from tests.integration.dashboards_json import (
+    LabelValues,
+    label_values_query,
+    load_dashboards,
+    panel_queries,
+    query_panels,
+    substitute,
+    variables,
+)
+from tests.integration.dashboards_prometheus import PrometheusServer, start_prometheus
+
+DASHBOARDS = load_dashboards()
+
+# What the scripted agents report (the simulated fleet reports resources only).
+LIVE_SITE = ("xa-tan-my-chanh", "tp-my-tho", "Xã Tân Mỹ Chánh")
+SILENT_SITE = ("xa-phu-dong", "h-tan-phu-dong", "Xã Phú Đông")
+HOSTS = (
+    ScriptedHost(
+        "pc-tmc-ketoan-01",
+        *LIVE_SITE,
+        windows=False,
+        antivirus=pb.ANTIVIRUS_STATE_PROTECTED,
+        threats=True,
+        outages=True,
+        failing_target=True,
+    ),
+    ScriptedHost("pc-tmc-vanthu-02", *LIVE_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_OUTDATED),
+    ScriptedHost("pc-tmc-motcua-03", *LIVE_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_NOT_INSTALLED),
+    ScriptedHost(
+        "pc-phudong-01", *SILENT_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_PROTECTED, silent=True
+    ),
+)
+DETAIL_HOST = HOSTS[0].hostname  # the host whose detail dashboard is queried: it has every section
+PROTECTED_SHARE = 2 / 4
+SIMULATED_AGENTS = 20
+DATA_TIMEOUT_SECONDS = 40.0
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    prometheus: PrometheusServer
+    fleet: ScriptedFleet
+    collector_instance: str
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """A collector fed by the simulated fleet and the scripted agents, scraped by a real Prometheus
+    that evaluates the project's recording rules every second."""
+    prometheus = require_program("prometheus", "apt-get install prometheus")
+    tmp = tmp_path_factory.mktemp("dashboards")
+    group = ProcessGroup(tmp / "logs")
+    fleet: ScriptedFleet | None = None
+    try:
+        collector = start_collector(group, tmp / "collector-data")
+        # Lab use: an any-site token, so every agent keeps the site it claims.
+        token_file = write_token_file(tmp / "token", create_token(tmp / "collector-data"))
+        group.spawn(
+            [
+                console_script("fleetwatch-sim"),
+                "--collector",
+                collector.grpc_address,
+                "--agents",
+                str(SIMULATED_AGENTS),
+                "--interval",
+                "1",
+                "--duration",
+                "120",  # stopped when the module's tests are done
+                "--token-file",
+                str(token_file),
+            ],
+            "simulate",
+        )
+        fleet = ScriptedFleet(collector.grpc_address, token_file.read_text().strip(), HOSTS)
+        fleet.start()
+        server = start_prometheus(group, prometheus, tmp / "prometheus", collector.http_address)
+        yield LiveStack(server, fleet, collector.http_address)
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        group.stop_all()
+
+
+def variable_values(live: LiveStack) -> dict[str, str]:
+    """A district, site and host that exist in the data, and the collector's scrape address."""
+    return {
+        "district": LIVE_SITE[1],
+        "site": LIVE_SITE[0],
+        "host": DETAIL_HOST,
+        "instance": live.collector_instance,
+    }
+
+
+def all_selected(values: dict[str, str]) -> dict[str, str]:
+    """The values Grafana substitutes when "All" is selected in every multi-value filter."""
+    return {**values, "district": ".*", "site": ".*", "instance": ".*"}
+
+
+def every_query(values: dict[str, str]) -> list[tuple[str, str]]:
+    """(description, PromQL) of every panel query and every variable query, variables substituted."""
+    queries = []
+    for name, board in sorted(DASHBOARDS.items()):
+        for query in panel_queries(name, board):
+            queries.append((str(query), substitute(query.expr, values)))
+        for variable in variables(board):
+            if variable["type"] == "query":
+                label_values = label_values_query(variable)
+                queries.append((f"{name} / ${variable['name']}", substitute(label_values.promql(), values)))
+    return queries
+
+
+def wait_for_answers(server: PrometheusServer, queries: list[tuple[str, str]]) -> dict[str, str]:
+    """Runs the queries until each answered with data or the time is up; fails at once on an
+    invalid query. Returns description -> why, for the queries still without data."""
+    missing: dict[str, str] = {}
+    deadline = time.monotonic() + DATA_TIMEOUT_SECONDS
+    pending = list(queries)
+    while True:
+        still = []
+        for description, expr in pending:
+            answer = server.query(expr)
+            assert answer.get("status") == "success", (
+                f"{description}: invalid query\n{expr}\n{answer.get('errorType')}: {answer.get('error')}"
+            )
+            if not answer["data"]["result"]:
+                still.append((description, expr))
+        pending = still
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    for description, expr in pending:
+        missing[description] = expr
+    return missing
+
+
+@pytest.mark.peer("prometheus")
+def test_every_query_is_valid_and_returns_data(live: LiveStack) -> None:
+    values = variable_values(live)
+    queries = every_query(values) + [(f"{d} (All)", e) for d, e in every_query(all_selected(values))]
+    assert len(queries) > 150, len(queries)
+    missing = wait_for_answers(live.prometheus, queries)
+    assert not missing, "queries without data:\n" + "\n".join(f"{d}:\n    {e}" for d, e in missing.items())
+    assert not live.fleet.errors, live.fleet.errors
+
+
+@pytest.mark.peer("prometheus")
+def test_the_variables_offer_the_values_in_the_data(live: LiveStack) -> None:
+    values = variable_values(live)
+    board = DASHBOARDS["fleetwatch-host.json"]
+    offered: dict[str, set[str]] = {}
+    for variable in variables(board):
+        if variable["type"] != "query":
+            continue
+        query: LabelValues = label_values_query(variable)
+        result = live.prometheus.result(substitute(query.promql(), values))
+        offered[query.variable] = {series["metric"].get(query.label, "") for series in result}
+    assert values["district"] in offered["district"]
+    assert SILENT_SITE[1] in offered["district"]
+    # Chained: only the sites of the selected district, only the hosts of the selected site.
+    assert LIVE_SITE[0] in offered["site"]
+    assert SILENT_SITE[0] not in offered["site"]
+    assert {h.hostname for h in HOSTS if not h.silent} <= offered["host"]
+    assert not {h.hostname for h in HOSTS if h.silent} & offered["host"]
+    collector = {v["name"]: v for v in variables(DASHBOARDS["fleetwatch-collector.json"])}
+    instances = live.prometheus.result(label_values_query(collector["instance"]).promql())
+    assert [s["metric"]["instance"] for s in instances] == [live.collector_instance]
+
+
+def panel_value(live: LiveStack, dashboard: str, title_prefix: str, values: dict[str, str]) -> float:
+    """The single value of the first query of the panel whose title starts with ``title_prefix``."""
+    board = DASHBOARDS[dashboard]
+    panel = next(p for p in query_panels(board) if p["title"].startswith(title_prefix))
+    result = live.prometheus.result(substitute(panel["targets"][0]["expr"], values))
+    assert len(result) == 1, result
+    return float(result[0]["value"][1])
+
+
+@pytest.mark.peer("prometheus")
+def test_the_indicators_show_what_the_agents_reported(live: LiveStack) -> None:
+    values = variable_values(live)
+    overview = "fleetwatch-overview.json"
+    # Recording rules evaluate every second: wait for the silent agent to count as down.
+    deadline = time.monotonic() + DATA_TIMEOUT_SECONDS
+    while panel_value(live, overview, "Điểm mất liên lạc", values) < 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert panel_value(live, overview, "Điểm mất liên lạc", values) >= 1, "the silent site is down"
+    down = live.prometheus.result("site:fleetwatch_agent_up:ratio == 0")
+    assert SILENT_SITE[0] in {s["metric"]["site"] for s in down}
+    # Two of the four hosts with antivirus data are protected; the silent one counts with its last state.
+    assert panel_value(live, overview, "Máy được bảo vệ", values) == pytest.approx(PROTECTED_SHARE)
+    assert panel_value(live, overview, "Máy không được bảo vệ", values) == 2
+    assert panel_value(live, overview, "Kết nối tới trung tâm", values) == 1
+    antivirus = "fleetwatch-antivirus.json"
+    assert panel_value(live, antivirus, "Không được bảo vệ", values) == 2, "outdated and not_installed"
+    assert panel_value(live, antivirus, "Chữ ký cũ hơn 3 ngày", values) == 1, "the outdated Defender"
+    assert panel_value(live, antivirus, "Mã độc phát hiện", values) > 0
+    assert panel_value(live, "fleetwatch-connectivity.json", "Mục tiêu đang lỗi", values) == 1, "the portal"
+
+
+@pytest.mark.peer("prometheus")
+def test_rejected_pushes_appear_by_reason(live: LiveStack) -> None:
+    assert live.fleet.push_with_wrong_secret() == grpc.StatusCode.UNAUTHENTICATED
+    board = DASHBOARDS["fleetwatch-collector.json"]
+    panel = next(p for p in query_panels(board) if p["title"].startswith("Bị từ chối"))
+    expr = substitute(panel["targets"][0]["expr"], variable_values(live))
+    deadline = time.monotonic() + DATA_TIMEOUT_SECONDS
+    reasons: set[str] = set()
+    while not reasons and time.monotonic() < deadline:
+        reasons = {s["metric"]["reason"] for s in live.prometheus.result(expr) if "reason" in s["metric"]}
+        time.sleep(0.5)
+    assert reasons, f"no rejection by reason in {expr}"
