@@ -44,9 +44,9 @@ def client_library_ratio(agents: int) -> tuple[float, float, int]:
 
     from fleetwatch_agent import convert
     from fleetwatch_agent.report import CycleReport, ProbeOutcome
+    from fleetwatch_collector.fleet import FleetState
     from fleetwatch_proto.sites import load_inventory
     from fleetwatch_sim.fleet import build_fleet
-    from fleetwatch_collector.fleet import FleetState
 
     fleet = FleetState()
     for n, agent in enumerate(build_fleet(agents, 7, load_inventory())):

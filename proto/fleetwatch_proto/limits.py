@@ -1,4 +1,4 @@
-"""Limits and name patterns of the contract: the agent shapes its messages by them, the collector enforces them."""
+"""Limits and name patterns of the contract: the agent shapes its messages by them, the collector checks."""
 
 from __future__ import annotations
 

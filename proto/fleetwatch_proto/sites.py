@@ -1,4 +1,4 @@
-"""The site inventory: which sites exist, their display names and grouping, read from a TOML file operators own.
+"""The site inventory: the sites, their display names and grouping, from a TOML file operators own.
 
 A site is what the labels ``site``, ``district`` and ``site_type`` of every host series name.
 The grouping (``district``) is whatever the operator chooses: the district-level units of

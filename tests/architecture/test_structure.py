@@ -19,7 +19,8 @@ PACKAGES = {
 }
 # What each package must never import: the other side, and the other side's dependencies.
 FORBIDDEN = {
-    "fleetwatch_agent": ("fleetwatch_collector", "fleetwatch_sim", "prometheus_client", "grpc_health", "cryptography"),
+    "fleetwatch_agent": ("fleetwatch_collector", "fleetwatch_sim", "prometheus_client", "grpc_health",
+                         "cryptography"),
     "fleetwatch_collector": ("fleetwatch_agent", "fleetwatch_sim", "psutil", "scapy"),
     "fleetwatch_proto": ("fleetwatch_agent", "fleetwatch_collector", "fleetwatch_sim", "psutil", "scapy",
                          "prometheus_client", "grpc_health", "cryptography"),

@@ -1,4 +1,4 @@
-"""The site inventory: shipped files valid and complete, operator files checked with errors naming the entry."""
+"""The site inventory: shipped files valid and complete, bad files refused naming the entry."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_names_are_normalised_to_nfc() -> None:
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found|No such file"):
+    with pytest.raises(ConfigError, match=r"not found|No such file"):
         load_inventory(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("sites = [")
