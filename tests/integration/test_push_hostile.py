@@ -15,8 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fleetwatch_collector.service import SERVICE_NAME
 from fleetwatch_collector.validate import Limits
+from fleetwatch_proto.metadata import AGENT_ID as AGENT_ID_METADATA
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from tests.e2e.support import AGENT_ID_METADATA, auth_metadata, value_of
+from tests.e2e.support import auth_metadata, value_of
 from tests.integration.support import (
     CALL_TIMEOUT_SECONDS,
     GIB,

@@ -12,8 +12,9 @@ import pytest
 
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_proto.metadata import AGENT_ID as AGENT_ID_METADATA
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from tests.e2e.support import AGENT_ID_METADATA, auth_metadata, run_command, value_of
+from tests.e2e.support import auth_metadata, run_command, value_of
 from tests.integration.support import GIB, GOOD, GOOD_HOST, Harness, agent_series, report, running_collector
 
 OTHER = "other"  # a second enrolled agent, the one whose credential is misused
