@@ -1,4 +1,4 @@
-"""Command line of fleetwatch-agent: run, check, enroll."""
+"""Command line of fleetwatch-agent: run, check, enroll; exit 0 ok, 1 a failure, 2 a configuration error."""
 
 from __future__ import annotations
 
@@ -18,19 +18,26 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from fleetwatch_agent import __version__
+from fleetwatch_agent import __version__, credentials
 from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
-from fleetwatch_agent.credentials import CredentialError
+from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
 from fleetwatch_agent.probes import PROBES
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.runner import bind_probes, run_cycle
-from fleetwatch_agent.transport import PushError
+from fleetwatch_agent.transport import CollectorVerdict, Identity, PushError, check_collectors
 from fleetwatch_proto.tomlconfig import ConfigError
 
 log = logging.getLogger("fleetwatch_agent")
 CHECK_WARMUP_SECONDS = 1.0
 TOKEN_ENV = "FLEETWATCH_ENROLL_TOKEN"
+CHECK_DESCRIPTION = """Collect once and print the report as JSON on stdout, each probe's summary on
+stderr; then send an empty Push to every collector address to tell whether it is reachable and
+accepts this agent's credential, one verdict line each on stderr. Reads only: creates no file
+and no folder. Exit codes: 0 all probes succeeded and every collector address accepts this
+agent (or is reachable and collector.token_file will enrol it); 1 a probe failed, or a collector
+address is unreachable, refuses the credential, or the agent is not enrolled; 2 a configuration
+error (the option is named)."""
 
 
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent until SIGTERM or Ctrl-C")
     run.add_argument("--config", type=Path, help="TOML configuration file (default: built-in defaults)")
 
-    check = sub.add_parser("check", help="collect once, print the report as JSON, exit 1 if a probe failed")
+    check = sub.add_parser(
+        "check",
+        help="collect once, print the report as JSON, check the collector; exit 1 on a failure",
+        description=CHECK_DESCRIPTION,
+    )
     check.add_argument("--config", type=Path, help="TOML configuration file")
+    check.add_argument("--no-collector", action="store_true", help="do not contact the collector")
 
     enroll = sub.add_parser("enroll", help="exchange a site token for this host's credential")
     enroll.add_argument("--collector", help="collector HOST:PORT (default: collector.addresses of --config)")
@@ -116,17 +128,40 @@ def result_json(result: object) -> Any:
     return repr(result)
 
 
-async def _check(config_path: Path | None) -> int:
+def _not_enrolled(verdict: CollectorVerdict, config: AgentConfig) -> CollectorVerdict:
+    """A reachable collector without a credential: fine when collector.token_file will enrol at start."""
+    token_file = config.collector.token_file
+    if token_file and os.access(token_file, os.R_OK):
+        detail = f"reachable; not enrolled yet: `run` enrols with {token_file}"
+        return dataclasses.replace(verdict, status="ok", detail=detail)
+    where = f"collector.token_file {token_file} is not readable" if token_file else "no credential"
+    detail = f"reachable, but this agent is not enrolled ({where}): run `fleetwatch-agent enroll`"
+    return dataclasses.replace(verdict, detail=detail)
+
+
+async def _check_collectors(
+    config: AgentConfig, credential: AgentCredential | None
+) -> list[CollectorVerdict]:
+    identity = Identity(credential.agent_id, credential.secret) if credential else None
+    verdicts = await check_collectors(config.collector, identity)
+    return [_not_enrolled(v, config) if v.status == "not_enrolled" else v for v in verdicts]
+
+
+async def _check(config_path: Path | None, contact_collector: bool = True) -> int:
     config = load_config(config_path)
-    context = ProbeContext(Path(config.agent.data_dir), collector_addresses=config.collector.addresses)
+    data_dir = Path(config.agent.data_dir)
+    credential = credentials.load(data_dir) if contact_collector else None  # read only
+    context = ProbeContext(data_dir, collector_addresses=config.collector.addresses)
     probes = bind_probes(config.probes, context)
     await asyncio.sleep(CHECK_WARMUP_SECONDS)  # rate probes (CPU) need two samples
     outcomes, results = await run_cycle(probes)
+    verdicts = await _check_collectors(config, credential) if contact_collector else []
     document = {
         "host": dataclasses.asdict(read_host_facts()),
         "site": dataclasses.asdict(config.site),
         "probes": [dataclasses.asdict(o) for o in outcomes],
         "results": {name: result_json(r) for name, r in results.items()},
+        "collectors": [dataclasses.asdict(v) for v in verdicts],
     }
     print(json.dumps(document, indent=2, ensure_ascii=False))
     now = time.time()
@@ -134,10 +169,17 @@ async def _check(config_path: Path | None) -> int:
         result = results.get(probe.name)
         if result is not None:
             print("\n".join(probe.summary(result, now)), file=sys.stderr)
+    for verdict in verdicts:
+        print(f"collector {verdict.address}: {verdict.status}: {verdict.detail}", file=sys.stderr)
+    problems = []
     failed = [o.name for o in outcomes if not o.success]
     if failed:
-        print(f"probes failed: {', '.join(failed)}", file=sys.stderr)
+        problems.append(f"probes failed: {', '.join(failed)}")
+    problems.extend(f"collector {v.address} {v.status.replace('_', ' ')}" for v in verdicts if not v.ok)
+    if problems:
+        print(f"check failed: {'; '.join(problems)}", file=sys.stderr)
         return 1
+    print("check ok", file=sys.stderr)
     return 0
 
 
@@ -170,7 +212,10 @@ async def _enroll(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": lambda: _run(args.config), "check": lambda: _check(args.config)}
+    commands = {
+        "run": lambda: _run(args.config),
+        "check": lambda: _check(args.config, not args.no_collector),
+    }
     commands["enroll"] = lambda: _enroll(args)
     try:
         return asyncio.run(commands[args.command]())

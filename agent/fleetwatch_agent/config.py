@@ -58,8 +58,11 @@ class SiteSection:
 class CollectorSection:
     """How to reach the collector."""
 
-    # host:port pairs tried in order; the agent fails over to the next on errors.
+    # host:port pairs in order of preference; the agent moves to the next when one is
+    # unreachable or refuses its credential (agent/README.md, "Several collector addresses").
     addresses: tuple[str, ...] = ("127.0.0.1:50051",)
+    # Seconds after leaving the first address before the agent tries it again.
+    failback_seconds: float = 300.0
     # Deadline of one Push call.
     timeout_seconds: float = 10.0
     # HTTP/2 keepalive ping interval on an idle connection with calls in flight.
@@ -93,7 +96,7 @@ class CollectorSection:
             raise ValueError("max_batch_bytes: must be at least 1024")
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file: set both or neither")
-        for name in ("timeout_seconds", "keepalive_seconds"):
+        for name in ("timeout_seconds", "keepalive_seconds", "failback_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
 

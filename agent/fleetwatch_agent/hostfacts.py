@@ -5,11 +5,17 @@ from __future__ import annotations
 import hashlib
 import platform
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 MACHINE_ID_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+# Windows: HKLM\SOFTWARE\Microsoft\Cryptography, value MachineGuid (in the 64-bit registry view).
+MACHINE_GUID_KEY = r"SOFTWARE\Microsoft\Cryptography"
+# Prefix of the hashed machine identity, so the value sent is fleetwatch's own, not the OS id
+# (machine-id(5): applications should not expose the raw id).
+IDENTITY_PREFIX = b"fleetwatch machine identity\x00"
 
 
 @dataclass(frozen=True)
@@ -59,15 +65,46 @@ def read_host_facts() -> HostFacts:
     )
 
 
-def derive_agent_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
-    """A stable agent id from the machine id (or the MAC address where there is none)."""
+def windows_machine_guid() -> str:
+    """MachineGuid from the registry; "" where there is none (or not on Windows)."""
+    if sys.platform != "win32":
+        return ""
+    import winreg
+
+    access = winreg.KEY_READ | winreg.KEY_WOW64_64KEY  # also from a 32-bit Python
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, MACHINE_GUID_KEY, 0, access) as key:
+            value, kind = winreg.QueryValueEx(key, "MachineGuid")
+    except OSError:
+        return ""
+    return value.strip() if kind == winreg.REG_SZ and isinstance(value, str) else ""
+
+
+def read_machine_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
+    """The operating system's id of this machine (/etc/machine-id, MachineGuid); "" if none."""
+    if sys.platform == "win32":
+        return windows_machine_guid()
     for path in machine_id_paths:
         try:
             machine_id = path.read_text().strip()
         except OSError:
             continue
         if machine_id:
-            return "a-" + hashlib.sha256(machine_id.encode()).hexdigest()[:16]
+            return machine_id
+    return ""
+
+
+def machine_identity(override: str = "", machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
+    """Digest of ``override`` (`[agent] id`) or of the machine id, sent at enrolment; "" if neither."""
+    raw = override or read_machine_id(machine_id_paths)
+    return hashlib.sha256(IDENTITY_PREFIX + raw.encode()).hexdigest() if raw else ""
+
+
+def derive_agent_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
+    """A stable agent id from the machine id (or the MAC address where there is none)."""
+    machine_id = read_machine_id(machine_id_paths)
+    if machine_id:
+        return "a-" + hashlib.sha256(machine_id.encode()).hexdigest()[:16]
     node = uuid.getnode()
     # uuid.getnode() makes up a random number (multicast bit set) when no MAC can be read;
     # the hostname is then the only stable fact left.

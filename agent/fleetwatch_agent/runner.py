@@ -1,16 +1,18 @@
-"""Runs the enabled probes: each timed, each isolated, on a jittered schedule."""
+"""Runs the enabled probes: each timed, each isolated in a daemon thread, on a jittered schedule."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fleetwatch_agent.config import ProbesSection
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
@@ -19,6 +21,7 @@ from fleetwatch_agent.report import ProbeOutcome
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 200
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,32 +49,118 @@ def bind_probes(
     return tuple(bound)
 
 
-async def run_probe(probe: BoundProbe) -> tuple[ProbeOutcome, object | None]:
-    """Run one probe in a worker thread; any exception or timeout becomes a failed outcome."""
-    started = time.perf_counter()
-    try:
-        result = await asyncio.wait_for(asyncio.to_thread(probe.collect), probe.timeout_seconds)
-    except TimeoutError:
-        error = f"timed out after {probe.timeout_seconds:g}s"
-        result = None
-    except Exception as exc:  # a probe's bug must not stop the others
-        log.warning("probe %s failed: %s", probe.name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        result = None
-    else:
-        error = ""
-    duration = time.perf_counter() - started
-    return ProbeOutcome(probe.name, not error, duration, error), result
+class DaemonCall(Generic[T]):
+    """One call of ``function`` in its own daemon thread, awaitable from the loop that started it."""
+
+    # A daemon thread never delays the interpreter's exit: a call stuck in the kernel (a dead NFS
+    # mount, a WMI query, a clamd that never answers) dies with the process. asyncio.to_thread
+    # would not do: its executor's threads are joined when the loop and the interpreter shut down.
+
+    def __init__(self, function: Callable[[], T], name: str, clock: Callable[[], float] = time.monotonic):
+        self.started = clock()
+        self._loop = asyncio.get_running_loop()
+        # (value, None) or (None, exception): a result, so an abandoned call never logs
+        # "exception was never retrieved".
+        self.future: asyncio.Future[tuple[T | None, BaseException | None]] = self._loop.create_future()
+        self._returned = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the function has not returned (or raised) yet."""
+        return not self._returned.is_set()
+
+    def _run(self, function: Callable[[], T]) -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (function(), None)
+        except BaseException as exc:  # handed to the awaiting side
+            outcome = (None, exc)
+        self._returned.set()
+        with contextlib.suppress(RuntimeError):  # a closed loop: the agent stopped meanwhile
+            self._loop.call_soon_threadsafe(self._settle, outcome)
+
+    def _settle(self, outcome: tuple[T | None, BaseException | None]) -> None:
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+    async def result(self, timeout: float | None = None) -> T:
+        """The function's value; raises its exception, or TimeoutError (the thread runs on)."""
+        value, error = await asyncio.wait_for(asyncio.shield(self.future), timeout)
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+
+async def in_daemon_thread(function: Callable[[], T], name: str = "agent-io") -> T:
+    """Run a blocking ``function`` in a daemon thread (see DaemonCall)."""
+    return await DaemonCall(function, name).result()
+
+
+class ProbeRunner:
+    """Runs the bound probes every cycle; a probe whose previous call still hangs is skipped, not stacked."""
+
+    # A hung call keeps its thread: nothing can interrupt a blocked system call. While it runs,
+    # the probe is not started again (one stuck thread per probe at most) and each cycle reports
+    # it failed with "timeout: still running since N s"; the other probes go on.
+
+    def __init__(self, probes: tuple[BoundProbe, ...], clock: Callable[[], float] = time.monotonic) -> None:
+        self.probes = probes
+        self._clock = clock
+        self._calls: dict[str, DaemonCall[object]] = {}
+
+    def stuck(self) -> dict[str, float]:
+        """Seconds since each probe whose last call has not returned yet started."""
+        now = self._clock()
+        return {name: now - call.started for name, call in self._calls.items() if call.running}
+
+    async def run_cycle(self) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
+        """Run all probes concurrently; returns the outcomes and the results of those that succeeded."""
+        done = await asyncio.gather(*(self._run(p) for p in self.probes))
+        outcomes = tuple(outcome for outcome, _ in done)
+        results = {outcome.name: result for outcome, result in done if result is not None}
+        return outcomes, results
+
+    async def _run(self, probe: BoundProbe) -> tuple[ProbeOutcome, object | None]:
+        started = self._clock()
+        previous = self._calls.get(probe.name)
+        if previous is not None:
+            if previous.running:
+                since = started - previous.started
+                log.debug("probe %s skipped: its call of %.0fs ago has not returned", probe.name, since)
+                return ProbeOutcome(
+                    probe.name, False, 0.0, f"timeout: still running since {since:.0f}s"
+                ), None
+            # Returned after its cycle was over: that late result is not used, the probe reads
+            # its cursors again now (a cursor is only ever committed with its own report).
+            log.warning("probe %s: its hung call returned; running it again", probe.name)
+            del self._calls[probe.name]
+        call: DaemonCall[object] = DaemonCall(probe.collect, f"probe-{probe.name}", self._clock)
+        self._calls[probe.name] = call
+        result: object | None = None
+        try:
+            result = await call.result(probe.timeout_seconds)
+        except TimeoutError:  # the call stays in _calls until it returns
+            error = f"timeout: no result after {probe.timeout_seconds:g}s"
+            log.warning(
+                "probe %s: no result after %gs; skipped until it returns", probe.name, probe.timeout_seconds
+            )
+        except Exception as exc:  # a probe's bug must not stop the others
+            del self._calls[probe.name]
+            log.warning("probe %s failed: %s", probe.name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        else:
+            del self._calls[probe.name]
+            error = ""
+        duration = self._clock() - started
+        return ProbeOutcome(probe.name, not error, duration, error), None if error else result
 
 
 async def run_cycle(
     probes: tuple[BoundProbe, ...],
 ) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
-    """Run all probes concurrently; returns the outcomes and the results of those that succeeded."""
-    done = await asyncio.gather(*(run_probe(p) for p in probes))
-    outcomes = tuple(outcome for outcome, _ in done)
-    results = {outcome.name: result for outcome, result in done if result is not None}
-    return outcomes, results
+    """Run all probes once (``check``); see ProbeRunner."""
+    return await ProbeRunner(probes).run_cycle()
 
 
 def first_tick(now: float, interval: float, rng: random.Random) -> float:

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from fleetwatch_agent import __version__, convert, credentials
 from fleetwatch_agent.aiotools import sleep_unless, wait_any
-from fleetwatch_agent.config import AgentConfig
+from fleetwatch_agent.config import AgentConfig, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
-from fleetwatch_agent.hostfacts import read_host_facts
+from fleetwatch_agent.hostfacts import HostFacts, machine_identity, read_host_facts
 from fleetwatch_agent.probes.context import ProbeContext
-from fleetwatch_agent.report import CycleReport, Location
-from fleetwatch_agent.runner import bind_probes, first_tick, next_tick, run_cycle
+from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
+from fleetwatch_agent.runner import (
+    BoundProbe,
+    ProbeRunner,
+    bind_probes,
+    first_tick,
+    in_daemon_thread,
+    next_tick,
+)
 from fleetwatch_agent.seqstore import SeqStore
 from fleetwatch_agent.spool import Spool, SpoolLimits
 from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
@@ -29,6 +37,23 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Wait at least this long before trying again with a refused credential.
 CREDENTIAL_RETRY_SECONDS = 60.0
+Binder = Callable[[ProbesSection, ProbeContext], tuple[BoundProbe, ...]]
+Collected = tuple[tuple[ProbeOutcome, ...], dict[str, object], HostFacts]
+
+
+async def unless_stopped(stop: asyncio.Event, awaitable: Awaitable[T]) -> T | None:
+    """Await ``awaitable`` unless ``stop`` is set first: then cancel it and return None."""
+    task = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 def location_of(config: AgentConfig) -> Location:
@@ -37,9 +62,13 @@ def location_of(config: AgentConfig) -> Location:
 
 async def enroll(transport: Transport, token: str, config: AgentConfig) -> AgentCredential:
     """Exchange a site token for this host's credential and save it in the data folder."""
-    facts = await asyncio.to_thread(read_host_facts)
+    facts = await in_daemon_thread(read_host_facts, "host-facts")
     host = convert.host_info(facts, location_of(config), __version__)
-    response = await transport.enroll(token.strip(), host)
+    # A reinstalled machine gets its agent id (and its history) back by this identity.
+    machine_id = machine_identity(config.agent.id)  # one small file or registry read
+    if not machine_id:
+        log.warning("no machine id (/etc/machine-id, MachineGuid) nor [agent] id: enrolling as a new agent")
+    response = await transport.enroll(token.strip(), host, machine_id)
     site_type = SITE_TYPE.name(response.site_type, unknown="")
     credential = AgentCredential(
         response.agent_id, response.secret, response.site, response.district, site_type
@@ -52,7 +81,12 @@ async def enroll(transport: Transport, token: str, config: AgentConfig) -> Agent
 class AgentService:
     """Runs probes every interval and delivers the reports to the collector, losing none."""
 
-    def __init__(self, config: AgentConfig, rng: random.Random | None = None) -> None:
+    # ``bind`` replaces how the probes are built from the configuration: tests add a hung probe
+    # this way; no configuration can.
+
+    def __init__(
+        self, config: AgentConfig, rng: random.Random | None = None, *, bind: Binder | None = None
+    ) -> None:
         self._config = config
         self._rng = rng or random.Random()
         data_dir = Path(config.agent.data_dir)
@@ -68,7 +102,7 @@ class AgentService:
         context = ProbeContext(
             data_dir, cursors=self._cursors, collector_addresses=config.collector.addresses
         )
-        self._probes = bind_probes(config.probes, context)
+        self._runner = ProbeRunner((bind or bind_probes)(config.probes, context))
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
@@ -89,12 +123,22 @@ class AgentService:
 
     async def collect_once(self) -> tuple[pb.Report, dict[str, str]]:
         """One cycle's report and the probe cursors it advances."""
-        outcomes, results = await run_cycle(self._probes)
+        return await self._report(*await self._collect())
+
+    async def _collect(self) -> Collected:
+        """What the probes and the host say now: the part of a cycle that may hang, and be abandoned."""
+        outcomes, results = await self._runner.run_cycle()
+        return outcomes, results, await in_daemon_thread(read_host_facts, "host-facts")
+
+    async def _report(
+        self, outcomes: tuple[ProbeOutcome, ...], results: dict[str, object], facts: HostFacts
+    ) -> tuple[pb.Report, dict[str, str]]:
+        """The report of a collected cycle, with the next seq, and the probe cursors it advances."""
         cycle = CycleReport(
             seq=self._seq.next(),
             collected_unix_ms=int(time.time() * 1000),
             interval_seconds=self._config.agent.interval_seconds,
-            host=await asyncio.to_thread(read_host_facts),
+            host=facts,
             location=self._location,
             agent_version=__version__,
             outcomes=outcomes,
@@ -114,7 +158,10 @@ class AgentService:
         interval = self._config.agent.interval_seconds
         tick = first_tick(time.monotonic(), interval, self._rng)
         while not await sleep_unless(stop, tick - time.monotonic()):
-            message, cursors = await self.collect_once()
+            collected = await unless_stopped(stop, self._collect())
+            if collected is None:  # stopping: the unfinished cycle is dropped before it took a seq
+                break
+            message, cursors = await self._report(*collected)
             body = message.SerializeToString()
             await self._spool_io(self._spool.put, message.seq, message.collected_unix_ms, body, cursors)
             self._cursors.update(cursors)
@@ -134,6 +181,8 @@ class AgentService:
                 log.error("cannot read collector.token_file: %s", exc)
             except PushError as exc:
                 log.error("enrolment failed: %s", exc)
+                if exc.failed_over:  # an address not tried yet: at once
+                    continue
             attempt += 1
             await sleep_unless(stop, backoff_delay(attempt, self._rng, base=5.0))
 
@@ -153,9 +202,12 @@ class AgentService:
             reports = [pb.Report.FromString(r.body) for r in batch]
             try:
                 oldest_held, _ = await self._spool_io(self._spool.seq_range)
-                response = await self._transport.push(identity, reports, oldest_held)
+                response = await unless_stopped(stop, self._transport.push(identity, reports, oldest_held))
             except PushError as exc:
                 await self._spool_io(self._spool.release)
+                if exc.failed_over:  # the next address was not tried since the last success
+                    log.warning("push failed (%s); trying %s now", exc, self._transport.address)
+                    continue
                 if exc.credential_problem:
                     delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))
                     log.error("collector refused this agent's credential (%s); retrying in %.0fs", exc, delay)
@@ -171,6 +223,9 @@ class AgentService:
                 attempt += 1
                 await sleep_unless(stop, delay)
                 continue
+            if response is None:  # stopping with a Push in flight: the batch stays spooled
+                await self._spool_io(self._spool.release)
+                break
             attempt = 0
             await self._spool_io(self._spool.delete, [r.seq for r in batch])
             if response.retry_after_ms:
@@ -182,7 +237,7 @@ class AgentService:
             self._credential.agent_id if self._credential else "(not enrolled yet)",
             self._credential.site if self._credential else self._location.site,
             self._config.agent.interval_seconds,
-            ",".join(p.name for p in self._probes) or "none",
+            ",".join(p.name for p in self._runner.probes) or "none",
             ",".join(self._config.collector.addresses),
             len(self._spool),
         )

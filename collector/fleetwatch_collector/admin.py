@@ -1,4 +1,4 @@
-"""Operator commands on the store and certificates: token create/list/revoke, agent list/revoke, tls init."""
+"""Operator commands on the store and certificates: token, agent (list, revoke, forget), tls."""
 
 from __future__ import annotations
 
@@ -49,12 +49,18 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     token_sub.add_parser("list", help="list tokens (never their secrets)")
     revoke = token_sub.add_parser("revoke", help="revoke a token; enrolled agents keep working")
     revoke.add_argument("token_id")
-    agent = sub.add_parser("agent", help="list or revoke enrolled agents")
+    agent = sub.add_parser("agent", help="list, revoke or forget enrolled agents")
     agent_sub = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
     agent_sub.add_parser("list", help="list enrolled agents")
-    agent_revoke = agent_sub.add_parser("revoke", help="refuse this agent's next Push and all later ones")
+    agent_revoke = agent_sub.add_parser(
+        "revoke", help="refuse this agent's next Push and all later ones; its series leave /metrics"
+    )
     agent_revoke.add_argument("agent_id")
-    for parser in (create, token_sub.choices["list"], revoke, agent_sub.choices["list"], agent_revoke):
+    forget = agent_sub.add_parser(
+        "forget", help="remove the agent: its credential, its state and its series (a decommissioned PC)"
+    )
+    forget.add_argument("agent_id")
+    for parser in (create, token_sub.choices["list"], revoke, *agent_sub.choices.values()):
         parser.add_argument("--config", type=Path, help="collector TOML configuration file")
         parser.add_argument("--data-dir", help=data_dir_help)
     tls = sub.add_parser("tls", help="certificates for a first installation")
@@ -74,7 +80,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def resolve_site(args: argparse.Namespace, inventory: Inventory) -> SiteLabels:
     if not SLUG_RE.fullmatch(args.site):
         raise ConfigError(f"--site: {args.site!r} is not an ASCII slug like 'xa-tan-my-chanh'")
-    known = inventory.site(args.site)
+    known = inventory.resolve(args.site)  # a merged site's slug gives the site it was merged into
+    if known is not None and known.slug != args.site:
+        print(
+            f"site {args.site} was merged into {known.slug}: the token is for {known.slug}", file=sys.stderr
+        )
     district = args.district or (known.district if known else None)
     site_type = args.type or (known.site_type if known else None)
     if district is None or site_type is None:
@@ -85,7 +95,7 @@ def resolve_site(args: argparse.Namespace, inventory: Inventory) -> SiteLabels:
     if not SLUG_RE.fullmatch(district):
         raise ConfigError(f"--district: {district!r} is not an ASCII slug")
     name = args.name if args.name is not None else (known.name if known else "")
-    return SiteLabels(args.site, district, site_type, name)
+    return SiteLabels(known.slug if known else args.site, district, site_type, name)
 
 
 def _inventory(config: CollectorConfig) -> Inventory:
@@ -126,10 +136,14 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
             for agent_id, site_labels, revoked, enrolled, seen in enrolment.list_agents(store):
                 slug = site_labels.site if site_labels else "*"
                 print(f"{agent_id}  {slug}  {revoked}  {_when(enrolled)}  {_when(seen)}")
-        else:
+        elif args.action == "revoke":
             if not enrolment.revoke_agent(store, args.agent_id):
                 raise ConfigError(f"no agent {args.agent_id!r}")
-            print(f"agent {args.agent_id} revoked: its next Push is refused")
+            print(f"agent {args.agent_id} revoked: its next Push is refused, its series leave /metrics")
+        else:
+            if not enrolment.forget_agent(store, args.agent_id):
+                raise ConfigError(f"no agent {args.agent_id!r}")
+            print(f"agent {args.agent_id} forgotten: credential and state deleted, its series leave /metrics")
     finally:
         store.close()
     return 0

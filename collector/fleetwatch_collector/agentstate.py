@@ -16,7 +16,7 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 @dataclass(frozen=True)
 class SiteLabels:
-    """The site an agent belongs to, bound at enrolment."""
+    """A site's labels: the one an agent was bound to at enrolment, or the inventory's for it."""
 
     site: str
     district: str
@@ -35,7 +35,7 @@ class AgentEntry:
 
     agent_id: str
     host: pb.HostInfo = field(default_factory=pb.HostInfo)
-    site: SiteLabels | None = None  # None: labels claimed by the agent's HostInfo
+    site: SiteLabels | None = None  # bound at enrolment; None: claimed by the agent's HostInfo
     applied: AppliedSeqs = field(default_factory=AppliedSeqs)
     state_seq: int = 0  # seq of the report whose values are shown
     reports_total: int = 0  # reports applied, each exactly once
@@ -47,12 +47,22 @@ class AgentEntry:
     down_at: float = float("-inf")  # collector time after which the agent counts as down
     up_line: bytes = b""  # its fleetwatch_agent_up sample while up, and while down
     down_line: bytes = b""
+    # The labels its series carry: the inventory's for its site, else enrolled_labels().
+    shown: SiteLabels | None = None
+    site_known: bool = True  # its site is in the inventory
+    revoked: bool = False
+    listed: bool = True  # on /metrics: neither revoked nor retired
 
-    def labels(self) -> SiteLabels:
+    def enrolled_labels(self) -> SiteLabels:
+        """The site bound at enrolment, or the one the agent claims (any-site token)."""
         if self.site is not None:
             return self.site
         host = self.host
         return SiteLabels(host.site, host.district, SITE_TYPE.name(host.site_type, ""), host.site_name)
+
+    def labels(self) -> SiteLabels:
+        """The site labels its series carry."""
+        return self.shown or self.enrolled_labels()
 
     def count_events(self, report: pb.Report) -> None:
         """Add the effects of a report's events; called once per applied report."""

@@ -34,7 +34,24 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
         "Version of the collector; value is always 1.",
         "version",
     ),
-    _collector("fleetwatch_collector_agents", "gauge", "Known agents by state (up, down).", "state"),
+    _collector(
+        "fleetwatch_collector_agents",
+        "gauge",
+        "Known agents by state: up, down (both on /metrics), retired (revoked, or silent longer than"
+        " fleet.retire_after_days: off /metrics).",
+        "state",
+    ),
+    _collector(
+        "fleetwatch_collector_agents_unknown_site",
+        "gauge",
+        "Agents on /metrics whose site slug is not in the site inventory; they keep their enrolment labels.",
+    ),
+    _collector("fleetwatch_collector_inventory_sites", "gauge", "Sites in the site inventory in use."),
+    _collector(
+        "fleetwatch_collector_inventory_reload_errors_total",
+        "counter",
+        "Changed site inventory files that could not be loaded; the previous inventory stays in use.",
+    ),
     _collector("fleetwatch_collector_pushes_total", "counter", "Push calls by gRPC status code.", "code"),
     _collector(
         "fleetwatch_collector_reports_applied_total",
@@ -50,7 +67,8 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
     _collector(
         "fleetwatch_collector_enrolments_total",
         "counter",
-        "Enroll calls by result (ok, token_*, invalid_request).",
+        "Enroll calls by result (ok: a new agent, reenrolled: a known machine got its agent id back,"
+        " token_*, invalid_request).",
         "result",
     ),
     _collector("fleetwatch_collector_push_duration_seconds", "histogram", "Time to handle one Push call."),

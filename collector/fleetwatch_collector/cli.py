@@ -66,6 +66,8 @@ async def _run(config: CollectorConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if hasattr(signal, "SIGHUP"):  # read the site inventory file again now
+        loop.add_signal_handler(signal.SIGHUP, server.upkeep.reload_sites)
     await server.serve(stop)
     return 0
 

@@ -41,10 +41,20 @@ class FleetSection:
 
     # An agent silent for this many of its intervals is reported down (fleetwatch_agent_up 0).
     down_after_intervals: int = 3
+    # An agent silent for this many days is retired: it leaves /metrics (and so every KPI)
+    # until it reports again; 0 = never.
+    retire_after_days: float = 30.0
+    # Seconds between checks for agents revoked or forgotten by `fleetwatch-collector agent`,
+    # agents to retire, and a changed site inventory file (SIGHUP checks at once).
+    check_seconds: float = 5.0
 
     def validate(self) -> None:
         if self.down_after_intervals < 1:
             raise ValueError("down_after_intervals: must be at least 1")
+        if self.retire_after_days < 0:
+            raise ValueError("retire_after_days: must be 0 (never) or positive")
+        if self.check_seconds <= 0:
+            raise ValueError("check_seconds: must be positive")
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,8 @@ class TlsSection:
 class SitesSection:
     """The site inventory: slugs, display names, grouping and type of every site."""
 
-    # TOML file the operators own ("" = the built-in Tiền Giang 2023 inventory).
+    # TOML file the operators own ("" = the built-in Tiền Giang 2023 inventory). Read at start
+    # (a bad file refuses to start) and again when it changes; labels follow without restart.
     file: str = ""
 
 

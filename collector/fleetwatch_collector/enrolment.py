@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import operator
 import secrets
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.store import Store, site_of
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 TOKEN_PREFIX = "fwt1"
+# An agent that reported within this many of its intervals is active: a machine enrolling
+# under another host name with its machine id is then a clone, not its reinstallation.
+ACTIVE_INTERVALS = 3
+log = logging.getLogger(__name__)
 
 
 class EnrolmentError(Exception):
@@ -48,6 +58,7 @@ class Enrolled:
     agent_id: str
     secret: str
     site: SiteLabels | None
+    continued: bool = False  # a known machine got its agent id back
 
 
 def _hash(secret: str) -> bytes:
@@ -81,8 +92,20 @@ def revoke_token(store: Store, token_id: str) -> bool:
         return db.execute("UPDATE tokens SET revoked = 1 WHERE token_id = ?", (token_id,)).rowcount > 0
 
 
-def enrol(store: Store, token: str, now: float) -> Enrolled:
-    """Exchange a valid token for a new agent id and secret."""
+def enrol(
+    store: Store,
+    token: str,
+    now: float,
+    machine_id: str = "",
+    claimed_site: str = "",
+    same_site: Callable[[str, str], bool] = operator.eq,
+    hostname: str = "",
+) -> Enrolled:
+    """Exchange a valid token for an agent id and a new secret."""
+    # A reinstalled machine (same machine_id, an unrevoked agent at the same site: the token's,
+    # or claimed_site for an any-site token; same_site follows merges) gets its agent id back and
+    # its old secret stops working. Without a machine id every enrolment is a new agent. An agent
+    # still reporting under another host name is not taken over: that is a cloned image.
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
         raise EnrolmentError("token_malformed", "enrolment token is malformed")
@@ -100,15 +123,59 @@ def enrol(store: Store, token: str, now: float) -> Enrolled:
         if row[2] is not None and now > row[2]:
             raise EnrolmentError("token_expired", f"enrolment token {token_id} has expired")
         site = site_of(row[3:7])
-        agent_id = "a-" + secrets.token_hex(8)
+        machine = _hash(machine_id) if machine_id else None
+        slug = site.site if site else claimed_site
+        known = _same_machine(db, machine, slug, same_site, hostname, now) if machine else None
         agent_secret = secrets.token_urlsafe(32)
-        db.execute(
-            "INSERT INTO agents (agent_id, secret_hash, token_id, enrolled_at, site, district,"
-            " site_type, site_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (agent_id, _hash(agent_secret), token_id, now, *row[3:7]),
-        )
+        if known is None:
+            agent_id = "a-" + secrets.token_hex(8)
+            db.execute(
+                "INSERT INTO agents (agent_id, secret_hash, token_id, enrolled_at, site, district,"
+                " site_type, site_name, machine_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, _hash(agent_secret), token_id, now, *row[3:7], machine),
+            )
+        else:
+            # Its sequence numbers start again at 1 (new spool); reports_total and counters go on.
+            agent_id = known
+            db.execute(
+                "UPDATE agents SET secret_hash = ?, token_id = ?, enrolled_at = ?, site = ?, district = ?,"
+                " site_type = ?, site_name = ?, applied = ?, state_seq = 0 WHERE agent_id = ?",
+                (_hash(agent_secret), token_id, now, *row[3:7], AppliedSeqs().dumps(), agent_id),
+            )
         db.execute("UPDATE tokens SET enrolments = enrolments + 1 WHERE token_id = ?", (token_id,))
-    return Enrolled(agent_id, agent_secret, site)
+    return Enrolled(agent_id, agent_secret, site, continued=known is not None)
+
+
+def _same_machine(
+    db: sqlite3.Connection,
+    machine: bytes,
+    slug: str,
+    same_site: Callable[[str, str], bool],
+    hostname: str,
+    now: float,
+) -> str | None:
+    """The most recently seen unrevoked agent of this machine at site ``slug``, if any."""
+    rows = db.execute(
+        "SELECT agent_id, site, host, last_seen, interval_s FROM agents"
+        " WHERE machine_hash = ? AND revoked = 0 ORDER BY last_seen DESC, enrolled_at DESC",
+        (machine,),
+    ).fetchall()
+    for agent_id, bound, host, last_seen, interval in rows:
+        info = None if host is None else pb.HostInfo.FromString(host)
+        current = bound if bound is not None else (info.site if info else None)
+        if current is not None and not same_site(current, slug):
+            continue  # None: an any-site agent that never reported, nothing to lose
+        if info and hostname and info.hostname != hostname and now - last_seen <= ACTIVE_INTERVALS * interval:
+            log.warning(
+                "machine id of %s is also that of %s, still reporting as %s: a cloned image? Enrolled"
+                " as a new agent; give clones their own machine id or [agent] id",
+                hostname,
+                agent_id,
+                info.hostname,
+            )
+            continue
+        return str(agent_id)
+    return None
 
 
 def credential(store: Store, agent_id: str) -> Credential | None:
@@ -129,6 +196,12 @@ def verify(cred: Credential, secret: str) -> bool:
 def revoke_agent(store: Store, agent_id: str) -> bool:
     with store.transaction() as db:
         return db.execute("UPDATE agents SET revoked = 1 WHERE agent_id = ?", (agent_id,)).rowcount > 0
+
+
+def forget_agent(store: Store, agent_id: str) -> bool:
+    """Delete the agent: credential and state. A running collector drops its series at its next check."""
+    with store.transaction() as db:
+        return db.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,)).rowcount > 0
 
 
 def list_agents(store: Store) -> list[tuple[str, SiteLabels | None, bool, float | None, float]]:

@@ -11,6 +11,7 @@ from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.exposition import render_agent, render_fleet
+from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 
@@ -19,6 +20,16 @@ class ApplyResult:
     acked_seq: int
     applied: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class AgentCounts:
+    """Agents by state at one scrape; ``unknown_site`` counts listed agents of no inventory site."""
+
+    up: int
+    down: int
+    retired: int
+    unknown_site: int
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,20 @@ class FleetState:
     concatenates bytes that were rendered when the agent's report arrived.
     """
 
-    def __init__(self, down_after_intervals: int = 3, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        down_after_intervals: int = 3,
+        clock: Callable[[], float] = time.time,
+        sites: SiteDirectory | None = None,
+        retire_after_seconds: float = 0.0,
+    ) -> None:
         self._agents: dict[str, AgentEntry] = {}
         self._families: list[dict[str, bytes]] = [{} for _ in PER_HOST]
         self._lock = threading.Lock()
         self._down_after = down_after_intervals
         self._clock = clock
+        self._sites = sites  # None: agents keep their enrolment labels
+        self._retire_after = retire_after_seconds  # 0: never
 
     def __len__(self) -> int:
         return len(self._agents)
@@ -91,13 +110,25 @@ class FleetState:
                 entry.reports_total += applied
                 entry.last_seen = self._clock()
                 entry.down_at = entry.last_seen + self._down_after * max(1, entry.interval_seconds)
+                entry.listed = not entry.revoked  # a retired agent that reports is back
             if applied or relabelled:
                 self._store_chunks(entry)
             return ApplyResult(entry.applied.watermark, applied, len(reports) - applied)
 
+    def reenrolled(self, agent_id: str, site: SiteLabels | None) -> None:
+        """A reinstalled machine enrolled again: its seqs start anew, its counters go on."""
+        with self._lock:
+            entry = self._agents.get(agent_id)
+            if entry is not None:
+                entry.applied = AppliedSeqs()
+                entry.state_seq = 0
+                entry.site = site
+                self._store_chunks(entry)
+
     def restore(self, snapshots: Iterable[tuple[Snapshot, SiteLabels | None]]) -> int:
         """Load agents from the store; they render as down until they report again."""
         count = 0
+        retire_before = self._retire_before()
         with self._lock:
             for snap, site in snapshots:
                 entry = AgentEntry(
@@ -112,12 +143,25 @@ class FleetState:
                     interval_seconds=snap.interval_seconds,
                 )
                 entry.restore_counters(snap.counters)
+                entry.listed = entry.last_seen >= retire_before
                 self._agents[snap.agent_id] = entry
                 self._store_chunks(entry)
                 count += 1
         return count
 
+    def _retire_before(self) -> float:
+        return self._clock() - self._retire_after if self._retire_after else float("-inf")
+
     def _store_chunks(self, entry: AgentEntry) -> None:
+        """Render a listed agent with its inventory labels; take an unlisted one off /metrics."""
+        enrolled = entry.enrolled_labels()
+        entry.shown, entry.site_known = (
+            (enrolled, True) if self._sites is None else self._sites.labels(enrolled)
+        )
+        if not entry.listed:
+            for family in self._families:
+                family.pop(entry.agent_id, None)
+            return
         prefix, chunks = render_agent(entry)
         entry.up_line, entry.down_line = prefix + b"1\n", prefix + b"0\n"
         for family, chunk in zip(self._families, chunks, strict=True):
@@ -125,6 +169,45 @@ class FleetState:
                 family[entry.agent_id] = chunk
             else:
                 family.pop(entry.agent_id, None)
+
+    def relabel(self) -> int:
+        """After the inventory changed, render again every agent whose labels changed; how many."""
+        # The lock is taken per agent, so Pushes go on while thousands are re-rendered.
+        if self._sites is None:
+            return 0
+        with self._lock:
+            agent_ids = list(self._agents)
+        changed = 0
+        for agent_id in agent_ids:
+            with self._lock:
+                entry = self._agents.get(agent_id)
+                if entry is None or self._sites.labels(entry.enrolled_labels())[0] == entry.shown:
+                    continue
+                self._store_chunks(entry)
+                changed += 1
+        return changed
+
+    def sweep(self, known: dict[str, bool], read_at: float) -> int:
+        """Apply the store's agents (id -> revoked, read at ``read_at``); how many were forgotten."""
+        # Forgotten agents (not in the store) are removed; revoked ones and those silent past the
+        # retirement period stay in memory, counted as retired, but leave /metrics.
+        retire_before = self._retire_before()
+        removed = 0
+        with self._lock:
+            for agent_id, entry in list(self._agents.items()):
+                revoked = known.get(agent_id)
+                if revoked is None:
+                    if entry.last_seen < read_at:  # else it enrolled and reported after the read
+                        del self._agents[agent_id]
+                        for family in self._families:
+                            family.pop(agent_id, None)
+                        removed += 1
+                    continue
+                listed = not revoked and entry.last_seen >= retire_before
+                if (entry.revoked, entry.listed) != (revoked, listed):
+                    entry.revoked, entry.listed = revoked, listed
+                    self._store_chunks(entry)
+        return removed
 
     def snapshot(self, agent_id: str) -> Snapshot:
         with self._lock:
@@ -134,22 +217,25 @@ class FleetState:
         """Up while the agent reported within ``down_after_intervals`` of its interval."""
         return now <= entry.down_at
 
-    def render_chunks(self) -> tuple[Iterator[bytes], int, int]:
-        """The host families as chunks of text, and the number of agents up and down.
+    def render_chunks(self) -> tuple[Iterator[bytes], AgentCounts]:
+        """The host families of the listed agents as chunks of text, and the agents by state.
 
         The lock is held only to copy references; the text is joined after it is released."""
         now = self._clock()
         with self._lock:
-            agents = self._agents.values()
-            up_lines = [e.up_line if now <= e.down_at else e.down_line for e in agents]
-            up = sum(1 for e in agents if now <= e.down_at)
+            listed = [e for e in self._agents.values() if e.listed]
+            up_lines = [e.up_line if now <= e.down_at else e.down_line for e in listed]
+            up = sum(1 for e in listed if now <= e.down_at)
+            unknown = sum(1 for e in listed if not e.site_known)
+            retired = len(self._agents) - len(listed)
             families = [list(family.values()) for family in self._families]
-        return render_fleet(families, up_lines), up, len(up_lines) - up
+        counts = AgentCounts(up, len(listed) - up, retired, unknown)
+        return render_fleet(families, up_lines), counts
 
     def render(self) -> tuple[bytes, int, int]:
         """The host families as one text, and the number of agents up and down."""
-        chunks, up, down = self.render_chunks()
-        return b"".join(chunks), up, down
+        chunks, counts = self.render_chunks()
+        return b"".join(chunks), counts.up, counts.down
 
 
 def _snapshot(e: AgentEntry) -> Snapshot:

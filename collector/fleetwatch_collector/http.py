@@ -30,9 +30,10 @@ class MetricsPage:
     def render(self) -> Iterator[bytes]:
         """The body in chunks: the fleet's families, then the collector's own metrics."""
         started = time.perf_counter()
-        chunks, up, down = self._fleet.render_chunks()
-        self._metrics.agents.labels("up").set(up)
-        self._metrics.agents.labels("down").set(down)
+        chunks, counts = self._fleet.render_chunks()
+        for state in ("up", "down", "retired"):
+            self._metrics.agents.labels(state).set(getattr(counts, state))
+        self._metrics.unknown_site.set(counts.unknown_site)
         spent = time.perf_counter() - started
         while True:  # time the rendering, not the writing to the socket in between
             started = time.perf_counter()

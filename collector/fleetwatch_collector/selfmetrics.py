@@ -51,6 +51,9 @@ class CollectorMetrics:
         push = BY_NAME["fleetwatch_collector_push_duration_seconds"]
         self.push_duration = Histogram(push.name, push.help, buckets=PUSH_BUCKETS, registry=r)
         self.render_duration = gauge("fleetwatch_collector_render_duration_seconds")
+        self.unknown_site = gauge("fleetwatch_collector_agents_unknown_site")
+        self.inventory_sites = gauge("fleetwatch_collector_inventory_sites")
+        self.inventory_errors = counter("fleetwatch_collector_inventory_reload_errors_total")
 
     def auth_refused(self, reason: str, code: str) -> None:
         self.rejected.labels(reason).inc()

@@ -18,7 +18,9 @@ from fleetwatch_collector.http import HttpServer, MetricsPage, make_app
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.service import SERVICE_NAME, CollectorService
+from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_collector.store import Store
+from fleetwatch_collector.upkeep import Upkeep
 from fleetwatch_proto.addresses import is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,19 @@ class CollectorServer:
         host, port = split_listen(config.server.grpc_listen)
         credentials = server_credentials(config.tls, host)
         self.metrics = CollectorMetrics()
-        self.fleet = FleetState(config.fleet.down_after_intervals)
+        # A bad inventory file refuses to start (ConfigError naming the entry).
+        self.sites = SiteDirectory(Path(config.sites.file) if config.sites.file else None)
+        self.fleet = FleetState(
+            config.fleet.down_after_intervals,
+            sites=self.sites,
+            retire_after_seconds=config.fleet.retire_after_days * 86400,
+        )
         self.store = Store(Path(config.server.data_dir) / "collector.sqlite")
         restored = self.fleet.restore(self.store.load_agents())
+        self.upkeep = Upkeep(self.fleet, self.store, self.sites, self.metrics, config.fleet.check_seconds)
+        self.upkeep.check()  # revoked and retired agents are off /metrics from the start
+        self._stop_upkeep = asyncio.Event()
+        self._upkeep_task: asyncio.Task[None] | None = None
         if restored:
             log.info(
                 "restored %d known agents from %s; they show as down until they report",
@@ -100,7 +112,9 @@ class CollectorServer:
             options=server_options(config.limits.max_message_bytes),
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        service = CollectorService(self.fleet, self.metrics, config.limits, self.store, self.persister)
+        service = CollectorService(
+            self.fleet, self.metrics, config.limits, self.store, self.persister, self.sites
+        )
         self._grpc.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
@@ -127,6 +141,7 @@ class CollectorServer:
     async def start(self) -> None:
         await self._grpc.start()
         self._http.start()
+        self._upkeep_task = asyncio.create_task(self.upkeep.run(self._stop_upkeep))
         self._serving = True
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -153,6 +168,10 @@ class CollectorServer:
         self._serving = False
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(self.config.server.grace_seconds)
+        self._stop_upkeep.set()
+        if self._upkeep_task is not None:
+            self.upkeep.wake()
+            await self._upkeep_task
         await asyncio.to_thread(self.persister.close)
         self._http.stop()
         self.store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import random
 import time
 from typing import cast
@@ -20,9 +21,11 @@ from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.ratelimit import RateLimiter
 from fleetwatch_collector.selfmetrics import CollectorMetrics
+from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_collector.store import Store, StoreError
 from fleetwatch_collector.validate import validate_host, validate_push
 from fleetwatch_proto import metadata
+from fleetwatch_proto.limits import MACHINE_ID_RE
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
@@ -40,7 +43,9 @@ class CollectorService:
         limits: Limits,
         store: Store,
         persister: Persister,
+        sites: SiteDirectory | None = None,
     ) -> None:
+        self._sites = sites
         self._fleet = fleet
         self._metrics = metrics
         self._limits = limits
@@ -126,22 +131,49 @@ class CollectorService:
         try:
             request = pb.EnrollRequest.FromString(raw)
             validate_host("host", request.host)
+            if request.machine_id and not MACHINE_ID_RE.fullmatch(request.machine_id):
+                raise Rejection("invalid_label", "machine_id: not a hex digest of the machine id")
         except (DecodeError, Rejection) as exc:
             self._metrics.enrolments.labels("invalid_request").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid EnrollRequest: {exc}")
             raise AssertionError("unreachable: abort raises") from None
+        sites = self._sites
         try:
-            enrolled = await asyncio.to_thread(enrol, self._store, request.token, time.time())
+            enrolled = await asyncio.to_thread(
+                enrol,
+                self._store,
+                request.token,
+                time.time(),
+                request.machine_id,
+                request.host.site,
+                sites.same_site if sites else operator.eq,
+                request.host.hostname,
+            )
         except EnrolmentError as exc:
             self._metrics.enrolments.labels(exc.reason).inc()
             log.info("enrolment of %s refused (%s): %s", request.host.hostname, exc.reason, exc)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             raise AssertionError("unreachable: abort raises") from None
-        self._metrics.enrolments.labels("ok").inc()
         site = enrolled.site or SiteLabels(
-            request.host.site, request.host.district, "", request.host.site_name
+            request.host.site,
+            request.host.district,
+            SITE_TYPE.name(request.host.site_type, ""),
+            request.host.site_name,
         )
-        log.info("enrolled %s as %s at site %s", request.host.hostname, enrolled.agent_id, site.site or "?")
+        if sites is not None:
+            site = sites.labels(site)[0]
+        if enrolled.continued:
+            self._fleet.reenrolled(enrolled.agent_id, enrolled.site)
+            self._metrics.enrolments.labels("reenrolled").inc()
+        else:
+            self._metrics.enrolments.labels("ok").inc()
+        log.info(
+            "%s %s as %s at site %s",
+            "re-enrolled" if enrolled.continued else "enrolled",
+            request.host.hostname,
+            enrolled.agent_id,
+            site.site or "?",
+        )
         site_type = SITE_TYPE.number(site.site_type) or request.host.site_type
         return pb.EnrollResponse(
             agent_id=enrolled.agent_id,

@@ -13,9 +13,15 @@ from typing import Any
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.fleet import Snapshot
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns added after version 1, for stores made by older collectors.
-MIGRATIONS = (("counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),)
+MIGRATIONS = (
+    ("counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),
+    ("machine_hash", "ALTER TABLE agents ADD COLUMN machine_hash BLOB"),
+)
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS agents_by_machine ON agents (machine_hash) WHERE machine_hash IS NOT NULL"
+)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
     token_id     TEXT PRIMARY KEY,
@@ -46,7 +52,8 @@ CREATE TABLE IF NOT EXISTS agents (
     counters       TEXT NOT NULL DEFAULT '{}',  -- event counters as JSON
     last_report_ms INTEGER NOT NULL DEFAULT 0,
     last_seen      REAL NOT NULL DEFAULT 0,
-    interval_s     INTEGER NOT NULL DEFAULT 15
+    interval_s     INTEGER NOT NULL DEFAULT 15,
+    machine_hash   BLOB                -- SHA-256 of the machine id sent at enrolment; NULL: none
 ) WITHOUT ROWID;
 """
 
@@ -83,17 +90,21 @@ class Store:
                 for column, statement in MIGRATIONS:
                     if column not in columns:
                         self._db.execute(statement)
+                self._db.execute(INDEXES)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
                 self._db.close()
                 raise
             self._reader = self._connect()
+            self._reader.execute("PRAGMA synchronous=NORMAL")  # it only reads
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        db.execute("PRAGMA synchronous=NORMAL")
+        # WAL with synchronous=FULL: each COMMIT fsyncs the WAL before it returns, so a Push
+        # acknowledged after its commit survives a power loss, not only a crash of the process.
+        db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
@@ -131,19 +142,23 @@ class Store:
         return [(Snapshot(*row[:9]), site_of(row[9:])) for row in rows]
 
     def save_agents(self, snapshots: Sequence[Snapshot]) -> None:
-        """Write the state of these agents in one transaction."""
+        """Write the state of these agents, enrolled ones only, in one transaction."""
+        # UPDATE, not an upsert: a Push in flight when `agent forget` ran must not bring the row back.
         if not snapshots:
             return
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO agents (agent_id, host, applied, state_seq, reports_total, counters,"
-                " last_report_ms, last_seen, interval_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(agent_id) DO UPDATE SET host=excluded.host, applied=excluded.applied,"
-                " state_seq=excluded.state_seq, reports_total=excluded.reports_total,"
-                " counters=excluded.counters, last_report_ms=excluded.last_report_ms,"
-                " last_seen=excluded.last_seen, interval_s=excluded.interval_s",
-                [dataclasses.astuple(s) for s in snapshots],
+                "UPDATE agents SET host=?, applied=?, state_seq=?, reports_total=?, counters=?,"
+                " last_report_ms=?, last_seen=?, interval_s=? WHERE agent_id=?",
+                [(*dataclasses.astuple(s)[1:], s.agent_id) for s in snapshots],
             )
+
+    def agent_ids(self) -> dict[str, bool]:
+        """Every enrolled agent id, and whether it is revoked."""
+        return {
+            agent_id: bool(revoked)
+            for agent_id, revoked in self.query("SELECT agent_id, revoked FROM agents")
+        }
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:

@@ -27,6 +27,7 @@ from dashboards_src.panels import (
 )
 from dashboards_src.source import (
     SITE_FILTER,
+    age,
     datasource_variable,
     district_variable,
     query,
@@ -36,6 +37,7 @@ from dashboards_src.source import (
 
 UID = "fleetwatch-antivirus"
 F = SITE_FILTER
+SIGNATURES = "fleetwatch_antivirus_signature_updated_timestamp_seconds"
 HOST_LINK = link_to("Chi tiết máy / Host detail", dashboard_url("fleetwatch-host", host="${__value.raw}"))
 SIGNATURE_AGE = steps("green", (86400, "orange"), (OLD_SIGNATURE_SECONDS, "red"))
 
@@ -85,8 +87,7 @@ def build() -> models.Dashboard:
                 "Số máy có chữ ký mới nhất cũ hơn 3 ngày. "
                 "Hosts whose newest signatures are older than 3 days.",
                 query(
-                    f"count(min by (agent_id) (fleetwatch_antivirus_signature_age_seconds{{{F}}})"
-                    f" > {OLD_SIGNATURE_SECONDS}) or vector(0)",
+                    f"count(min by (agent_id) {age(SIGNATURES, F)} > {OLD_SIGNATURE_SECONDS}) or vector(0)",
                     "Máy / hosts",
                 ),
                 thresholds=PROBLEMS,
@@ -192,10 +193,7 @@ def build() -> models.Dashboard:
             table_panel(
                 "Tuổi chữ ký cũ nhất / Oldest signatures",
                 "50 sản phẩm có chữ ký cũ nhất. The 50 products with the oldest signatures.",
-                table_query(
-                    f"topk(50, max by (host, site, district, product) "
-                    f"(fleetwatch_antivirus_signature_age_seconds{{{F}}}))"
-                ),
+                table_query(f"topk(50, max by (host, site, district, product) {age(SIGNATURES, F)})"),
                 order=("host", "site", "district", "product", "Value"),
                 rename={
                     "host": "Máy / Host",
@@ -247,12 +245,12 @@ def build() -> models.Dashboard:
                 "Tuổi chữ ký theo sản phẩm / Signature age by product",
                 "Trung vị và 95% tuổi chữ ký theo sản phẩm. Median and 95th percentile of signature age.",
                 query(
-                    f"quantile by (product) (0.5, fleetwatch_antivirus_signature_age_seconds{{{F}}})",
+                    f"quantile by (product) (0.5, {age(SIGNATURES, F)})",
                     "{{product}} p50",
                     "A",
                 ),
                 query(
-                    f"quantile by (product) (0.95, fleetwatch_antivirus_signature_age_seconds{{{F}}})",
+                    f"quantile by (product) (0.95, {age(SIGNATURES, F)})",
                     "{{product}} p95",
                     "B",
                 ),

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 
-from dashboards_src.fields import ON_OFF, PROBLEMS, binary_cells, steps, value_mappings
+from dashboards_src.fields import ON_OFF, PROBLEMS, binary_cells, steps, unit, value_mappings
 from dashboards_src.layout import Item
 from dashboards_src.panels import bargauge_panel, row, stat_panel, table_panel
 from dashboards_src.source import HOST_FILTER as H
-from dashboards_src.source import query, table_query
+from dashboards_src.source import age, query, table_query
 
 SIGNATURE_AGE = steps("green", (86400, "orange"), (3 * 86400, "red"))
+# The product's versions (info, value 1) with its current state (the 1 of its state gauge).
+PRODUCTS = (
+    "max by (product, vendor, product_version, engine_version, state) ("
+    f"fleetwatch_antivirus_product_info{{{H}}} * on (agent_id, product) group_left (state) "
+    f"(fleetwatch_antivirus_product_state{{{H}}} == 1))"
+)
 
 
 def antivirus_panels() -> list[Item]:
@@ -19,16 +26,19 @@ def antivirus_panels() -> list[Item]:
         row("Phòng chống mã độc / Antivirus"),
         table_panel(
             "Sản phẩm / Products",
-            "Các sản phẩm tìm thấy trên máy, phiên bản và trạng thái của từng sản phẩm. "
-            "Products found on the host, their versions and states.",
-            table_query(f"fleetwatch_antivirus_product_info{{{H}}}"),
-            hide=("Time", "Value", "agent_id", "host", "site", "district", "site_type"),
+            "Các sản phẩm tìm thấy trên máy, phiên bản, trạng thái và phiên bản chữ ký (khi là một số, "
+            "như bản daily của ClamAV). Products found on the host, their versions and states, and "
+            "the signature version where it is a number (ClamAV's daily).",
+            table_query(PRODUCTS, "A"),
+            table_query(f"max by (product) (fleetwatch_antivirus_signature_version{{{H}}})", "B"),
+            merge=True,
+            hide=("Time", "Value #A"),
             order=(
                 "product",
                 "vendor",
                 "product_version",
                 "engine_version",
-                "signature_version",
+                "Value #B",
                 "state",
             ),
             rename={
@@ -36,11 +46,13 @@ def antivirus_panels() -> list[Item]:
                 "vendor": "Hãng / Vendor",
                 "product_version": "Phiên bản / Version",
                 "engine_version": "Engine",
-                "signature_version": "Chữ ký / Signatures",
+                "Value #B": "Chữ ký / Signatures",
                 "state": "Trạng thái / State",
             },
             width=12,
             height=6,
+        ).override_by_name(  # a version number, never 27.5 K
+            "Chữ ký / Signatures", [unit("none"), models.DynamicConfigValue(id_val="decimals", value=0)]
         ),
         table_panel(
             "Bảo vệ thời gian thực / Real-time protection",
@@ -65,8 +77,12 @@ def antivirus_panels() -> list[Item]:
         .override_by_name("Khi truy cập / On access", [value_mappings(ON_OFF)]),
         bargauge_panel(
             "Tuổi chữ ký / Signature age",
-            "Tuổi chữ ký của mỗi sản phẩm khi thu thập. Age of each product's signatures when collected.",
-            query(f"max by (product) (fleetwatch_antivirus_signature_age_seconds{{{H}}})", "{{product}}"),
+            "Tuổi chữ ký của mỗi sản phẩm tính đến nay, vẫn tăng khi máy không gửi báo cáo. "
+            "Age of each product's signatures up to now, growing while the host is silent too.",
+            query(
+                f"max by (product) {age('fleetwatch_antivirus_signature_updated_timestamp_seconds', H)}",
+                "{{product}}",
+            ),
             unit_name=units.DurationSeconds,
             thresholds=SIGNATURE_AGE,
             max_value=7 * 86400,
@@ -75,9 +91,10 @@ def antivirus_panels() -> list[Item]:
         ),
         bargauge_panel(
             "Lần quét gần nhất / Last scan",
-            "Thời gian từ lần quét nhanh (quick) và toàn bộ (full) gần nhất. Time since the last scans.",
+            "Thời gian từ lần quét nhanh (quick) và toàn bộ (full) gần nhất đến nay. "
+            "Time since the last quick and full scans, up to now.",
             query(
-                f"max by (product, kind) (fleetwatch_antivirus_last_scan_age_seconds{{{H}}})",
+                f"max by (product, kind) {age('fleetwatch_antivirus_last_scan_timestamp_seconds', H)}",
                 "{{product}} {{kind}}",
             ),
             unit_name=units.DurationSeconds,

@@ -79,6 +79,12 @@ def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False)
     return target.instant() if instant else target.range()
 
 
+def age(metric: str, matchers: str) -> str:
+    """The age of the times (Unix seconds) of ``metric``, a ``*_timestamp_seconds`` series:
+    computed at query time, so it keeps growing between reports and while an agent is silent."""
+    return f"(time() - {metric}{{{matchers}}})"
+
+
 def table_query(expr: str, ref: str = "A") -> prometheus.Dataquery:
     """An instant query whose labels become the columns of a table."""
     return query(expr, ref=ref, instant=True).format(PromQueryFormat.TABLE)

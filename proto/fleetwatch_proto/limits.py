@@ -8,6 +8,8 @@ import re
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
 # Agent ids, assigned at enrolment or set in the agent's configuration.
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Machine identities sent at enrolment: a hex digest, never the raw machine id.
+MACHINE_ID_RE = re.compile(r"^[0-9a-f]{32,128}$")
 # Host names: RFC 1123 characters (and "_", which Windows allows), at most 253 bytes.
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
 HOSTNAME_MAX_BYTES = 253

@@ -3,6 +3,8 @@
 A site is what the labels ``site``, ``district`` and ``site_type`` of every host series name.
 The grouping (``district``) is whatever the operator chooses: the district-level units of
 the 2023 structure, or areas of a two-tier province. Nothing here assumes three levels.
+A site merged into another is listed in the survivor's ``aliases``: ``resolve`` maps the old
+slug to the survivor, so agents enrolled at the old site carry the survivor's labels.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Site:
     site_type: str  # a SiteType name: department, district, commune
     weight: float = 1.0  # relative number of workstations (the simulator's spread)
     routers: tuple[Router, ...] = ()
+    aliases: tuple[str, ...] = ()  # slugs of sites merged into this one; their agents now belong here
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,18 @@ class Inventory:
     groups: tuple[Group, ...]
     sites: tuple[Site, ...]
     _by_slug: dict[str, Site] = field(init=False, repr=False, compare=False)
+    _by_alias: dict[str, Site] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_slug", {site.slug: site for site in self.sites})
+        object.__setattr__(self, "_by_alias", {a: site for site in self.sites for a in site.aliases})
 
     def site(self, slug: str) -> Site | None:
         return self._by_slug.get(slug)
+
+    def resolve(self, slug: str) -> Site | None:
+        """The site named by ``slug``, or the site it was merged into (``aliases``); None if neither."""
+        return self._by_slug.get(slug) or self._by_alias.get(slug)
 
     def group_name(self, slug: str) -> str:
         return next((g.name for g in self.groups if g.slug == slug), slug)
@@ -110,7 +119,8 @@ def parse_inventory(data: dict[str, Any], source: str = "site inventory") -> Inv
     )
     if not sites:
         raise ConfigError(f"{source}: 'sites' is empty: at least one site is needed")
-    _unique((s.slug for s in sites), source, "sites")
+    slugs = _unique((s.slug for s in sites), source, "sites")
+    _check_aliases(sites, slugs, source)
     name = data.get("name", "")
     if not isinstance(name, str):
         raise ConfigError(f"{source}: 'name' must be a string")
@@ -155,7 +165,7 @@ def _group(entry: dict[str, Any], source: str, where: str) -> Group:
 
 
 def _site(entry: dict[str, Any], source: str, where: str, groups: set[str]) -> Site:
-    _keys(entry, source, f"{where}: ", {"slug", "name", "group", "type"}, {"weight", "routers"})
+    _keys(entry, source, f"{where}: ", {"slug", "name", "group", "type"}, {"weight", "routers", "aliases"})
     slug = _slug(entry, "slug", source, where)
     where = f"{where} ({slug})"
     group = _slug(entry, "group", source, where)
@@ -171,8 +181,29 @@ def _site(entry: dict[str, Any], source: str, where: str, groups: set[str]) -> S
     for i, router in enumerate(_list(entry, "routers", source)):
         _keys(router, source, f"{where}.routers[{i}]: ", required={"name", "address"}, optional=set())
         routers.append(Router(_slug(router, "name", source, f"{where}.routers[{i}]"), router["address"]))
+    aliases = entry.get("aliases", [])
+    if not isinstance(aliases, list):
+        raise ConfigError(f"{source}: {where}.aliases: expected a list of slugs, got {aliases!r}")
+    for i, alias in enumerate(aliases):
+        if not isinstance(alias, str) or not SLUG_RE.fullmatch(alias):
+            raise ConfigError(f"{source}: {where}.aliases[{i}]: {alias!r} is not an ASCII slug")
     name = _nfc(_text(entry, "name", source, where))
-    return Site(slug, name or slug, group, site_type, float(weight), tuple(routers))
+    return Site(slug, name or slug, group, site_type, float(weight), tuple(routers), tuple(aliases))
+
+
+def _check_aliases(sites: tuple[Site, ...], slugs: set[str], source: str) -> None:
+    """An alias names a site that no longer exists, merged into exactly one other."""
+    owner: dict[str, str] = {}
+    for i, site in enumerate(sites):
+        where = f"{source}: sites[{i}] ({site.slug}).aliases"
+        for alias in site.aliases:
+            if alias in slugs:
+                raise ConfigError(
+                    f"{where}: {alias!r} is still a site of its own: remove its entry when merging it"
+                )
+            if alias in owner:
+                raise ConfigError(f"{where}: {alias!r} is already an alias of {owner[alias]!r}")
+            owner[alias] = site.slug
 
 
 def _unique(slugs: Iterable[str], source: str, key: str) -> set[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from fleetwatch_agent.config import AgentConfig, ProbesSection, load_config
 from fleetwatch_agent.probes import PROBES
-from fleetwatch_proto.tomlconfig import ConfigError
+from fleetwatch_proto.tomlconfig import ConfigError, from_dict
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "agent" / "agent.example.toml"
@@ -271,4 +271,104 @@ def test_a_probe_not_in_the_registry_is_an_unknown_option_listing_the_known_ones
 def test_each_probes_section_reports_unknown_keys_by_path(tmp_path: Path, probe: str) -> None:
     assert f"unknown option 'probes.{probe}.nonsense'" in config_error(
         tmp_path, f"[probes.{probe}]\nnonsense = 1\n"
+    )
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """Notepad saves UTF-8 with a BOM; tomllib alone calls it an invalid statement."""
+    path = tmp_path / "agent.toml"
+    path.write_bytes("\ufeff[agent]\ninterval_seconds = 30\n[site]\nname = 'Xã Tân Mỹ'\n".encode())
+    config = load_config(path)
+    assert (config.agent.interval_seconds, config.site.name) == (30.0, "Xã Tân Mỹ")
+
+
+@pytest.mark.parametrize(
+    ("text", "option"),
+    [
+        ('[agent]\ndata_dir = "C:\\data\\fleetwatch"\n', "'agent.data_dir'"),  # \d: invalid TOML
+        ('[agent]\ndata_dir = "C:\\Users\\fw"\n', "'agent.data_dir'"),  # \U: invalid TOML
+        ('[agent]\ndata_dir = "C:\\new\\fleetwatch"\n', "'agent.data_dir'"),  # \n: valid, a line feed
+        ('[collector]\nca_file = "C:\\temp\\ca.pem"\n', "'collector.ca_file'"),  # \t: valid, a tab
+        ('[collector]\naddresses = ["a:1", "\\\\\\\\srv\\bad:2"]\n', "'collector.addresses[1]'"),  # \b
+    ],
+)
+def test_windows_paths_in_double_quotes_name_the_option_and_say_what_to_write(
+    tmp_path: Path, text: str, option: str
+) -> None:
+    message = config_error(tmp_path, text)
+    assert option in message
+    assert "single quotes, 'C:\\path\\to'" in message
+    assert 'forward slashes, "C:/path/to"' in message
+
+
+def test_windows_paths_in_single_quotes_or_with_forward_slashes_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path, "[agent]\ndata_dir = 'C:\\new\\fleetwatch'\n[collector]\nca_file = \"C:/temp/ca.pem\"\n"
+        )
+    )
+    assert config.agent.data_dir == "C:\\new\\fleetwatch"
+    assert config.collector.ca_file == "C:/temp/ca.pem"
+
+
+def test_a_control_character_from_a_unicode_escape_is_refused(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[site]\nname = "Xa\\u0007"\n')
+    assert "'site.name'" in message
+    assert "U+0007" in message
+
+
+def test_invalid_toml_names_the_line_and_the_option(tmp_path: Path) -> None:
+    message = config_error(tmp_path, "[agent]\nid = 'pc-1'\ninterval_seconds =\n")
+    assert "invalid TOML at line 3, option 'agent.interval_seconds'" in message
+    assert "the value after '=' is missing" in message
+
+
+def test_invalid_toml_in_an_array_table_names_the_table(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[[probes.connectivity.targets]]\nname = "x"\naddress = \n')
+    assert "option 'probes.connectivity.targets.address'" in message
+
+
+def test_text_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_bytes(b'[site]\nslug = "xa"\nname = "S\xf6 Y t\xe9"\n')
+    with pytest.raises(ConfigError, match=r"not UTF-8: byte 0xf6 on line 3; save the file as UTF-8"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[agent]\ninterval_seconds = "15"\n', "expected float (a number), got str '15'; write the number"),
+        ("[collector]\nmax_batch_reports = 10.5\n", "expected int (an integer), got float 10.5"),
+        ('[probes.resources]\nenabled = "yes"\n', "write true or false, without quotes"),
+        ("[agent]\nid = true\n", "expected str (a string), got bool true"),
+        ('[collector]\naddresses = "127.0.0.1:50051"\n', 'write ["127.0.0.1:50051"]'),
+    ],
+)
+def test_wrong_types_say_what_to_write(tmp_path: Path, text: str, fragment: str) -> None:
+    assert fragment in config_error(tmp_path, text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Upstream:
+    url: str
+    retries: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class WithRequired:
+    upstream: Upstream = dataclasses.field(default_factory=lambda: Upstream("x"))
+
+
+def test_an_option_without_default_is_named_when_missing() -> None:
+    with pytest.raises(ConfigError, match=r"example.toml: option upstream.url: missing; it has no default"):
+        from_dict(WithRequired, {"upstream": {"retries": 1}}, source="example.toml")
+
+
+def test_failback_seconds_is_read_and_must_be_positive(tmp_path: Path) -> None:
+    assert (
+        load_config(write(tmp_path, "[collector]\nfailback_seconds = 60\n")).collector.failback_seconds == 60
+    )
+    assert "option collector.failback_seconds:" in config_error(
+        tmp_path, "[collector]\nfailback_seconds = 0\n"
     )

@@ -1,11 +1,22 @@
-"""Host facts: the agent id derived from the machine id, and the OS name from os-release fields."""
+"""Host facts: the machine identity sent at enrolment, the agent id, the OS name from os-release fields."""
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
-from fleetwatch_agent.hostfacts import derive_agent_id, os_release_name, read_host_facts
-from fleetwatch_proto.limits import AGENT_ID_RE
+import pytest
+
+from fleetwatch_agent.hostfacts import (
+    derive_agent_id,
+    machine_identity,
+    os_release_name,
+    read_host_facts,
+    read_machine_id,
+    windows_machine_guid,
+)
+from fleetwatch_proto.limits import AGENT_ID_RE, MACHINE_ID_RE
 
 
 def machine_id_file(tmp_path: Path, name: str, content: str) -> Path:
@@ -68,3 +79,62 @@ def test_read_host_facts_on_this_host() -> None:
     assert facts.cpu_count >= 1
     assert facts.memory_total_bytes > 0
     assert facts.os_name
+
+
+def test_machine_identity_is_a_digest_of_the_machine_id_never_the_id(tmp_path: Path) -> None:
+    raw = "0123456789abcdef0123456789abcdef"
+    path = machine_id_file(tmp_path, "machine-id", raw + "\n")
+    identity = machine_identity("", (path,))
+    assert MACHINE_ID_RE.fullmatch(identity)
+    assert raw not in identity
+    assert identity == machine_identity("", (path,))
+    assert read_machine_id((tmp_path / "absent", path)) == raw
+
+
+def test_agent_id_option_overrides_the_machine_id(tmp_path: Path) -> None:
+    path = machine_id_file(tmp_path, "machine-id", "0123456789abcdef")
+    assert machine_identity("pc-cloned-07", (path,)) != machine_identity("", (path,))
+    cloned = machine_identity("pc-cloned-07", (path,))
+    assert machine_identity("pc-cloned-07", (tmp_path / "absent",)) == cloned
+
+
+def test_no_machine_id_means_no_identity(tmp_path: Path) -> None:
+    paths = (tmp_path / "absent", machine_id_file(tmp_path, "empty", "\n"))
+    assert read_machine_id(paths) == ""
+    assert machine_identity("", paths) == ""
+
+
+def test_windows_machine_guid_is_read_from_the_64_bit_registry_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[object, ...]] = []
+
+    class Key:
+        def __enter__(self) -> Key:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def open_key(*args: object) -> Key:
+        opened.append(args)
+        return Key()
+
+    guid = "6f1c2b9e-0d4a-4c61-9a4e-3b2f8d7c1e05"
+    fake = types.SimpleNamespace(
+        HKEY_LOCAL_MACHINE="HKLM",
+        KEY_READ=0x20019,
+        KEY_WOW64_64KEY=0x0100,
+        REG_SZ=1,
+        OpenKey=open_key,
+        QueryValueEx=lambda key, name: (guid + "\n", 1) if name == "MachineGuid" else (None, 0),
+    )
+    monkeypatch.setitem(sys.modules, "winreg", fake)
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert windows_machine_guid() == guid
+    assert read_machine_id() == guid
+    assert opened == [("HKLM", r"SOFTWARE\Microsoft\Cryptography", 0, 0x20019 | 0x0100)] * 2
+
+    def missing(*args: object) -> Key:
+        raise FileNotFoundError(2, "The system cannot find the file specified")
+
+    monkeypatch.setattr(fake, "OpenKey", missing)
+    assert windows_machine_guid() == ""

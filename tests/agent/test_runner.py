@@ -1,10 +1,12 @@
-"""The probe runner: per-probe isolation of failures and timeouts, probe binding, jittered ticks."""
+"""The probe runner: isolation of failures, timeouts and hung calls, probe binding, jittered ticks."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,16 @@ from fleetwatch_agent.probes.connectivity import ConnectivityConfig
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.probes.resources import ResourcesConfig
 from fleetwatch_agent.report import ProbeOutcome
-from fleetwatch_agent.runner import MAX_ERROR_CHARS, BoundProbe, bind_probes, first_tick, next_tick, run_cycle
+from fleetwatch_agent.runner import (
+    MAX_ERROR_CHARS,
+    BoundProbe,
+    DaemonCall,
+    ProbeRunner,
+    bind_probes,
+    first_tick,
+    next_tick,
+    run_cycle,
+)
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 
@@ -58,10 +69,91 @@ def test_failing_and_hanging_probes_do_not_hide_the_good_one() -> None:
     assert by_name["broken"].error.startswith("KeyError: ")
     assert "no such counter" in by_name["broken"].error
     assert by_name["hanging"].success is False
-    assert "timed out" in by_name["hanging"].error
-    assert "0.05s" in by_name["hanging"].error
+    assert by_name["hanging"].error == "timeout: no result after 0.05s"
     assert results == {"good": {"value": 42}}
     assert all(o.duration_seconds >= 0.0 for o in outcomes)
+
+
+class Hung:
+    """A collect function that blocks until released, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+
+    def __call__(self) -> object:
+        self.calls += 1
+        self.release.wait(30.0)
+        return {"late": True}
+
+
+def test_a_hung_probe_is_skipped_while_it_runs_and_the_others_go_on() -> None:
+    hung = Hung()
+    ok_calls: list[int] = []
+    probes = (
+        BoundProbe("stuck", hung, 0.05),
+        BoundProbe("good", lambda: ok_calls.append(1) or {"ok": len(ok_calls)}, 1.0),
+    )
+
+    async def cycles() -> list[tuple[tuple[ProbeOutcome, ...], dict[str, object]]]:
+        runner = ProbeRunner(probes)
+        try:
+            done = [await runner.run_cycle()]
+            await asyncio.sleep(1.1)
+            done.append(await runner.run_cycle())
+            assert set(runner.stuck()) == {"stuck"}
+            hung.release.set()  # the hung call returns at last: its late result is not used
+            await asyncio.sleep(0.2)
+            done.append(await runner.run_cycle())
+            assert runner.stuck() == {}
+            return done
+        finally:
+            hung.release.set()
+
+    first, second, third = asyncio.run(cycles())
+    assert first[0][0] == ProbeOutcome("stuck", False, first[0][0].duration_seconds, first[0][0].error)
+    assert first[0][0].error == "timeout: no result after 0.05s"
+    # The second cycle does not start the probe again: one stuck thread at most.
+    assert second[0][0].success is False
+    since = re.fullmatch(r"timeout: still running since (\d+)s", second[0][0].error)
+    assert since is not None, second[0][0].error
+    assert int(since.group(1)) >= 1
+    assert second[0][0].duration_seconds == 0.0
+    assert hung.calls == 2  # once hung, once again after it returned (third cycle)
+    assert third[0][0].success is True
+    assert third[1]["stuck"] == {"late": True}
+    # The good probe ran and succeeded every cycle.
+    assert [cycle[0][1].success for cycle in (first, second, third)] == [True, True, True]
+    assert [cycle[1]["good"] for cycle in (first, second, third)] == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
+
+
+def test_probe_threads_are_daemons_so_a_hung_call_never_delays_exit() -> None:
+    hung = Hung()
+
+    async def one_cycle() -> None:
+        await run_cycle((BoundProbe("stuck", hung, 0.05),))
+
+    started = time.monotonic()
+    try:
+        # asyncio.to_thread's executor is joined when the loop shuts down: this would hang 30 s.
+        asyncio.run(one_cycle())
+        elapsed = time.monotonic() - started
+        (thread,) = [t for t in threading.enumerate() if t.name == "probe-stuck"]
+        assert thread.daemon
+    finally:
+        hung.release.set()
+    assert elapsed < 5.0
+
+
+def test_daemon_call_hands_back_the_exception_of_its_function() -> None:
+    def broken() -> object:
+        raise OSError("device not ready")
+
+    async def call() -> object:
+        return await DaemonCall(broken, "io").result(5.0)
+
+    with pytest.raises(OSError, match="device not ready"):
+        asyncio.run(call())
 
 
 def test_long_error_texts_are_truncated() -> None:

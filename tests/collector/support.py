@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,8 +12,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from fleetwatch_collector.validate import Limits, Rejection, validate_push
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
+if TYPE_CHECKING:
+    from fleetwatch_collector.store import Store
+
 # A fixed "now" for the pure validation functions: 2025-10-09T08:53:20Z.
 NOW_MS = 1_760_000_000_000
+
+
+def register(store: Store, *agent_ids: str) -> Store:
+    """Agent rows as enrolment makes them, for tests that save agents they did not enrol
+    (the store writes the state of enrolled agents only)."""
+    with store.transaction() as db:
+        db.executemany("INSERT OR IGNORE INTO agents (agent_id) VALUES (?)", [(a,) for a in agent_ids])
+    return store
 
 
 def host_info(hostname: str = "pc-ke-01", **fields: object) -> pb.HostInfo:

@@ -18,6 +18,7 @@ from tests.collector.support import (
     full_report,
     host_info,
     parsed_samples,
+    register,
     report,
     value_of,
 )
@@ -232,7 +233,7 @@ def test_threat_events_count_once_across_replays_and_restart(tmp_path: Path) -> 
     before.apply("a1", batch, oldest_held_seq=1)
     before.apply("a1", batch, oldest_held_seq=1)  # the ack was lost
     assert threats(before) == 3
-    store = Store(tmp_path / "collector.sqlite")
+    store = register(Store(tmp_path / "collector.sqlite"), "a1")
     try:
         store.save_agents([before.snapshot("a1")])
         after = FleetState(clock=Clock())

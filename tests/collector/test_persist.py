@@ -22,7 +22,7 @@ from fleetwatch_collector.server import CollectorServer
 from fleetwatch_collector.store import Store, StoreError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
-from tests.collector.support import full_report, host_info
+from tests.collector.support import full_report, host_info, register
 
 AGENTS = 8
 SAVES_PER_AGENT = 40
@@ -30,7 +30,8 @@ SAVES_PER_AGENT = 40
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "collector.sqlite")
+    s = register(Store(tmp_path / "collector.sqlite"), "burst", "good", "huge", "other")
+    register(s, *(f"a{i}" for i in range(AGENTS)))
     yield s
     s.close()
 
@@ -125,11 +126,12 @@ def test_store_stays_usable_after_a_failed_commit(store: Store) -> None:
         other.executescript(
             "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
             "CREATE TABLE child (id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);"
-            "CREATE TRIGGER fail_at_commit AFTER UPDATE ON agents BEGIN INSERT INTO child VALUES (1); END;"
+            "CREATE TRIGGER fail_at_commit AFTER UPDATE ON agents WHEN NEW.agent_id = 'a1'"
+            " BEGIN INSERT INTO child VALUES (1); END;"
         )
     with pytest.raises(StoreError, match="FOREIGN KEY"):
         store.save_agents([snapshot("a1", 2)])
-    store.save_agents([snapshot("a2", 1)])  # an INSERT: the trigger does not fire
+    store.save_agents([snapshot("a2", 1)])  # another agent: the trigger does not fire
     assert stored(store) == {"a1": snapshot("a1", 1), "a2": snapshot("a2", 1)}
 
 

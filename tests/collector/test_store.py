@@ -15,7 +15,15 @@ from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.fleet import FleetState, Snapshot
 from fleetwatch_collector.store import SCHEMA_VERSION, Store, StoreError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from tests.collector.support import NOW_MS, full_report, host_info, parsed_samples, report, value_of
+from tests.collector.support import (
+    NOW_MS,
+    full_report,
+    host_info,
+    parsed_samples,
+    register,
+    report,
+    value_of,
+)
 
 
 class Clock:
@@ -33,7 +41,7 @@ def store_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(store_path: Path) -> Iterator[Store]:
-    s = Store(store_path)
+    s = register(Store(store_path), "a1", "a2", "ok", "huge")
     yield s
     s.close()
 
@@ -89,7 +97,7 @@ def test_snapshot_of_unknown_agent_raises() -> None:
 
 def test_saved_agents_load_from_a_new_store(store_path: Path) -> None:
     snaps = snapshots(two_agents(Clock(1000.0)), "a1", "a2")
-    first = Store(store_path)
+    first = register(Store(store_path), "a1", "a2")
     first.save_agents(snaps)
     first.close()
 
@@ -106,7 +114,7 @@ def test_saving_nothing_is_a_no_op(store: Store) -> None:
     assert store.load_agents() == []
 
 
-def test_upsert_updates_existing_row(store: Store) -> None:
+def test_save_updates_existing_rows(store: Store) -> None:
     clock = Clock(1000.0)
     fleet = two_agents(clock)
     store.save_agents(snapshots(fleet, "a1", "a2"))
@@ -150,7 +158,7 @@ def test_enrolled_agent_loads_only_once_it_reported_and_keeps_its_credential(sto
 
 def save_and_restore(store_path: Path, restart_at: float) -> FleetState:
     """Save a two-agent fleet (last seen at 1000 and 1001.5), then restore it into a new one."""
-    writer = Store(store_path)
+    writer = register(Store(store_path), "a1", "a2")
     writer.save_agents(snapshots(two_agents(Clock(1000.0)), "a1", "a2"))
     writer.close()
     reader = Store(store_path)
@@ -264,6 +272,23 @@ def test_newer_schema_raises_store_error(tmp_path: Path) -> None:
         Store(path)
     assert str(path) in str(info.value)
     assert f"schema version {SCHEMA_VERSION + 1}" in str(info.value)
+
+
+def test_saving_an_agent_not_in_the_store_writes_nothing(store: Store) -> None:
+    """A Push in flight while `agent forget` deleted its agent must not bring the row back."""
+    fleet = FleetState(clock=Clock(1000.0))
+    fleet.apply("forgotten", [full_report(1)])
+    fleet.apply("a1", [full_report(1)])
+    store.save_agents(snapshots(fleet, "forgotten", "a1"))
+    assert set(loaded_by_id(store)) == {"a1"}
+    assert store.query("SELECT count(*) FROM agents WHERE agent_id = 'forgotten'") == [(0,)]
+
+
+def test_writes_are_fsynced_at_commit(store: Store) -> None:
+    """An acknowledged Push survives power loss: WAL mode with synchronous=FULL (2) when writing."""
+    with store.transaction() as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA synchronous").fetchone() == (2,)
 
 
 def test_failed_save_leaves_the_store_usable(store: Store) -> None:

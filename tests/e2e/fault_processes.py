@@ -181,6 +181,8 @@ def make_agent(
     config.write_text(
         f"""
 [agent]
+# Each test agent is a machine of its own (they share this host's machine id).
+id = {toml_string("e2e-" + name)}
 data_dir = {toml_string(str(data_dir))}
 interval_seconds = 1
 log_level = "debug"

@@ -296,6 +296,8 @@ def agent_toml(
     extra = "".join(f"{key} = {toml_string(value)}\n" for key, value in (collector or {}).items())
     return f"""
 [agent]
+# A machine of its own per data folder: test agents share this host's machine id.
+id = {toml_string(("e2e-" + data_dir.name)[:64])}
 data_dir = {toml_string(str(data_dir))}
 interval_seconds = {interval}
 

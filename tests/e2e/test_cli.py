@@ -24,6 +24,7 @@ from tests.e2e.support import (
     start_collector,
     two_free_ports,
     wait_until,
+    write_token_file,
 )
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +77,7 @@ def test_version(script: str, version: str) -> None:
 
 
 def test_agent_check_prints_this_host_as_json() -> None:
-    result = run(AGENT, "check")
+    result = run(AGENT, "check", "--no-collector")
     assert result.returncode == 0, f"check failed:\n{result.stderr}"
     document = json.loads(result.stdout)
     resources = document["results"]["resources"]
@@ -265,6 +266,84 @@ def test_agent_enroll_with_the_environment_token(processes: ProcessGroup, tmp_pa
         "commune",
     )
     assert f"enrolled as {credential['agent_id']} at site xa-an-cu" in enrolled.stdout
+
+
+def check(config: Path) -> subprocess.CompletedProcess[str]:
+    """`fleetwatch-agent check`, whose JSON must parse whatever the verdict."""
+    result = run(AGENT, "check", "--config", str(config))
+    assert "Traceback" not in result.stderr, result.stderr
+    json.loads(result.stdout)
+    return result
+
+
+def test_agent_check_tells_the_collector_verdict_and_writes_nothing(
+    processes: ProcessGroup, tmp_path: Path
+) -> None:
+    collector = start_collector(processes, tmp_path / "collector-data")
+    address = collector.grpc_address
+    data = tmp_path / "absent" / "agent-data"
+    config = tmp_path / "agent.toml"
+    config.write_text(agent_toml(data, address))
+    # Not enrolled: the collector answers, so it is reachable; `enroll` is what to do.
+    result = check(config)
+    assert_clean_failure(result, 1, f"collector {address}: not_enrolled", "fleetwatch-agent enroll")
+    assert not (tmp_path / "absent").exists(), "check created the data folder"
+    # With collector.token_file, `run` will enrol: nothing to fix.
+    token = write_token_file(tmp_path / "site.token", create_token(tmp_path / "collector-data", "xa-an-cu"))
+    config.write_text(agent_toml(data, address, collector={"token_file": str(token)}))
+    result = check(config)
+    assert result.returncode == 0, result.stderr
+    assert f"collector {address}: ok: reachable; not enrolled yet" in result.stderr
+    # Enrolled: the collector accepts the credential; check adds no spool and no sequence file.
+    enrolled = run(AGENT, "enroll", "--config", str(config), "--token-file", str(token))
+    assert enrolled.returncode == 0, enrolled.stderr
+    before = sorted(path.name for path in data.iterdir())
+    result = check(config)
+    assert result.returncode == 0, result.stderr
+    assert f"collector {address}: ok: OK" in result.stderr
+    assert result.stderr.rstrip().endswith("check ok")
+    assert json.loads(result.stdout)["collectors"] == [{"address": address, "status": "ok", "detail": "OK"}]
+    assert sorted(path.name for path in data.iterdir()) == before == ["credential.json"]
+    # A collector that does not know this agent refuses the credential.
+    other = start_collector(processes, tmp_path / "other-collector-data", name="other-collector")
+    config.write_text(agent_toml(data, other.grpc_address))
+    result = check(config)
+    assert_clean_failure(
+        result, 1, f"collector {other.grpc_address}: refused: UNAUTHENTICATED", "check failed"
+    )
+    # Nothing listens: unreachable.
+    closed = f"127.0.0.1:{two_free_ports()[0]}"
+    config.write_text(agent_toml(data, closed))
+    result = check(config)
+    assert_clean_failure(result, 1, f"collector {closed}: unreachable: UNAVAILABLE")
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        ('data_dir = "C:\\new\\fleetwatch"', ("'agent.data_dir'", "single quotes", "forward slashes")),
+        ('data_dir = "C:\\data\\fleetwatch"', ("line 3", "'agent.data_dir'", "single quotes")),
+        ("interval_seconds =", ("line 3", "'agent.interval_seconds'", "missing")),
+        ('interval_seconds = "15"', ("'agent.interval_seconds'", "without quotes")),
+    ],
+    ids=["backslash-escape", "backslash-invalid", "missing-value", "quoted-number"],
+)
+def test_agent_configuration_errors_name_the_option(
+    tmp_path: Path, line: str, fragments: tuple[str, ...]
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f"# written on Windows\n[agent]\n{line}\n", encoding="utf-8")
+    result = run(AGENT, "run", "--config", str(config))
+    assert_clean_failure(result, 2, str(config), *fragments)
+
+
+def test_agent_reads_a_configuration_saved_by_notepad_with_a_byte_order_mark(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text("[agent]\ninterval_seconds = 5000\n", encoding="utf-8-sig")
+    assert config.read_bytes().startswith(b"\xef\xbb\xbf")
+    # Parsed, so the (deliberately) wrong value is what gets reported, not the BOM.
+    result = run(AGENT, "run", "--config", str(config))
+    assert_clean_failure(result, 2, "option agent.interval_seconds: must be between")
 
 
 def run_with_env(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

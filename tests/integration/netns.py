@@ -7,7 +7,9 @@ interface is called ``to-<neighbour role>``. The two ends get a default route, t
 between them forward and get a route to every subnet, so the first role reaches the last
 one through all the others. Traffic never leaves these namespaces.
 
-Everything made (namespaces, processes, the responder script) is removed by ``close()``,
+With ``ipv6=True`` links also get fd00:199:<i+1>::1 and ::2 and the same routes (see netns_extra.py).
+
+Everything made (namespaces, processes, scripts, /etc/netns files) is removed by ``close()``,
 which the context manager calls also when a test fails. ``sweep_stale()`` deletes "fwt-"
 namespaces left by test processes that no longer run (killed before their teardown).
 """
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from tests.conftest import REQUIRE_PEERS_ENV, peers_required, require_program
 
 PREFIX = "fwt-"
 SUBNET = "10.199.{}.0/24"
+SUBNET6 = "fd00:199:{}::/64"
 COMMAND_TIMEOUT_SECONDS = 60.0
 READY_TIMEOUT_SECONDS = 20.0
 
@@ -140,6 +144,8 @@ class Link:
     right: str
     left_address: str
     right_address: str
+    left_address6: str = ""
+    right_address6: str = ""
 
     @property
     def left_interface(self) -> str:
@@ -161,15 +167,16 @@ class Route:
 class Network:
     """A chain of namespaces, one per role; see the module docstring for the layout."""
 
-    def __init__(self, roles: tuple[str, ...]) -> None:
+    def __init__(self, roles: tuple[str, ...], ipv6: bool = False) -> None:
         if len(roles) < 2 or len(set(roles)) != len(roles):
             raise ValueError("a network needs at least two distinct roles")
         self.roles = roles
+        self.ipv6 = ipv6
         tag = f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
         self.namespaces = {role: f"{tag}-{role}" for role in roles}
         self.links = [
-            Link(a, b, f"10.199.{i + 1}.1", f"10.199.{i + 1}.2")
-            for i, (a, b) in enumerate(itertools.pairwise(roles))
+            Link(a, b, f"10.199.{n}.1", f"10.199.{n}.2", f"fd00:199:{n}::1", f"fd00:199:{n}::2")
+            for n, (a, b) in enumerate(itertools.pairwise(roles), 1)
         ]
         self.routes: list[Route] = []
         self._made: list[str] = []
@@ -195,6 +202,8 @@ class Network:
             _ip("netns", "add", name)
             self._made.append(name)
             self.ip(role, "link", "set", "lo", "up")
+            if self.ipv6:  # link-local addresses too: no duplicate address detection to wait for
+                self.run(role, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
         for i, link in enumerate(self.links):
             _ip(
                 "link", "add", link.left_interface, "netns", self.namespaces[link.left], "type", "veth",
@@ -202,11 +211,15 @@ class Network:
             )  # fmt: skip
             self.ip(link.left, "addr", "add", f"{link.left_address}/24", "dev", link.left_interface)
             self.ip(link.right, "addr", "add", f"{link.right_address}/24", "dev", link.right_interface)
+            if self.ipv6:
+                self.ip(link.left, "addr", "add", f"{link.left_address6}/64", "dev", link.left_interface)
+                self.ip(link.right, "addr", "add", f"{link.right_address6}/64", "dev", link.right_interface)
             self._set_link(i, "up")
         last = len(self.roles) - 1
         for index, role in enumerate(self.roles):
             if 0 < index < last:
-                self.run(role, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+                forwarding = ["net.ipv4.ip_forward=1", *["net.ipv6.conf.all.forwarding=1"] * self.ipv6]
+                self.run(role, "sysctl", "-qw", *forwarding)
             for k in range(len(self.links)):
                 if k in (index - 1, index):
                     continue  # directly connected
@@ -219,12 +232,31 @@ class Network:
                 if route not in self.routes:
                     self.routes.append(route)
         self._apply_routes()
+        if self.ipv6:
+            self._wait_ipv6_ready()
+
+    def _wait_ipv6_ready(self) -> None:
+        """Until every link has its carrier, IPv6 neighbour discovery fails (IPv4 does not wait)."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while any("NO-CARRIER" in self.run(role, "ip", "link").stdout for role in self.roles):
+            if time.monotonic() > deadline:
+                pytest.fail(f"links still without carrier after {READY_TIMEOUT_SECONDS:g} s")
+            time.sleep(0.1)
 
     def _apply_routes(self) -> None:
         """(Re)install every route whose gateway's link is up (a link going down drops its routes)."""
         for route in self.routes:
             if route.link not in self._down:
                 self.ip(route.role, "route", "replace", route.destination, "via", route.gateway)
+                if self.ipv6:
+                    self.ip(route.role, "-6", "route", "replace", *self._route6(route))
+
+    def _route6(self, route: Route) -> tuple[str, str, str]:
+        """The IPv6 twin of an IPv4 route: same link, same direction."""
+        link = self.links[route.link]
+        gateway = link.left_address6 if route.gateway == link.left_address else link.right_address6
+        number = "" if route.destination == "default" else route.destination.split(".")[2]
+        return (SUBNET6.format(number) if number else "default", "via", gateway)
 
     def close(self) -> None:
         """Stop the processes started here, delete the namespaces made here; safe to call twice."""
@@ -238,6 +270,7 @@ class Network:
         self._processes.clear()
         for name in reversed(self._made):
             _delete_namespace(name)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)  # see netns_extra.use_resolver
         self._made.clear()
         shutil.rmtree(self._workdir, ignore_errors=True)
 

@@ -134,7 +134,8 @@ def test_clamd_stopped_is_disabled_and_started_again_is_protected(
         assert (clamav.state, clamav.realtime_protection) == ("protected", True)
 
 
-def test_corrupted_database_is_unknown_and_names_the_file(fresh_database: Path, tmp_path: Path) -> None:
+def test_corrupted_database_file_degrades_only_the_disk_part(fresh_database: Path, tmp_path: Path) -> None:
+    """clamd keeps serving what it loaded: the record stays protected and names the broken file."""
     clamscan = program("clamscan")
     db = database_dir(tmp_path, fresh_database)
     with running_clamd(db) as clamd:
@@ -152,13 +153,15 @@ def test_corrupted_database_is_unknown_and_names_the_file(fresh_database: Path, 
         )
         assert check.returncode == 2 and "Broken or not a CVD file" in check.stderr, check
 
-        # clamd still answers with what it loaded before: the unreadable file still wins.
+        # What protects is what clamd loaded: the broken file only costs its part of the record.
         result = collect()
         clamav = clamav_of(result)
-        assert clamav.state == "unknown"
+        assert (clamav.state, clamav.signature_version) == ("protected", str(DATABASE_VERSION))
         assert "database unreadable: daily.cud" in clamav.detail
-        assert result.host_state == "unknown"
+        assert f"signatures: daily {DATABASE_VERSION} loaded by clamd" in clamav.detail
+        assert result.host_state == "protected"
 
+        # Without clamd nothing tells the signatures any more.
         clamd.stop()
         clamav = clamav_of(collect())
         assert clamav.state == "unknown"

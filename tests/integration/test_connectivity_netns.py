@@ -1,10 +1,8 @@
-"""ICMP checks and traceroute against real namespaces: delay, loss, cut links, where a path breaks.
-
-Each test builds its own network (tests/integration/netns.py) and runs the agent's code inside
-the agent namespace, in a child Python that prints the result as JSON. The ICMP checks run both
-ways the agent can send: a raw socket as root, and an unprivileged datagram socket (a child
-without CAP_NET_RAW, net.ipv4.ping_group_range opened in the agent namespace).
-"""
+"""ICMP (v4, v6) checks and traceroutes in real namespaces: delay, loss, cut links, where a path breaks."""
+# Each test builds its own network (tests/integration/netns.py) and runs the agent's code inside the agent
+# namespace, in a child Python that prints the result as JSON. The ICMP checks run both ways the agent can
+# send: a raw socket as root, and an unprivileged datagram socket (a child without CAP_NET_RAW,
+# net.ipv4.ping_group_range opened in the agent namespace).
 
 from __future__ import annotations
 
@@ -16,11 +14,12 @@ import pytest
 
 from tests.conftest import require_program
 from tests.integration import netns
+from tests.integration.netns_extra import address6
 
 ICMP_SNIPPET = """
-import dataclasses, json, sys
+import dataclasses, json, socket, sys
 from fleetwatch_agent.probes.connectivity.icmp import icmp_echo, open_icmp_socket
-opened = open_icmp_socket()
+opened = open_icmp_socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 socket_kind = opened if isinstance(opened, str) else ("raw" if opened[1] else "datagram")
 if not isinstance(opened, str):
     opened[0].close()
@@ -58,6 +57,13 @@ def three_hosts() -> Iterator[netns.Network]:
 
 
 @pytest.fixture
+def three_hosts6() -> Iterator[netns.Network]:
+    """agent <-> router <-> server, with IPv6 addresses too."""
+    with netns.Network(("agent", "router", "server"), ipv6=True) as network:
+        yield network
+
+
+@pytest.fixture
 def two_routers() -> Iterator[netns.Network]:
     """agent <-> r1 <-> r2 <-> server."""
     with netns.Network(("agent", "r1", "r2", "server")) as network:
@@ -65,12 +71,18 @@ def two_routers() -> Iterator[netns.Network]:
 
 
 def ping(
-    network: netns.Network, socket_kind: str, count: int = 5, timeout: float = 1.0, interval: float = 0.2
+    network: netns.Network,
+    socket_kind: str,
+    count: int = 5,
+    timeout: float = 1.0,
+    interval: float = 0.2,
+    ipv6: bool = False,
 ) -> dict[str, Any]:
     """icmp_echo to the server, run in the agent namespace with the given kind of socket."""
     unprivileged = socket_kind == "datagram"
     network.allow_unprivileged_ping("agent", unprivileged)
-    server = network.address("server", network.roles[-2])
+    toward = network.roles[-2]
+    server = address6(network, "server", toward) if ipv6 else network.address("server", toward)
     args = (server, str(count), str(timeout), str(interval))
     result: dict[str, Any] = network.python("agent", ICMP_SNIPPET, *args, without_net_raw=unprivileged)
     assert result["socket"] == socket_kind, result
@@ -199,3 +211,43 @@ def test_traceroute_past_a_silent_router_stops_after_the_last_answer(two_routers
         "reached": False,
         "error": "",
     }
+
+
+@pytest.mark.peer("netns")
+@pytest.mark.parametrize("socket_kind", SOCKETS)
+def test_icmpv6_echo_through_the_router(three_hosts6: netns.Network, socket_kind: str) -> None:
+    result = ping(three_hosts6, socket_kind, count=3, ipv6=True)
+
+    assert result["success"] and result["received"] == 3, result
+    assert result["address"] == address6(three_hosts6, "server", "router")
+
+
+@pytest.mark.peer("netns")
+@pytest.mark.parametrize("socket_kind", SOCKETS)
+@pytest.mark.parametrize(
+    ("cut", "how"),
+    [
+        (("agent", "router"), "no route on the agent: ENETUNREACH when sending"),
+        (("router", "server"), "the router answers ICMPv6 destination unreachable"),
+    ],
+)
+def test_icmpv6_cut_link_is_unreachable(
+    three_hosts6: netns.Network, socket_kind: str, cut: tuple[str, str], how: str
+) -> None:
+    three_hosts6.cut(*cut)
+
+    result = ping(three_hosts6, socket_kind, count=3, ipv6=True)
+
+    assert not result["success"] and result["received"] == 0, how
+    assert result["error"] == "unreachable", (how, result)
+
+
+@pytest.mark.peer("netns")
+@pytest.mark.parametrize("socket_kind", SOCKETS)
+def test_icmpv6_silent_drop_is_a_timeout(three_hosts6: netns.Network, socket_kind: str) -> None:
+    ip6tables = require_program("ip6tables", "apt-get install iptables")
+    three_hosts6.run("router", ip6tables, "-A", "FORWARD", "-p", "ipv6-icmp", "-j", "DROP")
+
+    result = ping(three_hosts6, socket_kind, count=3, timeout=0.5, interval=0.1, ipv6=True)
+
+    assert (result["success"], result["received"], result["error"]) == (False, 0, "timeout"), result

@@ -223,6 +223,43 @@ def test_the_indicators_show_what_the_agents_reported(live: LiveStack) -> None:
 
 
 @pytest.mark.peer("prometheus")
+def test_the_host_products_table_joins_state_and_signature_version(live: LiveStack) -> None:
+    board = DASHBOARDS["fleetwatch-host.json"]
+    panel = next(p for p in query_panels(board) if p["title"].startswith("Sản phẩm"))
+    products, versions = (
+        live.prometheus.result(substitute(target["expr"], variable_values(live)))
+        for target in panel["targets"]
+    )
+    assert [s["metric"] for s in products] == [
+        {
+            "product": "ClamAV",
+            "vendor": "Cisco Talos",
+            "product_version": "1.0.7",
+            "engine_version": "1.0.7",
+            "state": "protected",
+        }
+    ]
+    assert [(s["metric"], float(s["value"][1])) for s in versions] == [({"product": "ClamAV"}, 27480.0)]
+
+
+@pytest.mark.peer("prometheus")
+def test_ages_keep_growing_while_a_host_is_silent(live: LiveStack) -> None:
+    """The collector exports times; the dashboards take ages at query time, so the silent host's
+    signatures keep ageing although it sent a single report."""
+    silent = next(h for h in HOSTS if h.silent)
+    values = {
+        **variable_values(live),
+        "district": silent.district,
+        "site": silent.site,
+        "host": silent.hostname,
+    }
+    first = panel_value(live, "fleetwatch-host.json", "Tuổi chữ ký", values)
+    time.sleep(2.0)
+    later = panel_value(live, "fleetwatch-host.json", "Tuổi chữ ký", values)
+    assert first >= 3600 and later >= first + 1.5, (first, later)
+
+
+@pytest.mark.peer("prometheus")
 def test_rejected_pushes_appear_by_reason(live: LiveStack) -> None:
     assert live.fleet.push_with_wrong_secret() == grpc.StatusCode.UNAUTHENTICATED
     board = DASHBOARDS["fleetwatch-collector.json"]

@@ -61,6 +61,16 @@ def _site(**override: object) -> dict[str, object]:
         ({"sites": [{"slug": "xa-a", "group": "g", "type": "commune"}]}, "sites[0]: missing key 'name'"),
         ({"sites": [_site(weight=-1)]}, "weight: must be a non-negative number"),
         ({"site": []}, "unknown key 'site'"),
+        ({"sites": [_site(aliases="xa-b")]}, "sites[0] (xa-a).aliases: expected a list of slugs"),
+        ({"sites": [_site(aliases=["Xa B"])]}, "sites[0] (xa-a).aliases[0]: 'Xa B' is not an ASCII slug"),
+        (
+            {"sites": [_site(aliases=["xa-b"]), _site(slug="xa-b")]},
+            "sites[0] (xa-a).aliases: 'xa-b' is still a site of its own",
+        ),
+        (
+            {"sites": [_site(aliases=["xa-c"]), _site(slug="xa-b", aliases=["xa-c"])]},
+            "sites[1] (xa-b).aliases: 'xa-c' is already an alias of 'xa-a'",
+        ),
     ],
 )
 def test_bad_inventories_are_refused_naming_the_entry(data: dict[str, object], message: str) -> None:
@@ -99,3 +109,16 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 )
 def test_slugify(name: str, slug: str) -> None:
     assert slugify(name) == slug
+
+
+def test_aliases_resolve_to_the_site_they_were_merged_into() -> None:
+    inventory = parse_inventory(
+        {"sites": [_site(slug="xa-moi", name="Xã Mới", aliases=["xa-cu-1", "xa-cu-2"]), _site(slug="xa-b")]}
+    )
+    merged = inventory.resolve("xa-cu-2")
+    assert merged is not None and merged.slug == "xa-moi"
+    assert merged.aliases == ("xa-cu-1", "xa-cu-2")
+    assert inventory.resolve("xa-moi") is merged
+    assert inventory.site("xa-cu-1") is None  # site() is the exact slug only
+    assert inventory.resolve("xa-khac") is None
+    assert inventory.sites[1].aliases == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 PRODUCT_TEXTS = ("name", "vendor", "product_version", "engine_version", "signature_version")
 THREAT_TEXTS = ("product", "threat", "path", "action")
 STATES = ANTIVIRUS_STATE.names()
+# A signature version that is a plain number (ClamAV's daily.cvd version), exactly a float64.
+NUMERIC_VERSION = re.compile(r"[0-9]{1,15}")
 
 METRICS = (
     host_metric(
@@ -33,15 +36,23 @@ METRICS = (
         f"Host antivirus state: 1 for the current state, 0 for the others ({', '.join(STATES)}).",
         "state",
     ),
+    # No label here changes more often than the product is upgraded: the signature version and
+    # the state, which change daily or flip, have series of their own below.
     host_metric(
         "fleetwatch_antivirus_product_info",
         "info",
-        "An antivirus product found on the host; value is always 1.",
+        "An antivirus product found on the host, with its versions; value is always 1. Its state and "
+        "signatures have series of their own (fleetwatch_antivirus_product_state, _signature_*).",
         "product",
         "vendor",
         "product_version",
         "engine_version",
-        "signature_version",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_product_state",
+        "gauge",
+        f"State of the product: 1 for the current state, 0 for the others ({', '.join(STATES)}).",
+        "product",
         "state",
     ),
     host_metric(
@@ -57,15 +68,24 @@ METRICS = (
         "product",
     ),
     host_metric(
-        "fleetwatch_antivirus_signature_age_seconds",
+        "fleetwatch_antivirus_signature_updated_timestamp_seconds",
         "gauge",
-        "Age of the product's signatures when the report was collected (absent when unknown).",
+        "When the product's signatures were built or updated, in Unix seconds (absent when unknown). "
+        "Their age: time() - this.",
         "product",
     ),
     host_metric(
-        "fleetwatch_antivirus_last_scan_age_seconds",
+        "fleetwatch_antivirus_signature_version",
         "gauge",
-        "Time since the product's last scan of this kind (quick, full) when the report was collected.",
+        "Version of the product's signatures when it is a plain number, as ClamAV's daily database "
+        "(absent otherwise).",
+        "product",
+    ),
+    host_metric(
+        "fleetwatch_antivirus_last_scan_timestamp_seconds",
+        "gauge",
+        "When the product last completed a scan of this kind (quick, full), in Unix seconds (absent "
+        "when never or unknown). Time since: time() - this.",
         "product",
         "kind",
     ),
@@ -108,10 +128,16 @@ def count_events(state: AntivirusState, report: pb.Report) -> None:
             state.threats[product] = state.threats.get(product, 0) + 1
 
 
+def numeric_version(version: str) -> int | None:
+    """``version`` as a number when it is one (ClamAV: "27450"); None for "1.421.1187.0" and the like."""
+    return int(version) if NUMERIC_VERSION.fullmatch(version) else None
+
+
 def render(c: Chunks, agent: AgentEntry, state: AntivirusState) -> None:
+    # Times as the agent reported them, never ages: an age taken at collection would stop
+    # growing while the agent is silent; time() - timestamp in PromQL keeps moving.
     av = state.section
     if av is not None:
-        collected = agent.last_report_ms / 1000.0
         host_state = ANTIVIRUS_STATE.name(av.host_state)
         c.add("fleetwatch_antivirus_protected", int(host_state == "protected"))
         for name in STATES:
@@ -122,19 +148,31 @@ def render(c: Chunks, agent: AgentEntry, state: AntivirusState) -> None:
                 ("vendor", p.vendor),
                 ("product_version", p.product_version),
                 ("engine_version", p.engine_version),
-                ("signature_version", p.signature_version),
-                ("state", ANTIVIRUS_STATE.name(p.state)),
             )
             c.add("fleetwatch_antivirus_product_info", 1, product + info)
+            product_state = ANTIVIRUS_STATE.name(p.state)
+            for name in STATES:
+                c.add(
+                    "fleetwatch_antivirus_product_state",
+                    int(name == product_state),
+                    (*product, ("state", name)),
+                )
             c.add("fleetwatch_antivirus_realtime_protection", int(p.realtime_protection), product)
             c.add("fleetwatch_antivirus_on_access_scanning", int(p.on_access_scanning), product)
             if p.signature_updated_unix > 0:
-                age = max(0.0, collected - p.signature_updated_unix)
-                c.add("fleetwatch_antivirus_signature_age_seconds", age, product)
+                c.add(
+                    "fleetwatch_antivirus_signature_updated_timestamp_seconds",
+                    p.signature_updated_unix,
+                    product,
+                )
+            version = numeric_version(p.signature_version)
+            if version is not None:
+                c.add("fleetwatch_antivirus_signature_version", version, product)
             for kind, when in (("quick", p.last_quick_scan_unix), ("full", p.last_full_scan_unix)):
                 if when > 0:
-                    age = max(0.0, collected - when)
-                    c.add("fleetwatch_antivirus_last_scan_age_seconds", age, (*product, ("kind", kind)))
+                    c.add(
+                        "fleetwatch_antivirus_last_scan_timestamp_seconds", when, (*product, ("kind", kind))
+                    )
     for name, count in state.threats.items():
         c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", name),))
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fleetwatch_collector.agentstate import AgentEntry
     from fleetwatch_collector.exposition import Chunks
 
-TARGET_TEXTS = ("role", "path_last_hop", "detail")
+TARGET_TEXTS = ("role", "path_last_hop", "detail", "address")
 DEVICE_TEXTS = ("mac", "ip", "vendor")
 TARGET = ("target",)
 TARGET_KIND = ("target", "kind")
@@ -73,9 +73,10 @@ METRICS = (
         "fleetwatch_connectivity_http_status_code", "gauge", "HTTP status of the latest check.", *TARGET
     ),
     host_metric(
-        "fleetwatch_connectivity_tls_cert_expiry_seconds",
+        "fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds",
         "gauge",
-        "Time left until the target's TLS certificate expires.",
+        "When the TLS certificate of an https target expires (its notAfter), in Unix seconds. "
+        "Time left: this - time().",
         *TARGET,
     ),
     host_metric(
@@ -160,7 +161,7 @@ def count_events(state: ConnectivityState, report: pb.Report) -> None:
 
 def render(c: Chunks, agent: AgentEntry, state: ConnectivityState) -> None:
     if state.section is not None:
-        _targets(c, state.section)
+        _targets(c, state.section, agent.last_report_ms / 1000.0)
     if state.lan_devices is not None:
         c.add("fleetwatch_lan_devices", state.lan_devices)
     if state.lan_new_devices or state.lan_devices is not None:
@@ -174,7 +175,17 @@ def render(c: Chunks, agent: AgentEntry, state: ConnectivityState) -> None:
         )
 
 
-def _targets(c: Chunks, conn: pb.Connectivity) -> None:
+def cert_not_after(t: pb.TargetResult, collected: float) -> float | None:
+    """The target's certificate notAfter (Unix seconds); from an older agent, which sends only the
+    deprecated days left at check time, that many days after the report's collection."""
+    if t.tls_cert_not_after_unix > 0:
+        return t.tls_cert_not_after_unix
+    if t.HasField("tls_cert_days_left"):  # not rounded: NaN or Inf from the wire stay samples
+        return collected + t.tls_cert_days_left * 86400
+    return None
+
+
+def _targets(c: Chunks, conn: pb.Connectivity, collected: float) -> None:
     for t in distinct(conn.targets, lambda t: t.name):
         labels = (("target", t.name), ("kind", PROBE_KIND.name(t.kind, "other")))
         c.add("fleetwatch_connectivity_up", int(t.success), (*labels, ("role", t.role)))
@@ -191,8 +202,9 @@ def _targets(c: Chunks, conn: pb.Connectivity) -> None:
         target = (("target", t.name),)
         if t.http_status:
             c.add("fleetwatch_connectivity_http_status_code", t.http_status, target)
-        if t.HasField("tls_cert_days_left"):
-            c.add("fleetwatch_connectivity_tls_cert_expiry_seconds", t.tls_cert_days_left * 86400, target)
+        not_after = cert_not_after(t, collected)
+        if not_after is not None:
+            c.add("fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds", not_after, target)
         if t.path_diagnosed:
             c.add("fleetwatch_connectivity_path_hops", t.path_hops, target)
 

@@ -23,6 +23,7 @@ class AntivirusState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANTIVIRUS_STATE_EXPIRED: _ClassVar[AntivirusState]
     ANTIVIRUS_STATE_NOT_INSTALLED: _ClassVar[AntivirusState]
     ANTIVIRUS_STATE_UNKNOWN: _ClassVar[AntivirusState]
+    ANTIVIRUS_STATE_STALE: _ClassVar[AntivirusState]
 
 class ProbeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +55,7 @@ ANTIVIRUS_STATE_DISABLED: AntivirusState
 ANTIVIRUS_STATE_EXPIRED: AntivirusState
 ANTIVIRUS_STATE_NOT_INSTALLED: AntivirusState
 ANTIVIRUS_STATE_UNKNOWN: AntivirusState
+ANTIVIRUS_STATE_STALE: AntivirusState
 PROBE_KIND_UNSPECIFIED: ProbeKind
 PROBE_KIND_ICMP: ProbeKind
 PROBE_KIND_TCP: ProbeKind
@@ -70,12 +72,14 @@ PROBE_ERROR_UNSUPPORTED: ProbeError
 PROBE_ERROR_OTHER: ProbeError
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("token", "host")
+    __slots__ = ("token", "host", "machine_id")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    MACHINE_ID_FIELD_NUMBER: _ClassVar[int]
     token: str
     host: HostInfo
-    def __init__(self, token: _Optional[str] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ...) -> None: ...
+    machine_id: str
+    def __init__(self, token: _Optional[str] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., machine_id: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("agent_id", "secret", "site", "district", "site_type", "config")
@@ -310,7 +314,7 @@ class Antivirus(_message.Message):
     def __init__(self, products: _Optional[_Iterable[_Union[AntivirusProduct, _Mapping]]] = ..., host_state: _Optional[_Union[AntivirusState, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class AntivirusProduct(_message.Message):
-    __slots__ = ("name", "vendor", "product_version", "engine_version", "signature_version", "signature_updated_unix", "realtime_protection", "last_quick_scan_unix", "last_full_scan_unix", "state", "centrally_managed", "on_access_scanning", "detail")
+    __slots__ = ("name", "vendor", "product_version", "engine_version", "signature_version", "signature_updated_unix", "realtime_protection", "last_quick_scan_unix", "last_full_scan_unix", "state", "centrally_managed", "on_access_scanning", "detail", "signature_clock_skew_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +328,7 @@ class AntivirusProduct(_message.Message):
     CENTRALLY_MANAGED_FIELD_NUMBER: _ClassVar[int]
     ON_ACCESS_SCANNING_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_CLOCK_SKEW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     vendor: str
     product_version: str
@@ -337,22 +342,27 @@ class AntivirusProduct(_message.Message):
     centrally_managed: bool
     on_access_scanning: bool
     detail: str
-    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., product_version: _Optional[str] = ..., engine_version: _Optional[str] = ..., signature_version: _Optional[str] = ..., signature_updated_unix: _Optional[int] = ..., realtime_protection: _Optional[bool] = ..., last_quick_scan_unix: _Optional[int] = ..., last_full_scan_unix: _Optional[int] = ..., state: _Optional[_Union[AntivirusState, str]] = ..., centrally_managed: _Optional[bool] = ..., on_access_scanning: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+    signature_clock_skew_seconds: int
+    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., product_version: _Optional[str] = ..., engine_version: _Optional[str] = ..., signature_version: _Optional[str] = ..., signature_updated_unix: _Optional[int] = ..., realtime_protection: _Optional[bool] = ..., last_quick_scan_unix: _Optional[int] = ..., last_full_scan_unix: _Optional[int] = ..., state: _Optional[_Union[AntivirusState, str]] = ..., centrally_managed: _Optional[bool] = ..., on_access_scanning: _Optional[bool] = ..., detail: _Optional[str] = ..., signature_clock_skew_seconds: _Optional[int] = ...) -> None: ...
 
 class Connectivity(_message.Message):
-    __slots__ = ("targets", "lan_swept", "lan_devices", "lan_error")
+    __slots__ = ("targets", "lan_swept", "lan_devices", "lan_error", "checks_cut", "overruns_total")
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     LAN_SWEPT_FIELD_NUMBER: _ClassVar[int]
     LAN_DEVICES_FIELD_NUMBER: _ClassVar[int]
     LAN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_CUT_FIELD_NUMBER: _ClassVar[int]
+    OVERRUNS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     targets: _containers.RepeatedCompositeFieldContainer[TargetResult]
     lan_swept: bool
     lan_devices: int
     lan_error: str
-    def __init__(self, targets: _Optional[_Iterable[_Union[TargetResult, _Mapping]]] = ..., lan_swept: _Optional[bool] = ..., lan_devices: _Optional[int] = ..., lan_error: _Optional[str] = ...) -> None: ...
+    checks_cut: int
+    overruns_total: int
+    def __init__(self, targets: _Optional[_Iterable[_Union[TargetResult, _Mapping]]] = ..., lan_swept: _Optional[bool] = ..., lan_devices: _Optional[int] = ..., lan_error: _Optional[str] = ..., checks_cut: _Optional[int] = ..., overruns_total: _Optional[int] = ...) -> None: ...
 
 class TargetResult(_message.Message):
-    __slots__ = ("name", "kind", "role", "success", "sent", "received", "rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds", "error", "http_status", "tls_cert_days_left", "path_hops", "path_last_hop", "path_diagnosed", "path_reached", "detail")
+    __slots__ = ("name", "kind", "role", "success", "sent", "received", "rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds", "error", "http_status", "tls_cert_days_left", "path_hops", "path_last_hop", "path_diagnosed", "path_reached", "detail", "tls_cert_not_after_unix", "address")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -371,6 +381,8 @@ class TargetResult(_message.Message):
     PATH_DIAGNOSED_FIELD_NUMBER: _ClassVar[int]
     PATH_REACHED_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TLS_CERT_NOT_AFTER_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ProbeKind
     role: str
@@ -389,7 +401,9 @@ class TargetResult(_message.Message):
     path_diagnosed: bool
     path_reached: bool
     detail: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProbeKind, str]] = ..., role: _Optional[str] = ..., success: _Optional[bool] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., rtt_min_seconds: _Optional[float] = ..., rtt_avg_seconds: _Optional[float] = ..., rtt_max_seconds: _Optional[float] = ..., jitter_seconds: _Optional[float] = ..., error: _Optional[_Union[ProbeError, str]] = ..., http_status: _Optional[int] = ..., tls_cert_days_left: _Optional[float] = ..., path_hops: _Optional[int] = ..., path_last_hop: _Optional[str] = ..., path_diagnosed: _Optional[bool] = ..., path_reached: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+    tls_cert_not_after_unix: int
+    address: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProbeKind, str]] = ..., role: _Optional[str] = ..., success: _Optional[bool] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., rtt_min_seconds: _Optional[float] = ..., rtt_avg_seconds: _Optional[float] = ..., rtt_max_seconds: _Optional[float] = ..., jitter_seconds: _Optional[float] = ..., error: _Optional[_Union[ProbeError, str]] = ..., http_status: _Optional[int] = ..., tls_cert_days_left: _Optional[float] = ..., path_hops: _Optional[int] = ..., path_last_hop: _Optional[str] = ..., path_diagnosed: _Optional[bool] = ..., path_reached: _Optional[bool] = ..., detail: _Optional[str] = ..., tls_cert_not_after_unix: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
 
 class NetworkDevice(_message.Message):
     __slots__ = ("name", "sys_name", "sys_descr", "reachable", "uptime_seconds", "interfaces", "error")

@@ -12,6 +12,8 @@ from fleetwatch_collector.validate import Limits, Rejection, validate_push
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from tests.collector.support import NOW_MS, check_metrics, full_report, parsed_samples, value_of
 
+NOT_AFTER = 1_767_225_600  # 2026-01-01T00:00:00Z: the portal's certificate
+
 
 def with_connectivity(r: pb.Report, *, gateway_up: bool = True) -> pb.Report:
     r.connectivity.targets.add(
@@ -25,7 +27,7 @@ def with_connectivity(r: pb.Report, *, gateway_up: bool = True) -> pb.Report:
         name="portal", kind=pb.PROBE_KIND_HTTP, role="custom", success=False, sent=1, received=1,
         error=pb.PROBE_ERROR_HTTP_STATUS, http_status=503,
     )  # fmt: skip
-    target.tls_cert_days_left = 30.5
+    target.tls_cert_not_after_unix = NOT_AFTER
     return r
 
 
@@ -49,7 +51,10 @@ def test_targets_render_with_their_state_and_measurements(promtool: str) -> None
     assert value_of(text, "fleetwatch_connectivity_up", target="portal", kind="http") == 0
     assert value_of(text, "fleetwatch_connectivity_failure_info", target="portal", reason="http_status") == 1
     assert value_of(text, "fleetwatch_connectivity_http_status_code", target="portal") == 503
-    assert value_of(text, "fleetwatch_connectivity_tls_cert_expiry_seconds", target="portal") == 30.5 * 86400
+    assert (
+        value_of(text, "fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds", target="portal")
+        == NOT_AFTER
+    )
     names = {name for name, _, _ in parsed_samples(text)}
     assert "fleetwatch_connectivity_path_hops" not in names  # no traceroute while the gateway is up
     assert "10.0.0.1" not in text  # addresses from the wire are never label values
@@ -68,6 +73,37 @@ def test_a_failing_target_shows_its_reason_and_path_but_no_latency() -> None:
         for n, lab, _ in parsed_samples(text)
         if n == "fleetwatch_connectivity_rtt_seconds" and lab["target"] == "gateway"
     ]
+
+
+def test_the_certificate_expiry_is_its_time_not_the_time_left() -> None:
+    """Time left: this - time() in PromQL, which keeps shrinking while the agent is silent."""
+    clock = [NOW_MS / 1000]
+    fleet = FleetState(clock=lambda: clock[0])
+    fleet.apply("a1", [with_connectivity(full_report(1))])
+    name = "fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds"
+    text = render(fleet)
+    assert value_of(text, name, target="portal") == NOT_AFTER
+    assert f'target="portal"}} {NOT_AFTER}\n' in text  # the integer as is, no exponent
+    assert not [lab for n, lab, _ in parsed_samples(text) if n == name and lab["target"] == "gateway"]
+    clock[0] += 30 * 86400  # a month of silence: the same notAfter
+    assert value_of(render(fleet), name, target="portal") == NOT_AFTER
+
+
+def test_an_older_agent_sending_days_left_gets_its_expiry_from_the_collection_time() -> None:
+    """Agents before tls_cert_not_after_unix send only the deprecated days left at check time."""
+    fleet = FleetState(clock=lambda: NOW_MS / 1000)
+    r = with_connectivity(full_report(1))
+    portal = r.connectivity.targets[1]
+    portal.ClearField("tls_cert_not_after_unix")
+    portal.tls_cert_days_left = 30.5
+    fleet.apply("a1", [r])
+    text = render(fleet)
+    name = "fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds"
+    assert value_of(text, name, target="portal") == NOW_MS / 1000 + 30.5 * 86400
+    r.seq = 2
+    portal.tls_cert_not_after_unix = NOT_AFTER  # both: the time wins
+    fleet.apply("a1", [r])
+    assert value_of(render(fleet), name, target="portal") == NOT_AFTER
 
 
 def test_outage_seconds_are_counted_once_across_replays_and_restarts(tmp_path: Path) -> None:

@@ -1,29 +1,34 @@
-"""The antivirus probe on Windows: one PowerShell run reads Security Center and Defender.
-
-One ``powershell -NoProfile -NonInteractive -Command <script>`` per collection (each start costs
-about 300 ms) runs the four commands below, each in its own try/catch, and prints one JSON object:
-``{"security_center": "<that command's JSON>", "security_center_error": "<id>: <message>", ...}``.
-Each part is the exact text the command alone prints, so the single-command parsers of
-``windows_parse`` read it. The script is passed as plain text, not ``-EncodedCommand``: endpoint
-products flag encoded PowerShell as suspicious.
-
-Errors carry PowerShell's FullyQualifiedErrorId, which is not translated, so "no Security Center"
-(Windows Server) and "no Defender module" are recognised on any display language.
-"""
+"""The antivirus probe on Windows: one PowerShell run reads Security Center, Defender and services."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
-from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, ProductStatus, host_state
+from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, host_state
+from fleetwatch_agent.probes.antivirus.windows_defender import DEFENDER_STATUS_COMMAND, parse_defender_status
+from fleetwatch_agent.probes.antivirus.windows_products import Readings, products
+from fleetwatch_agent.probes.antivirus.windows_registrations import PathCheck, file_state
+from fleetwatch_agent.probes.antivirus.windows_services import SERVICES_COMMAND, parse_services, wql_filter
+from fleetwatch_agent.probes.antivirus.windows_text import decode, nfc, oem_code_page
 from fleetwatch_agent.probes.context import ProbeContext
-from fleetwatch_proto.limits import MAX_PRODUCTS
+
+# One ``powershell -NoProfile -NonInteractive -Command <script>`` per collection (each start costs
+# about 300 ms) runs the five commands below, each in its own try/catch, and prints one JSON object:
+# ``{"security_center": "<that command's JSON>", "security_center_error": "<id>: <message>", ...}``.
+# Each part is the exact text the command alone prints, so the single-command parsers of
+# ``windows_parse`` read it. The script is passed as plain text, not ``-EncodedCommand``: endpoint
+# products flag encoded PowerShell as suspicious.
+#
+# Errors carry PowerShell's FullyQualifiedErrorId, which is not translated, so "no Security Center"
+# (Windows Server) and "no Defender module" are recognised on any display language. The object is
+# written with every non-ASCII character escaped (``\\u1ec7``), so no console code page can damage a
+# Vietnamese name; the bytes are still decoded whatever their encoding (``windows_text.decode``).
 
 Runner = Callable[
     [str, float], tuple[int, str, str]
@@ -51,12 +56,24 @@ DETECTIONS = (
     "LastThreatStatusChangeTime,ActionSuccess,Resources,ThreatStatusID | ConvertTo-Json -Compress -Depth 4"
 )
 THREATS = "Get-MpThreat | Select-Object ThreatID,ThreatName | ConvertTo-Json -Compress"
+# The services of the third-party products of windows_services.SERVICE_PRODUCTS (WQL quotes doubled
+# inside the script's single-quoted string).
+SERVICES = (
+    "Get-CimInstance -ClassName Win32_Service -Filter '" + wql_filter().replace("'", "''") + "'"
+    " | Select-Object Name,DisplayName,State,StartMode,PathName | ConvertTo-Json -Compress"
+)
 PARTS = {
     "security_center": SECURITY_CENTER,
     "defender_status": DEFENDER_STATUS,
     "detections": DETECTIONS,
     "threats": THREATS,
+    "services": SERVICES,
 }
+# The last statement: the object as JSON, every non-ASCII UTF-16 unit escaped as \uXXXX.
+ASCII_JSON = (
+    r"[regex]::Replace(($r | ConvertTo-Json -Compress), '[^\x00-\x7F]', "
+    r"{ param($m) '\u{0:x4}' -f [int][char]$m.Value })"
+)
 
 
 def collection_script() -> str:
@@ -73,7 +90,7 @@ def collection_script() -> str:
         f"catch {{ $r.{key}_error = [string]$_.FullyQualifiedErrorId + ': ' + $_.Exception.Message }}"
         for key, command in PARTS.items()
     ]
-    statements.append("$r | ConvertTo-Json -Compress")
+    statements.append(ASCII_JSON)
     return "; ".join(statements)
 
 
@@ -90,11 +107,8 @@ def run_powershell(script: str, timeout: float) -> tuple[int, str, str]:
         check=False,
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
     )
-    return completed.returncode, _text(completed.stdout), _text(completed.stderr)
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    code_page = oem_code_page()
+    return completed.returncode, decode(completed.stdout, code_page), decode(completed.stderr, code_page)
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,7 @@ def parse_script_output(stdout: str) -> dict[str, Part]:
 
     def string(key: str) -> str | None:
         value = data.get(key)
-        return value if isinstance(value, str) else None
+        return nfc(value) if isinstance(value, str) else None
 
     return {key: Part(string(key), string(f"{key}_error")) for key in PARTS}
 
@@ -134,6 +148,7 @@ def build_result(
     committed_cursor: str | None,
     now: float,
     outdated_after_seconds: float,
+    path_exists: PathCheck = lambda path: None,
 ) -> AntivirusResult:
     """The probe's result from one run of the script (pure: everything it needs is passed in)."""
     try:
@@ -155,58 +170,44 @@ def build_result(
         except wp.ParseError as exc:
             errors.append(str(exc))
 
-    status: wp.DefenderStatus | None = None
+    status = None
     status_error = ""
     mp = parts["defender_status"]
     if mp.error is not None:
         if not wp.command_missing(mp.error):  # no Defender module: Defender is not installed
-            status_error = f"{wp.DEFENDER_STATUS_COMMAND}: {wp.one_line(mp.error)}"
+            status_error = f"{DEFENDER_STATUS_COMMAND}: {wp.one_line(mp.error)}"
     else:
         try:
-            status = wp.parse_defender_status(mp.output)
+            status = parse_defender_status(mp.output)
         except wp.ParseError as exc:
             status_error = str(exc)
             errors.append(status_error)  # garbage is never expected
+    if status_error and not any(p.is_defender for p in registered) and status_error not in errors:
+        errors.append(status_error)  # no Security Center view of Defender to fall back on
 
-    defender_entry = next((p for p in registered if p.is_defender), None)
-    products: list[ProductStatus] = []
-    if status is not None:
-        products.append(
-            wp.defender_status(status, defender_entry, now=now, outdated_after_seconds=outdated_after_seconds)
-        )
-    elif defender_entry is not None:
-        # Security Center knows Defender but Get-MpComputerStatus failed (Defender off while a
-        # third-party product is active does that): Security Center's view, with the error.
-        entry = wp.security_center_status(
-            defender_entry, now=now, outdated_after_seconds=outdated_after_seconds
-        )
-        detail = f"{entry.detail}; {status_error}" if status_error else entry.detail
-        products.append(replace(entry, name=wp.DEFENDER_NAME, detail=detail))
-    elif status_error:
-        if status_error not in errors:
-            errors.append(status_error)
-        products.append(
-            ProductStatus(
-                name=wp.DEFENDER_NAME, vendor=wp.DEFENDER_VENDOR, state="unknown", detail=status_error
-            )
-        )
-    products += [
-        wp.security_center_status(p, now=now, outdated_after_seconds=outdated_after_seconds)
-        for p in registered
-        if p is not defender_entry
-    ]
-    # The collector accepts at most MAX_PRODUCTS (Security Center keeps stale registrations).
-    products_tuple = tuple(products[:MAX_PRODUCTS])
+    services = None
+    listed = parts["services"]
+    if listed.error is not None:
+        errors.append(f"{SERVICES_COMMAND}: {wp.one_line(listed.error)}")
+    elif listed.output is not None:
+        try:
+            services = parse_services(listed.output)
+        except wp.ParseError as exc:
+            errors.append(str(exc))
 
+    readings = Readings(registered, status, status_error, services)
+    found = products(
+        readings, path_exists=path_exists, now=now, outdated_after_seconds=outdated_after_seconds
+    )
     # With Defender's status unreadable (its service stopped), failing detections say nothing new.
     defender_down = mp.error is not None
     detections, cursors, detection_errors = _detections(parts, committed_cursor, quiet=defender_down)
     errors += detection_errors
-    state = host_state(products_tuple)
+    state = host_state(found)
     if state == "not_installed" and errors:
         state = "unknown"  # nothing found, but something could not be read
     return AntivirusResult(
-        products=products_tuple,
+        products=found,
         host_state=state,
         detections=detections,
         error="; ".join(errors),
@@ -240,9 +241,12 @@ def _detections(
 
 
 def make_collector(
-    config: AntivirusConfig, context: ProbeContext, run: Runner = run_powershell
+    config: AntivirusConfig,
+    context: ProbeContext,
+    run: Runner = run_powershell,
+    path_exists: PathCheck = file_state,
 ) -> Callable[[], AntivirusResult]:
-    """The collect function; ``run`` executes a PowerShell script (tests pass recorded outputs)."""
+    """The collect function; ``run`` executes a PowerShell script, ``path_exists`` checks a program."""
     timeout = config.timeout_seconds * SCRIPT_SHARE_OF_TIMEOUT
     outdated_after_seconds = config.outdated_after_days * 86_400
 
@@ -263,6 +267,7 @@ def make_collector(
             committed_cursor=context.cursors.get(wd.DETECTIONS_CURSOR),
             now=now,
             outdated_after_seconds=outdated_after_seconds,
+            path_exists=path_exists,
         )
 
     return collect

@@ -53,14 +53,30 @@ def _build_time(fields: list[str]) -> int | None:
     return int(parsed.timestamp())
 
 
-def parse_version_reply(reply: bytes) -> tuple[str, int | None]:
-    """clamd's VERSION reply ``ClamAV 1.4.6/27100/<date>`` -> ("1.4.6", 27100)."""
+@dataclass(frozen=True)
+class ClamdVersion:
+    """clamd's VERSION reply: its engine and the daily database it has loaded (what protects)."""
+
+    engine: str
+    database_version: int | None = None
+    database_time_unix: int | None = None  # build time of the loaded database
+
+
+def parse_version_reply(reply: bytes, tz: datetime.tzinfo | None = None) -> ClamdVersion:
+    """``ClamAV 1.4.6/27100/Tue Dec  1 12:26:28 2026`` (clamd's local time; ``tz`` None: this host's)."""
     text = reply.rstrip(b"\0\n").decode("ascii", errors="replace")
     if not text.startswith("ClamAV "):
         raise ClamAVFormatError(f"unexpected clamd VERSION reply {text[:60]!r}")
     parts = text[len("ClamAV ") :].split("/")
     db_version = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-    return parts[0], db_version
+    db_time = None
+    if db_version is not None and len(parts) > 2:
+        try:
+            parsed = datetime.datetime.strptime(" ".join(parts[2].split()), _LOG_TIME)
+            db_time = int((parsed if tz is None else parsed.replace(tzinfo=tz)).timestamp())
+        except ValueError:
+            db_time = None
+    return ClamdVersion(parts[0], db_version, db_time)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ def _product(p: ProductStatus, now: float) -> str:
     if p.signature_version or p.signature_updated_unix:
         age = f", {_age(now - p.signature_updated_unix)} old" if p.signature_updated_unix else ""
         parts.append(f"signatures {p.signature_version or '?'}{age}")
+    if p.signature_clock_skew_seconds > 0:
+        parts.append(f"signatures dated {_age(p.signature_clock_skew_seconds)} AFTER this host's clock")
     parts.append(f"real-time protection {'on' if p.realtime_protection else 'OFF'}")
     for kind, when in (("quick", p.last_quick_scan_unix), ("full", p.last_full_scan_unix)):
         if when:

@@ -16,6 +16,7 @@ from fleetwatch_agent.probes.antivirus.windows_parse import (
     json_records,
     str_value,
 )
+from fleetwatch_agent.probes.antivirus.windows_text import nfc
 
 DETECTIONS_COMMAND = "Get-MpThreatDetection"
 THREATS_COMMAND = "Get-MpThreat"
@@ -80,7 +81,7 @@ def parse_detections(text: str | None) -> tuple[DefenderDetection, ...]:
                 threat_id=int_value(item.get("ThreatID")),
                 status_id=int_value(item.get("ThreatStatusID")),
                 action_success=bool_value(item.get("ActionSuccess")),
-                resources=tuple(r for r in as_list(item.get("Resources")) if isinstance(r, str)),
+                resources=tuple(nfc(r) for r in as_list(item.get("Resources")) if isinstance(r, str)),
             )
         )
     return tuple(detections)

@@ -1,9 +1,4 @@
-"""Pure parsers for the Windows antivirus probe: PowerShell JSON in, model records out (no I/O).
-
-The inputs are what ``ConvertTo-Json -Compress`` prints in Windows PowerShell 5.1 and PowerShell 7:
-one object serialises as an object and several as a list, empty output means "none", dates are
-``"\\/Date(<ms>)\\/"`` (5.1) or ISO 8601 (7).
-"""
+"""Pure parsers for the Windows antivirus probe: PowerShell JSON in, model records out (no I/O)."""
 
 from __future__ import annotations
 
@@ -11,9 +6,15 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from fleetwatch_agent.probes.antivirus.model import ProductStatus, classify
+from fleetwatch_agent.probes.antivirus.windows_text import nfc
+
+# The inputs are what ``ConvertTo-Json -Compress`` prints in Windows PowerShell 5.1 and PowerShell 7:
+# one object serialises as an object and several as a list, empty output means "none", dates are
+# ``"\\/Date(<ms>)\\/"`` (5.1) or ISO 8601 (7).
 
 DEFENDER_NAME = "Windows Defender"  # also the product of every Defender detection
 DEFENDER_VENDOR = "Microsoft"
@@ -23,7 +24,8 @@ _DEFENDER_NAMES = frozenset({"windows defender", "microsoft defender", "microsof
 
 # Ages above this many days are "never" (Defender writes 4294967295, some fields 65535).
 _MAX_AGE_DAYS = 36_500
-_DAY = 86_400
+# Dates up to this one are "never": 0, FILETIME 0 (1601-01-01), DateTime.MinValue (0001-01-01).
+_NEVER_BEFORE_MS = 86_400_000
 
 # --- JSON shapes -----------------------------------------------------------------------------------
 
@@ -78,7 +80,8 @@ def int_value(value: Any) -> int | None:
 
 
 def str_value(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    """A string field, stripped and in NFC ("" when not a string)."""
+    return nfc(value.strip()) if isinstance(value, str) else ""
 
 
 def age_days(value: Any) -> int | None:
@@ -87,6 +90,12 @@ def age_days(value: Any) -> int | None:
     if days is None or days < 0 or days > _MAX_AGE_DAYS:
         return None
     return days
+
+
+def never_age(value: Any) -> bool:
+    """True for an age sentinel meaning "never" (65535, 4294967295 days)."""
+    days = int_value(value)
+    return days is not None and days > _MAX_AGE_DAYS
 
 
 _MS_AJAX_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
@@ -100,6 +109,17 @@ def date_ms(value: Any) -> int | None:
     an offset is taken as UTC (CIM dates are local-kind and serialise with their offset).
     5.1 may also wrap a date as ``{"value": "/Date(...)/", "DisplayHint": 2, "DateTime": "..."}``.
     """
+    ms = _any_date_ms(value)
+    return ms if ms is not None and ms > _NEVER_BEFORE_MS else None
+
+
+def never_date(value: Any) -> bool:
+    """True for a date meaning "never": 1970-01-01, FILETIME 0 (1601-01-01), DateTime.MinValue."""
+    ms = _any_date_ms(value)
+    return ms is not None and ms <= _NEVER_BEFORE_MS
+
+
+def _any_date_ms(value: Any) -> int | None:
     if isinstance(value, dict) and "value" in value:
         value = value["value"]
     if not isinstance(value, str) or not value.strip():
@@ -107,16 +127,31 @@ def date_ms(value: Any) -> int | None:
     text = value.strip()
     match = _MS_AJAX_DATE.match(text)
     if match:
-        ms = int(match.group(1))
-    else:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        ms = int(parsed.timestamp() * 1000)
-    return ms if ms > 0 else None  # DateTime.MinValue and the like mean "never"
+        return int(match.group(1))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return int(parsed.timestamp() * 1000)
+    except (OverflowError, ValueError):  # 0001-01-01 with a positive offset
+        return -62_135_596_800_000
+
+
+def rfc1123_unix(value: Any) -> int | None:
+    """Security Center's ``timestamp`` ("Tue, 14 Nov 2023 22:10:05 GMT") in Unix seconds, or None."""
+    text = str_value(value)
+    if not text:
+        return None
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
 
 
 # --- Security Center productState -------------------------------------------------------------------
@@ -177,6 +212,8 @@ class SecurityCenterProduct:
     guid: str
     product_exe: str
     state: ProductState
+    reporting_exe: str = ""
+    timestamp_unix: int | None = None  # when the product last told Security Center its state
 
     @property
     def is_defender(self) -> bool:
@@ -198,6 +235,8 @@ def parse_security_center(text: str | None) -> tuple[SecurityCenterProduct, ...]
             guid=str_value(item.get("instanceGuid")),
             product_exe=str_value(item.get("pathToSignedProductExe")),
             state=decode_product_state(item.get("productState")),
+            reporting_exe=str_value(item.get("pathToSignedReportingExe")),
+            timestamp_unix=rfc1123_unix(item.get("timestamp")),
         )
         for item in json_records(text, SECURITY_CENTER_COMMAND)
     )
@@ -247,135 +286,4 @@ def security_center_status(
             f"Security Center: {state.scanner}, definitions {definitions} (productState {state.raw}); "
             "versions and signature date unknown"
         ),
-    )
-
-
-# --- Defender status ------------------------------------------------------------------------------
-
-DEFENDER_STATUS_COMMAND = "Get-MpComputerStatus"
-
-
-@dataclass(frozen=True)
-class DefenderStatus:
-    am_service_enabled: bool | None
-    antivirus_enabled: bool | None
-    realtime_enabled: bool | None
-    product_version: str = ""
-    engine_version: str = ""
-    signature_version: str = ""
-    signature_updated_ms: int | None = None
-    signature_age_days: int | None = None
-    quick_scan_age_days: int | None = None
-    full_scan_age_days: int | None = None
-    quick_scan_end_ms: int | None = None
-    full_scan_end_ms: int | None = None
-    running_mode: str = ""  # AMRunningMode when asked for: "Normal", "Passive Mode", ...
-
-
-def parse_defender_status(text: str | None) -> DefenderStatus | None:
-    """Get-MpComputerStatus's fields; None for empty output."""
-    items = json_records(text, DEFENDER_STATUS_COMMAND)
-    if not items:
-        return None
-    item = items[0]
-    return DefenderStatus(
-        am_service_enabled=bool_value(item.get("AMServiceEnabled")),
-        antivirus_enabled=bool_value(item.get("AntivirusEnabled")),
-        realtime_enabled=bool_value(item.get("RealTimeProtectionEnabled")),
-        product_version=str_value(item.get("AMProductVersion")),
-        engine_version=str_value(item.get("AMEngineVersion")),
-        signature_version=str_value(item.get("AntivirusSignatureVersion")),
-        signature_updated_ms=date_ms(item.get("AntivirusSignatureLastUpdated")),
-        signature_age_days=age_days(item.get("AntivirusSignatureAge")),
-        quick_scan_age_days=age_days(item.get("QuickScanAge")),
-        full_scan_age_days=age_days(item.get("FullScanAge")),
-        quick_scan_end_ms=date_ms(item.get("QuickScanEndTime")),
-        full_scan_end_ms=date_ms(item.get("FullScanEndTime")),
-        running_mode=str_value(item.get("AMRunningMode")),
-    )
-
-
-def _unix(ms: int | None, age: int | None, now: float) -> int:
-    """Seconds of a date, else estimated from an age in days, else 0 (never or unknown)."""
-    if ms is not None:
-        return ms // 1000
-    if age is not None:
-        return int(now) - age * _DAY
-    return 0
-
-
-def defender_status(
-    status: DefenderStatus,
-    registered: SecurityCenterProduct | None,
-    *,
-    now: float,
-    outdated_after_seconds: float,
-) -> ProductStatus:
-    """Defender from Get-MpComputerStatus, merged with its Security Center entry when there is one.
-
-    Real-time protection needs AMServiceEnabled, AntivirusEnabled and RealTimeProtectionEnabled;
-    any of them false, passive mode, or Security Center saying off/snoozed makes it off.
-    ``centrally_managed`` stays False: none of these fields tells a policy-set (Intune, GPO,
-    Configuration Manager) Defender from a locally set one reliably.
-    """
-    flags = {
-        "AMServiceEnabled": status.am_service_enabled,
-        "AntivirusEnabled": status.antivirus_enabled,
-        "RealTimeProtectionEnabled": status.realtime_enabled,
-    }
-    notes: list[str] = []
-    realtime: bool | None
-    off = [name for name, flag in flags.items() if flag is False]
-    if off:
-        realtime = False
-        notes.append(f"{', '.join(off)} false")
-    elif None in flags.values():
-        realtime = None
-        notes.append(f"{', '.join(n for n, f in flags.items() if f is None)} missing")
-    else:
-        realtime = True
-    if "passive" in status.running_mode.lower():
-        realtime = False
-        notes.append(f"running mode {status.running_mode}")
-    wsc = registered.state if registered is not None and registered.state.understood else None
-    if wsc is not None:
-        if realtime is None and wsc.scanner == "on":
-            realtime = True
-            notes.append("Security Center reports it on")
-        elif wsc.scanner in ("off", "snoozed"):
-            realtime = False
-            notes.append(f"Security Center reports it {wsc.scanner}")
-        if wsc.definitions_out_of_date:
-            notes.append("Security Center flags definitions out of date")
-    elif registered is not None:
-        notes.append(f"Security Center: {registered.state.problem()}")
-    signature_unix = _unix(status.signature_updated_ms, status.signature_age_days, now)
-    if status.signature_updated_ms is None:
-        notes.append(
-            "signature date unknown"
-            if status.signature_age_days is None
-            else f"signature date from AntivirusSignatureAge ({status.signature_age_days} days)"
-        )
-    state = classify(
-        realtime_protection=realtime,
-        signature_updated_unix=signature_unix,
-        now_unix=now,
-        outdated_after_seconds=outdated_after_seconds,
-        flagged_outdated=wsc is not None and wsc.definitions_out_of_date,
-        expired=wsc is not None and wsc.scanner == "expired",
-    )
-    protection = {True: "on", False: "off", None: "unknown"}[realtime]
-    return ProductStatus(
-        name=DEFENDER_NAME,
-        vendor=DEFENDER_VENDOR,
-        product_version=status.product_version,
-        engine_version=status.engine_version,
-        signature_version=status.signature_version,
-        signature_updated_unix=max(signature_unix, 0),
-        realtime_protection=realtime is True,
-        last_quick_scan_unix=_unix(status.quick_scan_end_ms, status.quick_scan_age_days, now),
-        last_full_scan_unix=_unix(status.full_scan_end_ms, status.full_scan_age_days, now),
-        state=state,
-        on_access_scanning=realtime is True,
-        detail="; ".join([f"real-time protection {protection}", *notes]),
     )

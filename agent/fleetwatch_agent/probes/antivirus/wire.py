@@ -31,6 +31,7 @@ def to_wire(result: AntivirusResult, report: pb.Report) -> None:
             centrally_managed=p.centrally_managed,
             on_access_scanning=p.on_access_scanning,
             detail=text(p.detail),
+            signature_clock_skew_seconds=p.signature_clock_skew_seconds,
         )
     for detection in result.detections:
         report.events.add(

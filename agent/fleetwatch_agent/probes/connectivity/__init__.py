@@ -18,12 +18,16 @@ class ConnectivityConfig:
     """Settings of the connectivity probe: [probes.connectivity]. Nothing public is probed by default."""
 
     enabled: bool = True
-    # Seconds one collection may take, traceroutes included.
-    timeout_seconds: float = 30.0
-    # Attempts per ICMP/TCP burst, the spacing between them and the wait for each answer.
+    # Seconds one cycle's checks may take (they end by 90% of it); keep it below the agent's
+    # interval_seconds. Traceroutes and LAN sweeps run after the report, within as long again.
+    timeout_seconds: float = 10.0
+    # Attempts per ICMP/TCP/DNS burst (TCP: at most 3), the spacing between them and the wait for
+    # each answer (for HTTP: for the connection to each address).
     count: int = 5
     spacing_seconds: float = 0.2
     attempt_timeout_seconds: float = 1.0
+    # One deadline per HTTP check: name lookup, connect, TLS handshake and response headers.
+    http_timeout_seconds: float = 5.0
     # Check the default gateway (ICMP) found in the routing table.
     gateway: bool = True
     # Resolve this name through each DNS server of the host ("" = no DNS checks).
@@ -34,8 +38,9 @@ class ConnectivityConfig:
     site_router: str = ""
     # More targets: [[probes.connectivity.targets]] name, kind (icmp|tcp|dns|http), address, ca_file.
     targets: tuple[TargetConfig, ...] = ()
-    # When a target fails: a short traceroute in a separate process (needs root or CAP_NET_RAW),
-    # at most once per target per this many seconds.
+    # When a target fails (timeout, unreachable): a short traceroute in a separate process after
+    # the report (needs root or CAP_NET_RAW), reported in the next one; at most once per target
+    # per this many seconds.
     traceroute: bool = True
     traceroute_min_interval_seconds: float = 900.0
     traceroute_max_hops: int = 15
@@ -50,8 +55,12 @@ class ConnectivityConfig:
     discovery_network: str = ""
 
     def validate(self) -> None:
-        if self.timeout_seconds <= 0 or self.attempt_timeout_seconds <= 0 or self.spacing_seconds < 0:
-            raise ValueError("timeout_seconds, attempt_timeout_seconds: must be positive")
+        if min(self.timeout_seconds, self.attempt_timeout_seconds, self.http_timeout_seconds) <= 0:
+            raise ValueError(
+                "timeout_seconds, attempt_timeout_seconds, http_timeout_seconds: must be positive"
+            )
+        if self.spacing_seconds < 0:
+            raise ValueError("spacing_seconds: must not be negative")
         if not 1 <= self.count <= 100:
             raise ValueError("count: must be between 1 and 100")
         if not 1 <= self.traceroute_max_hops <= 64:

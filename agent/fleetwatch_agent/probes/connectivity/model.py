@@ -29,7 +29,9 @@ class CheckResult:
     error: ErrorReason = ""
     detail: str = ""  # for people: what exactly failed
     http_status: int = 0
-    tls_cert_days_left: float | None = None
+    tls_cert_not_after_unix: int | None = None  # https: the peer certificate's notAfter (Unix seconds)
+    # The address this verdict is about: the one that answered, else the first one tried.
+    address: str = ""
 
     @property
     def loss_ratio(self) -> float:
@@ -39,11 +41,9 @@ class CheckResult:
 def from_rtts(
     sent: int, rtts: Sequence[float], error: ErrorReason = "", detail: str = "", **extra: object
 ) -> CheckResult:
-    """A result from the round-trip times of the answered attempts of a burst.
-
-    Jitter is the mean absolute difference of consecutive round-trip times (RFC 3550's
-    interarrival jitter without smoothing, over one burst). Success means at least one answer.
-    """
+    """A result from the round-trip times of the answered attempts of a burst."""
+    # Jitter is the mean absolute difference of consecutive round-trip times (RFC 3550's interarrival jitter
+    # without smoothing, over one burst). Success means at least one answer.
     if not rtts:
         return CheckResult(False, sent, 0, error=error or "timeout", detail=detail, **extra)  # type: ignore[arg-type]
     jitter = statistics.fmean(abs(b - a) for a, b in itertools.pairwise(rtts)) if len(rtts) > 1 else 0.0
@@ -103,3 +103,8 @@ class ConnectivityResult:
     lan: LanResult | None = None
     # New cursor values (see probes/context.py): per-target "down since", committed with the report.
     cursors: dict[str, str] = field(default_factory=dict)
+    # Checks of this cycle stopped at the cycle's budget (each reported as a timeout).
+    checks_cut: int = 0
+    # Since the agent started: cycles with checks cut, and path diagnoses cut at their budget or
+    # skipped because the previous one was still running.
+    overruns_total: int = 0

@@ -13,19 +13,22 @@ def lines(result: ConnectivityResult, now: float) -> list[str]:
     for status in result.targets:
         r = status.result
         if r.success:
-            state = f"up, {r.rtt_avg_seconds * 1000:.1f} ms, loss {r.loss_ratio:.0%}"
+            via = f" via {r.address}" if r.address else ""
+            state = f"up{via}, {r.rtt_avg_seconds * 1000:.1f} ms, loss {r.loss_ratio:.0%}"
         else:
             state = f"DOWN ({r.error}{': ' + r.detail if r.detail else ''})"
         line = f"  - {status.name} [{status.kind} {status.role}]: {state}"
         if status.path is not None:
             path = status.path
-            if path.error:
+            if path.error and not path.hops:
                 line += f"; traceroute: {path.error}"
             elif path.reached:
                 line += f"; traceroute reached it in {path.hops} hops"
             else:
                 line += f"; path ends after hop {path.hops} ({path.last_hop or 'no answer'})"
         out.append(line)
+    if result.checks_cut:
+        out.append(f"  ! {result.checks_cut} check(s) cut at the probe's budget (timeout_seconds too short)")
     for outage in result.outages:
         seconds = (outage.end_unix_ms - outage.start_unix_ms) / 1000
         out.append(f"  ! {outage.target} was down for {seconds:.0f} s")

@@ -1,28 +1,44 @@
-"""TCP check: the connect time to host:port over a short burst of connections, and socket error reasons."""
+"""TCP check: the handshake time to host:port over a short burst of connections, and socket error reasons."""
+# "Up" means the TCP handshake completed: our SYN was answered by a SYN-ACK. A server that accepts and then
+# resets at once (or closes) is up: the reset comes after the handshake, and the verdict does not depend on
+# whether it arrives before or after the connect is seen to finish.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
-import time
 
+from fleetwatch_agent.probes.connectivity import aio
+from fleetwatch_agent.probes.connectivity.addressing import (
+    SYSTEM,
+    Address,
+    Attempt,
+    LookupFailed,
+    invalid_host,
+    try_each,
+)
 from fleetwatch_agent.probes.connectivity.model import CheckResult, ErrorReason, from_rtts
 
+__all__ = ["invalid_host", "os_error_reason", "tcp_burst", "tcp_connect"]
+
+
+def _codes(*names: str) -> frozenset[int]:
+    return frozenset(code for name in names if (code := getattr(errno, name, None)) is not None)
+
+
 # errno values meaning "no route to the peer"; Windows reports sockets' WSAE* codes instead.
-UNREACHABLE_ERRNOS = frozenset(
-    code
-    for name in (
-        "EHOSTUNREACH",
-        "ENETUNREACH",
-        "EHOSTDOWN",
-        "ENETDOWN",
-        "WSAEHOSTUNREACH",
-        "WSAENETUNREACH",
-        "WSAEHOSTDOWN",
-        "WSAENETDOWN",
-    )
-    if (code := getattr(errno, name, None)) is not None
-)
+UNREACHABLE_ERRNOS = _codes(
+    "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN",
+    "WSAEHOSTUNREACH", "WSAENETUNREACH", "WSAEHOSTDOWN", "WSAENETDOWN",
+)  # fmt: skip
+REFUSED_ERRNOS = _codes("ECONNREFUSED", "WSAECONNREFUSED") | {10061}
+# A reset or abort seen when the connect finishes: the handshake had completed (a reset
+# answering a SYN is ECONNREFUSED instead). Windows: WSAECONNRESET, WSAECONNABORTED.
+RESET_AFTER_HANDSHAKE = _codes("ECONNRESET", "ECONNABORTED", "EPIPE") | {10053, 10054}
+TIMEOUT_ERRNOS = _codes("ETIMEDOUT", "WSAETIMEDOUT") | {10060}
+# The wait for a name lookup when tcp_connect is called directly (the probe passes its deadline).
+LOOKUP_SECONDS = 5.0
 
 
 def os_error_reason(exc: OSError) -> tuple[ErrorReason, str]:
@@ -30,34 +46,76 @@ def os_error_reason(exc: OSError) -> tuple[ErrorReason, str]:
     detail = exc.strerror or str(exc) or type(exc).__name__
     if isinstance(exc, socket.gaierror):
         return "dns_error", detail
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or exc.errno in REFUSED_ERRNOS:
         return "refused", "connection refused"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or exc.errno in TIMEOUT_ERRNOS:
         return "timeout", "timed out"
     if exc.errno in UNREACHABLE_ERRNOS:
         return "unreachable", detail
     return "other", detail
 
 
-def invalid_host(host: str) -> str:
-    """Why ``host`` cannot be looked up ("" when it can): empty, or not encodable as IDNA."""
-    if not host:
-        return "empty host name"
+async def _handshake(address: Address, port: int, timeout: float) -> float | OSError:
+    """The handshake time of one connection to address:port, or the error that prevented it."""
     try:
-        host.encode("idna")
-    except UnicodeError as exc:
-        return f"invalid host name {host!r}: {exc}"
-    return ""
+        sock = socket.socket(address.family, socket.SOCK_STREAM)
+    except OSError as exc:
+        return exc
+    with sock:
+        start = aio.now()
+        try:
+            await aio.connect(sock, address.sockaddr(port), timeout)
+        except TimeoutError:
+            return TimeoutError(f"no answer within {timeout:g} s")
+        except OSError as exc:
+            if exc.errno not in RESET_AFTER_HANDSHAKE:
+                return exc
+        return aio.now() - start
 
 
-def tcp_connect(host: str, port: int, count: int = 3, timeout: float = 2.0) -> CheckResult:
-    """Connect ``count`` times in a row to host:port; each round-trip time is one connect's duration.
+async def tcp_burst(
+    address: Address, port: int, count: int, timeout: float, spacing: float, deadline: float
+) -> Attempt:
+    """``count`` connections to address:port started ``spacing`` apart, each waiting up to ``timeout``."""
+    # The round-trip time of each is its handshake time. Everything ends by ``deadline``: a connection still
+    # waiting then counts as a timeout. The address answered when a handshake completed.
+    start = aio.now()
 
-    The name is resolved once (system resolver) before the burst and its time is not counted;
-    the first address returned is used. Arguments that cannot work (bad port, count, name) give
-    error "other" with sent 0: nothing was attempted. A name that does not resolve gives
-    "dns_error" with sent ``count``, like a burst without answers.
-    """
+    async def one(index: int) -> float | OSError:
+        await asyncio.sleep(index * spacing)
+        left = min(timeout, aio.left(deadline))
+        if left <= 0:
+            return TimeoutError("no time left")
+        return await _handshake(address, port, left)
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
+    done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - start))
+    for task in pending:
+        task.cancel()
+    outcomes = [t.result() if t in done else TimeoutError("cut at the deadline") for t in tasks]
+    rtts = [o for o in outcomes if isinstance(o, float)]
+    where = address.with_port(port)
+    if rtts:
+        return Attempt(from_rtts(count, rtts, detail=where), True)
+    errors = [o for o in outcomes if isinstance(o, OSError)]
+    first = next((e for e in errors if not isinstance(e, TimeoutError)), errors[0])
+    reason, detail = os_error_reason(first)
+    return Attempt(from_rtts(count, [], reason, f"{where}: {detail}"), False)
+
+
+def tcp_connect(
+    host: str,
+    port: int,
+    count: int = 3,
+    timeout: float = 2.0,
+    spacing: float = 0.2,
+    deadline: float | None = None,
+) -> CheckResult:
+    """Connect ``count`` times to host:port (a literal or a name), each address in turn until one answers."""
+    # Arguments that cannot work (bad port, count, name) give error "other" with sent 0: nothing was
+    # attempted. A name that does not resolve gives "dns_error" with sent ``count``, like a burst without
+    # answers. Everything ends by ``deadline`` (monotonic seconds; by default the bursts of two addresses
+    # after a lookup).
     problem = invalid_host(host)
     if not problem and not 0 < port < 65536:
         problem = f"port {port} out of range 1-65535"
@@ -65,28 +123,14 @@ def tcp_connect(host: str, port: int, count: int = 3, timeout: float = 2.0) -> C
         problem = f"count must be at least 1, not {count}"
     if problem:
         return from_rtts(0, [], "other", problem)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:  # socket.gaierror, or a resolver failure of the system
-        reason, detail = os_error_reason(exc)
-        return from_rtts(count, [], reason, f"{host}: {detail}")
-    if not infos:
-        return from_rtts(count, [], "dns_error", f"{host}: no address")
-    family, kind, proto, _, sockaddr = infos[0]
-    where = f"{sockaddr[0]}:{port}"
-    rtts: list[float] = []
-    failure: tuple[ErrorReason, str] = ("timeout", "")
-    for _ in range(count):
-        with socket.socket(family, kind, proto) as sock:
-            sock.settimeout(timeout)
-            start = time.perf_counter()
-            try:
-                sock.connect(sockaddr)
-            except OSError as exc:
-                failure = os_error_reason(exc)
-                continue
-            rtts.append(time.perf_counter() - start)
-    if rtts:
-        return from_rtts(count, rtts, detail=where)
-    reason, detail = failure
-    return from_rtts(count, [], reason, f"{where}: {detail}")
+    burst_seconds = (count - 1) * spacing + timeout
+    until = deadline if deadline is not None else aio.now() + LOOKUP_SECONDS + 2 * burst_seconds
+
+    async def check() -> CheckResult:
+        try:
+            addresses = await SYSTEM.resolve(host, until)
+        except LookupFailed as exc:
+            return from_rtts(count, [], exc.error, exc.detail)
+        return await try_each(addresses, lambda a: tcp_burst(a, port, count, timeout, spacing, until), until)
+
+    return aio.run(check())

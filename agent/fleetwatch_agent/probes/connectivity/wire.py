@@ -12,6 +12,8 @@ def to_wire(result: ConnectivityResult, report: pb.Report) -> None:
     """Fill report.connectivity; new LAN devices are events at the report's time, outages at their end."""
     section = report.connectivity
     section.SetInParent()  # present even when empty: the probe ran
+    section.checks_cut = result.checks_cut
+    section.overruns_total = result.overruns_total
     if result.lan is not None:
         section.lan_swept = True
         section.lan_devices = result.lan.devices
@@ -33,8 +35,10 @@ def to_wire(result: ConnectivityResult, report: pb.Report) -> None:
             http_status=r.http_status,
             detail=text(r.detail),
         )
-        if r.tls_cert_days_left is not None:
-            target.tls_cert_days_left = r.tls_cert_days_left
+        if r.address:
+            target.address = text(r.address)
+        if r.tls_cert_not_after_unix is not None:  # the deprecated tls_cert_days_left stays unset
+            target.tls_cert_not_after_unix = r.tls_cert_not_after_unix
         if status.path is not None:
             target.path_diagnosed = True
             target.path_hops = status.path.hops

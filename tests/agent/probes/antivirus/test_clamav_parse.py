@@ -9,6 +9,7 @@ import pytest
 from fleetwatch_agent.probes.antivirus.clamav_parse import (
     HEADER_SIZE,
     ClamAVFormatError,
+    ClamdVersion,
     DatabaseHeader,
     LogDetection,
     parse_found_line,
@@ -78,15 +79,26 @@ def test_garbage_headers_raise_a_format_error_naming_the_database(raw: bytes, co
     assert str(caught.value).startswith("daily: ")
 
 
-def test_version_reply_gives_engine_and_database_version() -> None:
-    assert parse_version_reply(b"ClamAV 1.4.6/27100/Fri Nov 27 18:53:52 2026\0") == ("1.4.6", 27100)
-    assert parse_version_reply(b"ClamAV 0.103.11/26950/Mon Jun 12 08:21:00 2023\n") == ("0.103.11", 26950)
+def test_version_reply_gives_engine_and_the_loaded_database() -> None:
+    assert parse_version_reply(b"ClamAV 1.4.6/27100/Fri Nov 27 18:53:52 2026\0", UTC) == ClamdVersion(
+        "1.4.6", 27100, int(datetime.datetime(2026, 11, 27, 18, 53, 52, tzinfo=UTC).timestamp())
+    )
+    old = parse_version_reply(b"ClamAV 1.0.7/27412/Mon Sep 30 08:36:26 2024\n", ICT)
+    assert (old.engine, old.database_version) == ("1.0.7", 27412)
+    assert old.database_time_unix == int(datetime.datetime(2024, 9, 30, 1, 36, 26, tzinfo=UTC).timestamp())
+
+
+def test_version_reply_with_a_single_digit_day_in_local_time() -> None:
+    reply = parse_version_reply(b"ClamAV 1.4.6/27100/Tue Dec  1 12:26:28 2026\0")
+    expected = datetime.datetime(2026, 12, 1, 12, 26, 28).timestamp()  # naive: this host's zone
+    assert reply.database_time_unix == int(expected)
 
 
 def test_version_reply_without_database_version() -> None:
     # clamd without a readable daily version answers with the engine alone.
-    assert parse_version_reply(b"ClamAV 1.4.6\0") == ("1.4.6", None)
-    assert parse_version_reply(b"ClamAV 1.4.6/unknown/x\0") == ("1.4.6", None)
+    assert parse_version_reply(b"ClamAV 1.4.6\0") == ClamdVersion("1.4.6")
+    assert parse_version_reply(b"ClamAV 1.4.6/unknown/x\0") == ClamdVersion("1.4.6")
+    assert parse_version_reply(b"ClamAV 1.4.6/27100/someday\0", UTC) == ClamdVersion("1.4.6", 27100)
 
 
 @pytest.mark.parametrize("reply", [b"", b"PONG\0", b"UNKNOWN COMMAND\0", b"clamav 1.4.6/1/x\0"])

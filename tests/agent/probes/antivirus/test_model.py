@@ -10,12 +10,15 @@ import pytest
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig, _linux
 from fleetwatch_agent.probes.antivirus.model import (
+    FUTURE_TOLERANCE_SECONDS,
     STATE_ORDER,
     AntivirusResult,
     ProductStatus,
     State,
     classify,
+    clock_skew,
     host_state,
+    signature_date,
 )
 from fleetwatch_agent.probes.context import ProbeContext
 
@@ -24,6 +27,7 @@ DAY = 86400.0
 THREE_DAYS = 3 * DAY
 FRESH = int(NOW - 3600)  # signatures one hour old
 OLD = int(NOW - 30 * DAY)
+FUTURE = int(NOW + 400 * DAY)  # the host's clock is behind, or the database carries a wrong date
 
 
 def state_of(
@@ -32,6 +36,7 @@ def state_of(
     *,
     flagged: bool = False,
     expired: bool = False,
+    never: bool = False,
 ) -> State:
     return classify(
         realtime_protection=realtime,
@@ -40,6 +45,7 @@ def state_of(
         outdated_after_seconds=THREE_DAYS,
         flagged_outdated=flagged,
         expired=expired,
+        never_updated=never,
     )
 
 
@@ -83,13 +89,46 @@ def test_unknown_signature_time_is_never_protected() -> None:
     assert state_of(True, 0, flagged=True) == "outdated"
 
 
+def test_never_updated_signatures_are_outdated_not_unknown() -> None:
+    assert state_of(True, 0, never=True) == "outdated"
+    assert state_of(True, 0) == "unknown"  # not known to be never: unknown
+    assert state_of(False, 0, never=True) == "disabled"
+    assert state_of(None, 0, never=True) == "unknown"
+    assert state_of(True, 0, never=True, expired=True) == "expired"
+
+
+def test_signatures_dated_after_the_clock_are_unknown_beyond_the_tolerance() -> None:
+    assert state_of(True, FUTURE) == "unknown"
+    assert clock_skew(FUTURE, NOW) == 400 * DAY
+    edge = int(NOW + FUTURE_TOLERANCE_SECONDS)
+    assert (state_of(True, edge), clock_skew(edge, NOW)) == ("protected", 0)
+    assert (state_of(True, edge + 1), clock_skew(edge + 1, NOW)) == ("unknown", FUTURE_TOLERANCE_SECONDS + 1)
+    assert state_of(False, FUTURE) == "disabled"
+    assert state_of(True, FUTURE, flagged=True) == "outdated"  # the product's own word still counts
+
+
+def test_a_date_after_the_clock_is_reported_as_its_skew_not_as_an_age() -> None:
+    assert signature_date(FUTURE, NOW) == (0, 400 * DAY)
+    assert signature_date(FRESH, NOW) == (FRESH, 0)
+    assert signature_date(-5, NOW) == (0, 0)
+
+
 def test_protected_only_when_on_fresh_known_and_not_flagged_or_expired() -> None:
     """The whole grid: "protected" is never reached by accident."""
-    grid = itertools.product((True, False, None), (FRESH, OLD, 0, -1), (False, True), (False, True))
-    for realtime, signatures, flagged, expired in grid:
-        state = state_of(realtime, signatures, flagged=flagged, expired=expired)
-        should_protect = realtime is True and signatures == FRESH and not flagged and not expired
-        assert (state == "protected") == should_protect, (realtime, signatures, flagged, expired, state)
+    grid = itertools.product(
+        (True, False, None), (FRESH, OLD, FUTURE, 0, -1), (False, True), (False, True), (False, True)
+    )
+    for realtime, signatures, flagged, expired, never in grid:
+        state = state_of(realtime, signatures, flagged=flagged, expired=expired, never=never)
+        should_protect = realtime is True and signatures == FRESH and not (flagged or expired or never)
+        assert (state == "protected") == should_protect, (
+            realtime,
+            signatures,
+            flagged,
+            expired,
+            never,
+            state,
+        )
 
 
 def product(state: State, name: str = "P") -> ProductStatus:
@@ -108,11 +147,25 @@ def test_host_state_is_the_best_state_of_any_product() -> None:
 
 
 def test_host_state_order_is_the_documented_one() -> None:
-    assert STATE_ORDER == ("protected", "outdated", "expired", "disabled", "unknown", "not_installed")
+    assert STATE_ORDER == (
+        "protected",
+        "outdated",
+        "expired",
+        "disabled",
+        "unknown",
+        "not_installed",
+        "stale",
+    )
     products = tuple(product(s, s) for s in reversed(STATE_ORDER))
     assert host_state(products) == "protected"
     assert host_state(products[:-1]) == "outdated"
     assert host_state((product("unknown"), product("disabled"), product("unknown"))) == "disabled"
+
+
+def test_stale_registrations_never_make_the_host_state() -> None:
+    assert host_state((product("stale"),)) == "not_installed"  # only a leftover: nothing protects
+    assert host_state((product("stale", "a"), product("disabled", "b"))) == "disabled"
+    assert host_state((product("unknown", "a"), product("stale", "b"), product("stale", "c"))) == "unknown"
 
 
 def test_config_validation_names_the_option() -> None:

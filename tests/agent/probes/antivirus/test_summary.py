@@ -118,3 +118,18 @@ def test_scans_error_and_detections() -> None:
         "  ! Get-MpThreatDetection: access denied",
         "  ! ClamAV detected Eicar-Test-Sig.UNOFFICIAL in /tmp/eicar.com (detected)",
     ]
+
+
+def test_signatures_dated_after_the_clock_and_a_stale_registration() -> None:
+    future = clamav(
+        state="unknown", signature_updated_unix=0, signature_clock_skew_seconds=30 * DAY, detail=""
+    )
+    stale = ProductStatus(
+        name="Kaspersky Endpoint Security for Windows", state="stale", detail="stale registration"
+    )
+    lines = antivirus_lines(AntivirusResult(products=(future, stale), host_state="unknown"), NOW)
+    assert lines[1] == (
+        "  - ClamAV 1.4.6: UNKNOWN, signatures 27100, signatures dated 30 days AFTER this host's clock,"
+        " real-time protection on"
+    )
+    assert lines[2].startswith("  - Kaspersky Endpoint Security for Windows: STALE, real-time protection OFF")

@@ -51,12 +51,12 @@ def test_client_merges_defender_from_security_center_and_get_mpcomputerstatus() 
 
 
 def test_defender_off_and_kaspersky_on_host_is_protected() -> None:
-    result = collector(fixture("script_kaspersky_defender_off.ps51.json"))()
+    result = collector(fixture("script_kaspersky_defender_off.ps51.json"))()  # every program present
     products = by_name(result)
     assert products["Windows Defender"].state == "disabled"
     assert "0x800106ba" in products["Windows Defender"].detail  # why there are no versions
     kaspersky = products["Kaspersky Endpoint Security for Windows"]
-    assert (kaspersky.state, kaspersky.vendor, kaspersky.product_version) == ("protected", "", "")
+    assert (kaspersky.state, kaspersky.vendor, kaspersky.product_version) == ("protected", "Kaspersky", "")
     assert result.host_state == "protected"
     assert result.error == ""  # Defender's cmdlets failing while it is off is expected
     assert result.cursors == {}  # detections could not be read: keep the committed cursor

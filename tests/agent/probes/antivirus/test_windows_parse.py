@@ -9,15 +9,8 @@ import pytest
 
 from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
-from fleetwatch_agent.probes.antivirus.model import ProductStatus
-from tests.agent.probes.antivirus.windows_support import (
-    DAY,
-    NOW,
-    OUTDATED_AFTER,
-    SIGNATURES_MS,
-    fixture,
-    security_center_status,
-)
+from fleetwatch_agent.probes.antivirus.windows_defender import parse_defender_status
+from tests.agent.probes.antivirus.windows_support import SIGNATURES_MS, fixture, security_center_status
 
 # --- JSON shapes and dates ---------------------------------------------------------------------------
 
@@ -40,7 +33,7 @@ def test_powershell_51_array_wrapper_is_a_list() -> None:
 @pytest.mark.parametrize("empty", ["", "  \r\n", None])
 def test_empty_output_is_no_product(empty: str | None) -> None:
     assert wp.parse_security_center(empty) == ()
-    assert wp.parse_defender_status(empty) is None
+    assert parse_defender_status(empty) is None
     assert wd.parse_detections(empty) == ()
 
 
@@ -66,8 +59,8 @@ def test_dates_of_both_powershells(value: object, expected_ms: int | None) -> No
 
 
 def test_both_date_formats_give_the_same_defender_status() -> None:
-    old = wp.parse_defender_status(fixture("defender_status.ps51.json"))
-    new = wp.parse_defender_status(fixture("defender_status.ps7.json"))
+    old = parse_defender_status(fixture("defender_status.ps51.json"))
+    new = parse_defender_status(fixture("defender_status.ps7.json"))
     assert old is not None and new is not None
     assert old.signature_updated_ms == SIGNATURES_MS
     assert new.signature_updated_ms == SIGNATURES_MS + 123
@@ -130,79 +123,39 @@ def test_unknown_product_state_is_never_protected(value: object, named: str) -> 
         assert str(value) in status.detail
 
 
-# --- Defender status -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "never"),
+    [
+        ("/Date(0)/", True),
+        ("/Date(-11644473600000)/", True),  # FILETIME 0: 1601-01-01
+        ("1601-01-01T07:00:00+07:00", True),
+        ("/Date(-62135596800000)/", True),  # DateTime.MinValue
+        ("0001-01-01T00:00:00", True),
+        ("/Date(1700000000000)/", False),
+        (None, False),  # absent is unknown, not never
+        ("", False),
+        ("last tuesday", False),
+    ],
+)
+def test_dates_that_mean_never(value: object, never: bool) -> None:
+    assert wp.never_date(value) is never
+    assert wp.date_ms(value) is None or not never
 
 
-def defender(name: str, *, now: float = NOW, registered: int | None = None) -> ProductStatus:
-    status = wp.parse_defender_status(fixture(name))
-    assert status is not None
-    entry = None
-    if registered is not None:
-        entry = wp.SecurityCenterProduct(
-            "Windows Defender", wp.DEFENDER_GUID, "windowsdefender://", wp.decode_product_state(registered)
-        )
-    return wp.defender_status(status, entry, now=now, outdated_after_seconds=OUTDATED_AFTER)
+@pytest.mark.parametrize(("value", "never"), [(65535, True), (4294967295, True), (2, False), (None, False)])
+def test_ages_that_mean_never(value: object, never: bool) -> None:
+    assert wp.never_age(value) is never
 
 
-def test_defender_status_fields() -> None:
-    product = defender("defender_status.ps51.json")
-    assert product.state == "protected"
-    assert product.realtime_protection and product.on_access_scanning
-    assert (product.product_version, product.engine_version, product.signature_version) == (
-        "4.18.23100.2009",
-        "1.1.23100.2009",
-        "1.401.1166.0",
-    )
-    assert product.signature_updated_unix == SIGNATURES_MS // 1000
-    assert product.last_quick_scan_unix == 1_699_920_000
-    assert product.last_full_scan_unix == 0  # FullScanAge 4294967295, no end time
-    assert not product.centrally_managed
-
-
-def test_defender_signatures_older_than_the_limit_are_outdated() -> None:
-    assert defender("defender_status.ps7.json", now=NOW + 2 * DAY).state == "protected"
-    assert defender("defender_status.ps7.json", now=SIGNATURES_MS / 1000 + 3 * DAY + 1).state == "outdated"
-
-
-def test_security_center_out_of_date_flag_makes_fresh_defender_outdated() -> None:
-    assert defender("defender_status.ps51.json", registered=397584).state == "outdated"
-
-
-def test_never_scanned_and_signature_age_without_a_date() -> None:
-    product = defender("defender_status_never_scanned.ps51.json")
-    assert product.last_quick_scan_unix == 0 and product.last_full_scan_unix == 0
-    assert product.signature_updated_unix == int(NOW) - 2 * DAY  # from AntivirusSignatureAge
-    assert product.state == "protected"
-    assert "AntivirusSignatureAge" in product.detail
-    old = json.loads(fixture("defender_status_never_scanned.ps51.json")) | {"AntivirusSignatureAge": 5}
-    status = wp.parse_defender_status(json.dumps(old))
-    assert status is not None
-    assert (
-        wp.defender_status(status, None, now=NOW, outdated_after_seconds=OUTDATED_AFTER).state == "outdated"
-    )
-
-
-def test_defender_realtime_needs_all_three_flags() -> None:
-    product = defender("defender_status_realtime_off.ps51.json")
-    assert product.state == "disabled" and not product.realtime_protection
-    assert "RealTimeProtectionEnabled false" in product.detail
-    assert product.last_full_scan_unix == 1_698_969_600
-
-
-def test_defender_missing_flag_is_unknown_not_protected() -> None:
-    data = json.loads(fixture("defender_status.ps51.json")) | {"AntivirusEnabled": None}
-    status = wp.parse_defender_status(json.dumps(data))
-    assert status is not None
-    product = wp.defender_status(status, None, now=NOW, outdated_after_seconds=OUTDATED_AFTER)
-    assert product.state == "unknown" and not product.realtime_protection
-
-
-def test_passive_mode_or_security_center_off_is_disabled() -> None:
-    data = json.loads(fixture("defender_status.ps51.json")) | {"AMRunningMode": "Passive Mode"}
-    status = wp.parse_defender_status(json.dumps(data))
-    assert status is not None
-    assert (
-        wp.defender_status(status, None, now=NOW, outdated_after_seconds=OUTDATED_AFTER).state == "disabled"
-    )
-    assert defender("defender_status.ps51.json", registered=393472).state == "disabled"
-    assert defender("defender_status.ps51.json", registered=401664).state == "disabled"  # snoozed
+@pytest.mark.parametrize(
+    ("value", "unix"),
+    [
+        ("Tue, 14 Nov 2023 22:10:05 GMT", 1_699_999_805),
+        ("Mon, 04 Sep 2023 02:15:09 GMT", 1_693_793_709),
+        ("", None),
+        (None, None),
+        ("yesterday", None),
+    ],
+)
+def test_security_center_timestamps(value: object, unix: int | None) -> None:
+    assert wp.rfc1123_unix(value) == unix

@@ -81,3 +81,13 @@ def test_detections_become_threat_events_at_their_time_or_the_reports() -> None:
         "detected",
     )
     assert not CONTROL_CHARACTERS.search(second.threat)
+
+
+def test_stale_state_and_clock_skew_reach_the_wire() -> None:
+    skewed = ProductStatus(name="ClamAV", state="unknown", signature_clock_skew_seconds=2_592_000)
+    stale = ProductStatus(name="Kaspersky Endpoint Security for Windows", state="stale")
+    section = wired(AntivirusResult((skewed, stale), "unknown")).antivirus
+    assert [(p.state, p.signature_clock_skew_seconds) for p in section.products] == [
+        (pb.ANTIVIRUS_STATE_UNKNOWN, 2_592_000),
+        (pb.ANTIVIRUS_STATE_STALE, 0),
+    ]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import socket
-import struct
-import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,9 +15,10 @@ from fleetwatch_agent.probes.connectivity.dnscheck import (
     DnsIdMismatch,
     DnsNameError,
     build_query,
-    dns_resolve,
     parse_response,
 )
+from fleetwatch_agent.probes.connectivity.dnsquery import dns_resolve
+from tests.agent.probes.connectivity.servers import TRUNCATED_ADDRESSES, FakeDnsServer
 
 # --- pure building and parsing -------------------------------------------------------------------
 
@@ -127,75 +127,6 @@ def test_parse_arbitrary_bytes_raises_only_value_error(data: bytes) -> None:
 # --- dns_resolve against a UDP server on 127.0.0.1 -----------------------------------------------
 
 
-def _question_name(query: bytes) -> str:
-    labels, offset = [], 12
-    while query[offset]:
-        labels.append(query[offset + 1 : offset + 1 + query[offset]].decode())
-        offset += 1 + query[offset]
-    return ".".join(labels)
-
-
-def _response(query: bytes, rcode: int, answers: list[bytes], query_id: int | None = None) -> bytes:
-    """A response echoing the query's question, with answers owned by the question's name."""
-    qid = struct.unpack_from("!H", query)[0] if query_id is None else query_id
-    header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(answers), 0, 0)
-    return header + query[12:] + b"".join(answers)
-
-
-def _a(address: str) -> bytes:
-    return b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(address)
-
-
-CNAME = b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 60, 12) + b"\x05alias\x04test\x00"
-
-
-class FakeDnsServer:
-    """A UDP DNS server on 127.0.0.1 with one fixed behaviour per name."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port: int = self.sock.getsockname()[1]
-        self.queries: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def replies(self, query: bytes, name: str) -> list[bytes]:
-        qid = struct.unpack_from("!H", query)[0]
-        return {
-            "ok.test": [_response(query, 0, [_a("10.1.2.3")])],
-            "fail.test": [_response(query, 2, [])],
-            "missing.test": [_response(query, 3, [])],
-            "slow.test": [],
-            # Says one answer follows, then stops in the middle of it.
-            "garbled.test": [_response(query, 0, [_a("10.1.2.3")])[:-6]],
-            "noaddr.test": [_response(query, 0, [CNAME])],
-            # A late answer to some other query first: to be ignored.
-            "stray.test": [
-                _response(query, 0, [_a("6.6.6.6")], qid ^ 0x5555),
-                _response(query, 0, [_a("10.9.8.7")]),
-            ],
-        }.get(name, [_response(query, 5, [])])
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                query, peer = self.sock.recvfrom(512)
-            except TimeoutError:
-                continue
-            name = _question_name(query)
-            self.queries.append(name)
-            for reply in self.replies(query, name):
-                self.sock.sendto(reply, peer)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-
 @pytest.fixture
 def server() -> Iterator[FakeDnsServer]:
     fake = FakeDnsServer()
@@ -273,7 +204,7 @@ def test_stopped_server_is_refused() -> None:
         ("127.0.0.1", "a" * 64 + ".test", "label"),
         ("127.0.0.1", "x" * 300, "label"),
         ("127.0.0.1", "", "empty"),
-        ("dns.example", "ok.test", "not an IP address"),
+        ("", "ok.test", "empty host name"),
     ],
 )
 def test_arguments_that_cannot_work_are_other_never_raise(server_address: str, name: str, words: str) -> None:
@@ -281,3 +212,47 @@ def test_arguments_that_cannot_work_are_other_never_raise(server_address: str, n
     assert not result.success
     assert (result.error, result.sent) == ("other", 0)
     assert words in result.detail
+
+
+def test_a_truncated_answer_is_asked_again_over_tcp(server: FakeDnsServer) -> None:
+    result = dns_resolve("127.0.0.1", "truncated.test", timeout=2.0, count=2, port=server.port)
+    assert result.success, result
+    assert (result.sent, result.received) == (2, 2)
+    assert result.detail.startswith(", ".join(TRUNCATED_ADDRESSES[:3]))
+    assert result.detail.endswith("truncated over UDP, answered over TCP")
+    assert (server.queries, server.tcp_queries) == (["truncated.test"] * 2, ["truncated.test"] * 2)
+
+
+def test_truncated_over_udp_and_no_tcp_is_not_no_address() -> None:
+    """TC set but nothing listens on TCP: the server said something, but there is no answer."""
+    fake = FakeDnsServer(tcp=False)
+    try:
+        result = dns_resolve("127.0.0.1", "truncated.test", timeout=1.0, port=fake.port)
+    finally:
+        fake.stop()
+    assert (result.success, result.error) == (False, "refused"), result
+    assert "truncated answer over UDP" in result.detail
+
+
+def test_count_queries_are_sent_spaced_like_the_other_checks(server: FakeDnsServer) -> None:
+    started = time.monotonic()
+    result = dns_resolve("127.0.0.1", "ok.test", timeout=1.0, count=5, port=server.port, spacing=0.05)
+    assert (result.sent, result.received) == (5, 5)
+    assert server.queries == ["ok.test"] * 5
+    assert 0.2 <= time.monotonic() - started < 1.0
+
+
+def test_an_ipv6_server() -> None:
+    fake = FakeDnsServer(socket.AF_INET6)
+    try:
+        result = dns_resolve("::1", "ok.test", timeout=2.0, port=fake.port)
+    finally:
+        fake.stop()
+    assert (result.success, result.detail, result.address) == (True, "10.1.2.3", "::1")
+
+
+def test_a_dead_server_costs_one_wait_per_query_spaced_not_in_a_row(server: FakeDnsServer) -> None:
+    started = time.monotonic()
+    result = dns_resolve("127.0.0.1", "slow.test", timeout=0.5, count=5, port=server.port, spacing=0.05)
+    assert (result.error, result.sent, result.received) == ("timeout", 5, 0)
+    assert time.monotonic() - started < 1.2  # 4 * 0.05 + 0.5, not 5 * 0.5

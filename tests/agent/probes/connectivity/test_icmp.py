@@ -1,4 +1,4 @@
-"""ICMP packets built and parsed from literal bytes, answers matched to a burst; nothing is sent."""
+"""ICMP and ICMPv6 packets built and parsed from bytes, answers matched to a burst; pings to loopback."""
 
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ import struct
 
 import pytest
 
-from fleetwatch_agent.probes.connectivity.icmp import (
+from fleetwatch_agent.probes.connectivity import icmp
+from fleetwatch_agent.probes.connectivity.icmp import icmp_echo
+from fleetwatch_agent.probes.connectivity.icmppacket import (
     Burst,
     IcmpMessage,
     Kind,
     build_echo_request,
     checksum,
-    icmp_echo,
     make_payload,
     parse_extended_error,
     parse_icmp,
+    parse_icmp6,
 )
 
-# No packet leaves the host in this file: the traceroute child runs against a fake scapy.
+# No packet leaves the host in this file: pings go to loopback only.
 ADDRESS = "127.0.0.2"
 
 
@@ -140,6 +142,53 @@ def test_extended_error_of_an_icmp_message() -> None:
     assert parse_extended_error(b"\x00" * 8) is None
 
 
+# ---- ICMPv6 ----------------------------------------------------------------------------------------
+
+
+def ipv6_header(source: str, destination: str, payload_length: int) -> bytes:
+    addresses = socket.inet_pton(socket.AF_INET6, source) + socket.inet_pton(socket.AF_INET6, destination)
+    return struct.pack("!IHBB", 6 << 28, payload_length, 58, 64) + addresses
+
+
+def test_icmpv6_echo_request_leaves_the_checksum_to_the_kernel() -> None:
+    assert build_echo_request(0x1234, 1, b"abcd", v6=True) == bytes.fromhex("8000000012340001") + b"abcd"
+
+
+def test_icmpv6_echo_reply_and_its_sender() -> None:
+    reply = bytes.fromhex("8100000012340001") + b"nonce123"
+    assert parse_icmp6(reply, "fd00:199:2::2") == IcmpMessage(
+        "echo_reply", 0, 0x1234, 1, b"nonce123", "fd00:199:2::2"
+    )
+
+
+@pytest.mark.parametrize(("kind", "name"), [(1, "unreachable"), (3, "time_exceeded")])
+def test_icmpv6_error_names_the_request_it_quotes(kind: int, name: Kind) -> None:
+    request = build_echo_request(0x4242, 17, b"nonce123", v6=True)
+    quoted = ipv6_header("fd00:199:1::1", "fd00:199:2::2", len(request)) + request
+    error = struct.pack("!BBHI", kind, 3, 0, 0) + quoted
+    assert parse_icmp6(error, "fd00:199:1::2") == IcmpMessage(name, 3, 0x4242, 17, b"", "fd00:199:1::2")
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        pytest.param(bytes.fromhex("8000000012340001"), id="our own request, seen on loopback"),
+        pytest.param(bytes.fromhex("8700000000000000") + bytes(16), id="neighbour solicitation"),
+        pytest.param(struct.pack("!BBHI", 1, 4, 0, 0) + bytes(20), id="error quoting too little"),
+        pytest.param(b"\x81\x00", id="truncated"),
+    ],
+)
+def test_unrelated_icmpv6_is_ignored(packet: bytes) -> None:
+    assert parse_icmp6(packet) is None
+
+
+def test_extended_error_of_an_icmpv6_message() -> None:
+    # origin 3 (ICMP6), type 1 (unreachable), code 3 + sockaddr_in6 of the router that said so.
+    data = struct.pack("=IBBBBII", 113, 3, 1, 3, 0, 0, 0)
+    data += struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, socket.inet_pton(socket.AF_INET6, "fd00::2"), 0)
+    assert parse_extended_error(data) == (113, 1, 3, "fd00::2")
+
+
 # ---- matching answers to the burst ----------------------------------------------------------------
 
 NONCE = b"12345678"
@@ -205,10 +254,27 @@ def test_unreachable_errno_and_other_socket_errors() -> None:
 # ---- icmp_echo arguments that send nothing ----------------------------------------------------------
 
 
-def test_ipv6_is_unsupported_without_sending() -> None:
-    result = icmp_echo("::1")
-    assert (result.success, result.sent, result.error) == (False, 0, "unsupported")
-    assert "IPv4" in result.detail
+def _can_ping(family: int) -> bool:
+    opened = icmp.open_icmp_socket(family)
+    if isinstance(opened, str):
+        return False
+    opened[0].close()
+    return True
+
+
+@pytest.mark.parametrize(("address", "family"), [("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)])
+def test_loopback_answers_over_both_families(address: str, family: int) -> None:
+    if not _can_ping(family):
+        pytest.skip("no ICMP socket here (neither root nor in net.ipv4.ping_group_range)")
+    result = icmp_echo(address, count=3, timeout=1.0, interval=0.05)
+    assert (result.success, result.sent, result.received, result.address) == (True, 3, 3, address), result
+
+
+def test_no_icmp_socket_is_unsupported_naming_the_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(icmp, "open_icmp_socket", lambda family: "raw socket: Operation not permitted")
+    result = icmp_echo("::1", count=2, timeout=0.2)
+    assert (result.success, result.error) == (False, "unsupported")
+    assert result.detail.startswith("ICMPv6 needs") and "Operation not permitted" in result.detail
 
 
 @pytest.mark.parametrize(

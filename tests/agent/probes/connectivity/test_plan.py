@@ -48,6 +48,11 @@ def test_resolv_conf_lists_ipv4_servers_in_order_once() -> None:
     assert parse_resolv_conf(text) == ["10.0.0.53", "10.0.0.54"]
 
 
+def test_resolv_conf_keeps_ipv6_servers_and_scoped_link_local_ones() -> None:
+    text = "nameserver 2001:db8::53\nnameserver fe80::1%eth0\nnameserver fe80::2\nnameserver 10.0.0.53\n"
+    assert parse_resolv_conf(text) == ["2001:db8::53", "fe80::1%eth0", "10.0.0.53"]
+
+
 def test_windows_route_print_recorded_output() -> None:
     """Recorded `route print -4` of a Windows 10 PC with Ethernet and Wi-Fi (hand-made recording)."""
     text = (FIXTURES / "route-print-windows10.txt").read_text()
@@ -60,6 +65,7 @@ def test_windows_route_print_recorded_output() -> None:
     [
         ('"10.1.1.1"', ["10.1.1.1"]),
         ('["10.1.1.1","fec0:0:0:ffff::1","10.1.1.2","10.1.1.1"]', ["10.1.1.1", "10.1.1.2"]),
+        ('["2001:db8::53","fec0:0:0:ffff::2","10.1.1.1"]', ["2001:db8::53", "10.1.1.1"]),
         ("", []),
         ("not json", []),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetwatch_agent.probes.connectivity.httpcheck import cert_days_left, http_get
+from fleetwatch_agent.probes.connectivity.httpcheck import cert_not_after, http_get
 from fleetwatch_agent.probes.connectivity.tcpcheck import os_error_reason, tcp_connect
 from fleetwatch_collector import tlsinit
+from tests.agent.probes.connectivity.servers import trickling_http
 from tests.conftest import free_port
 
 # --- TCP -----------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ def test_tcp_no_answer_is_timeout() -> None:
             for client in held:
                 client.close()
     assert (result.error, result.sent, result.received) == ("timeout", 2, 0)
-    assert 0.5 <= elapsed < 3.0
+    assert 0.45 <= elapsed < 1.5  # one burst: (count - 1) * spacing + timeout, not count timeouts in a row
 
 
 def test_tcp_name_that_does_not_resolve_is_dns_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,13 +119,59 @@ def test_os_error_reasons(exc: OSError, reason: str) -> None:
 
 
 def test_tcp_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_route(self: socket.socket, address: object) -> None:
-        raise OSError(errno.EHOSTUNREACH, "No route to host")
+    def no_route(self: socket.socket, address: object) -> int:
+        return errno.EHOSTUNREACH
 
-    monkeypatch.setattr(socket.socket, "connect", no_route)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_route)
     result = tcp_connect("127.0.0.1", 9, count=2)
     assert (result.success, result.error, result.received) == (False, "unreachable", 0)
     assert "No route to host" in result.detail
+
+
+@contextmanager
+def resetting_listener(family: int = socket.AF_INET) -> Iterator[int]:
+    """A listener that accepts every connection and at once resets it (SO_LINGER 0); yields its port."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    server = socket.socket(family, socket.SOCK_STREAM)
+    server.bind((host, 0))
+    server.listen(64)
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+def test_a_server_resetting_right_after_accepting_is_up_every_time() -> None:
+    """ "Up" is the completed handshake: the reset that follows never changes the verdict."""
+    with resetting_listener() as port:
+        results = [tcp_connect("127.0.0.1", port, count=3, timeout=1.0, spacing=0.0) for _ in range(30)]
+        verdicts = {result.error for result in results}
+    assert verdicts == {""}
+
+
+def test_tcp_over_ipv6_loopback() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        result = tcp_connect("::1", port, count=2, timeout=1.0)
+    assert (result.success, result.address, result.detail) == (True, "::1", f"[::1]:{port}")
 
 
 # --- HTTP(S) -------------------------------------------------------------------------------------
@@ -156,10 +204,14 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
+class QuietServer6(QuietServer):
+    address_family = socket.AF_INET6
+
+
 @contextmanager
-def serve(files: tlsinit.IssuedFiles | None = None) -> Iterator[str]:
-    """An HTTP server (HTTPS with ``files``) on 127.0.0.1; yields its base URL."""
-    server = QuietServer(("127.0.0.1", 0), Handler)
+def serve(files: tlsinit.IssuedFiles | None = None, ipv6: bool = False, port: int = 0) -> Iterator[str]:
+    """An HTTP server (HTTPS with ``files``) on 127.0.0.1 (or ::1); yields its base URL."""
+    server = (QuietServer6 if ipv6 else QuietServer)(("::1" if ipv6 else "127.0.0.1", port), Handler)
     scheme = "http"
     if files is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -169,7 +221,8 @@ def serve(files: tlsinit.IssuedFiles | None = None) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+        host = "[::1]" if ipv6 else "127.0.0.1"
+        yield f"{scheme}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -202,8 +255,8 @@ def test_https_ok_with_ca_file(https_url: str, server_files: tlsinit.IssuedFiles
     result = http_get(https_url + "/", timeout=5.0, ca_file=str(server_files.ca_cert))
     assert result.success and result.error == ""
     assert (result.http_status, result.sent, result.received) == (200, 1, 1)
-    assert result.tls_cert_days_left is not None
-    assert 800 < result.tls_cert_days_left < 826
+    assert result.tls_cert_not_after_unix is not None
+    assert 800 < (result.tls_cert_not_after_unix - time.time()) / 86400 < 826
     assert 0 < result.rtt_avg_seconds == result.rtt_min_seconds == result.rtt_max_seconds < 5.0
     assert result.detail == "HTTP 200 OK"
 
@@ -229,7 +282,7 @@ def test_https_to_a_plain_http_server_is_tls_error(http_url: str) -> None:
 
 def test_plain_http_has_no_certificate(http_url: str) -> None:
     result = http_get(http_url + "/?q=1", timeout=5.0)
-    assert (result.success, result.http_status, result.tls_cert_days_left) == (True, 200, None)
+    assert (result.success, result.http_status, result.tls_cert_not_after_unix) == (True, 200, None)
 
 
 def test_time_to_first_byte_includes_the_server_delay(http_url: str) -> None:
@@ -291,10 +344,27 @@ def test_missing_ca_file_is_other(tmp_path: Path) -> None:
     assert "none.pem" in result.detail
 
 
-def test_cert_days_left() -> None:
-    now = ssl.cert_time_to_seconds("Jan  1 00:00:00 2030 GMT")
-    assert cert_days_left({"notAfter": "Jan 11 00:00:00 2030 GMT"}, now) == 10.0
-    assert cert_days_left({"notAfter": "Dec 31 12:00:00 2029 GMT"}, now) == -0.5
-    assert cert_days_left({}, now) is None
-    assert cert_days_left(None, now) is None
-    assert cert_days_left({"notAfter": "not a date"}, now) is None
+def test_cert_not_after_is_the_time_not_the_days_left() -> None:
+    assert cert_not_after({"notAfter": "Jan 11 00:00:00 2030 GMT"}) == 1_894_320_000
+    assert cert_not_after({"notAfter": "Dec 31 12:00:00 2029 GMT"}) == 1_893_412_800
+    assert cert_not_after({"notAfter": "Jan  1 00:00:00 2030 GMT"}) == 1_893_456_000  # OpenSSL's padding
+    assert cert_not_after({}) is None
+    assert cert_not_after(None) is None
+    assert cert_not_after({"notAfter": "not a date"}) is None
+
+
+def test_http_over_ipv6_loopback() -> None:
+    with serve(ipv6=True) as url:
+        result = http_get(url + "/", timeout=5.0)
+    assert (result.success, result.http_status, result.address) == (True, 200, "::1")
+
+
+def test_a_server_trickling_its_headers_is_a_timeout_at_the_deadline() -> None:
+    """Each byte comes well within any per-read timeout: only a deadline for the whole request ends it."""
+    with trickling_http(0.05) as url:
+        started = time.monotonic()
+        result = http_get(url, timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert (result.success, result.error, result.sent, result.received) == (False, "timeout", 1, 0), result
+    assert "no response headers" in result.detail
+    assert 0.9 <= elapsed < 1.5

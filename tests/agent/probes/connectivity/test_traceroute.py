@@ -57,29 +57,45 @@ def test_per_hop_timeout_fits_the_hops_in_the_budget_within_bounds() -> None:
     assert traceroute.per_hop_timeout(64, 1.0) == traceroute.MIN_PER_HOP_SECONDS
 
 
+OTHER = "10.0.9.9"
+
+
 @pytest.mark.parametrize(
     ("returncode", "stdout", "stderr", "expected"),
     [
         (
             0,
-            '{"hops": 3, "last_hop": "10.199.3.2", "reached": true}\n',
+            '{"paths": {"127.0.0.2": {"hops": 3, "last_hop": "10.199.3.2", "reached": true}}}\n',
             "",
             PathResult(3, "10.199.3.2", True),
         ),
-        (0, 'WARNING: noise\n{"hops": 0, "last_hop": "", "reached": false}\n', "", PathResult()),
+        (
+            0,
+            'WARNING: noise\n{"paths": {"127.0.0.2": {"hops": 0, "last_hop": "", "reached": false}}}\n',
+            "",
+            PathResult(),
+        ),
+        (
+            0,
+            '{"paths": {"127.0.0.2": {"hops": 2, "last_hop": "10.0.0.2", "reached": false, "cut": true}}}\n',
+            "",
+            PathResult(2, "10.0.0.2", False, "timeout: cut at the path budget"),
+        ),
         (4, '{"error": "not_permitted: needs root"}\n', "", PathResult(error="not_permitted: needs root")),
-        (0, '{"hops": true, "last_hop": "x", "reached": false}\n', "", None),
-        (0, '{"hops": -1, "last_hop": "x", "reached": false}\n', "", None),
-        (0, '{"hops": 1, "last_hop": 5, "reached": false}\n', "", None),
+        (0, '{"paths": {"127.0.0.2": {"hops": true, "last_hop": "x", "reached": false}}}\n', "", None),
+        (0, '{"paths": {"127.0.0.2": {"hops": -1, "last_hop": "x", "reached": false}}}\n', "", None),
+        (0, '{"paths": {"127.0.0.2": {"hops": 1, "last_hop": 5, "reached": false}}}\n', "", None),
+        (0, '{"paths": {"10.0.0.1": {"hops": 1, "last_hop": "x", "reached": false}}}\n', "", None),
+        (0, '{"hops": 1, "last_hop": "x", "reached": false}\n', "", None),
         (0, "[1, 2]\n", "", None),
         (0, "garbage\n", "", None),
         (0, "", "", None),
         (1, "", "Traceback ...\nSystemError: boom\n", None),
-        (-9, '{"hops": 1, "last_hop": "x", "reached": false}', "", None),
+        (-9, '{"paths": {"127.0.0.2": {"hops": 1, "last_hop": "x", "reached": false}}}', "", None),
     ],
 )
 def test_child_output_mapping(returncode: int, stdout: str, stderr: str, expected: PathResult | None) -> None:
-    result = parse_output(returncode, stdout, stderr)
+    result = parse_output(returncode, stdout, stderr, [ADDRESS])[ADDRESS]
     if expected is not None:
         assert result == expected
     else:
@@ -88,18 +104,35 @@ def test_child_output_mapping(returncode: int, stdout: str, stderr: str, expecte
         assert "SystemError: boom" in result.error
 
 
+def test_child_output_has_a_path_for_every_address() -> None:
+    stdout = json.dumps({"paths": {ADDRESS: {"hops": 1, "last_hop": "x", "reached": False}}})
+    results = parse_output(0, stdout, "", [ADDRESS, OTHER])
+    assert set(results) == {ADDRESS, OTHER}
+    assert all(r.error.startswith("failed: unexpected output") for r in results.values())
+
+
 # ---- run_traceroute against a fake scapy in the child ---------------------------------------------
 
 FAKE_LAYERS = """
 class Layer:
     def __init__(self, **fields):
         self.fields = fields
+    def __getattr__(self, name):
+        return self.fields[name]
     def __truediv__(self, other):
-        return (self, other)
+        return Packet(self, other)
+class Packet:
+    def __init__(self, ip, icmp):
+        self.ip, self.icmp = ip, icmp
+    def __getitem__(self, layer):
+        return self.ip if layer is IP else self.icmp
 class IP(Layer): pass
 class ICMP(Layer): pass
 """
 
+# FAKE_SCAPY: {ttl: [ICMP type, sender]} for every destination, or {"by_target": {destination: {...}}};
+# or a behaviour word. FAKE_SCAPY_PER_ROUND: at most that many answers per sr() call (rate limits);
+# FAKE_SCAPY_DELAY: seconds each sr() call takes.
 FAKE_SENDRECV = """
 import json, os, time
 from scapy.layers.inet import ICMP, IP
@@ -110,19 +143,26 @@ class Answer:
         return True
     def __getitem__(self, layer):
         return type("L", (), {"src": self.source, "type": self.kind})()
-def sr1(probe, timeout, verbose):
-    ip, icmp = probe
-    with open(os.environ["FAKE_SCAPY_LOG"], "a") as log:
-        log.write(f"{ip.fields['ttl']} {timeout}\\n")
+def sr(probes, timeout, verbose):
     behaviour = os.environ["FAKE_SCAPY"]
-    if behaviour == "not_root":
-        raise PermissionError(1, "Operation not permitted")
-    if behaviour == "hang":
-        time.sleep(60)
-    if behaviour == "crash":
-        raise RuntimeError("boom")
-    answer = json.loads(behaviour).get(str(ip.fields["ttl"]))
-    return Answer(*answer) if answer else None
+    per_round = int(os.environ.get("FAKE_SCAPY_PER_ROUND", "1000"))
+    time.sleep(float(os.environ.get("FAKE_SCAPY_DELAY", "0")))
+    answered = []
+    for probe in probes:
+        with open(os.environ["FAKE_SCAPY_LOG"], "a") as log:
+            log.write(f"{probe.ip.fields['ttl']} {timeout} {probe.ip.fields['dst']}\\n")
+        if behaviour == "not_root":
+            raise PermissionError(1, "Operation not permitted")
+        if behaviour == "hang":
+            time.sleep(60)
+        if behaviour == "crash":
+            raise RuntimeError("boom")
+        table = json.loads(behaviour)
+        table = table.get("by_target", {}).get(probe.ip.fields["dst"], {}) if "by_target" in table else table
+        answer = table.get(str(probe.ip.fields["ttl"]))
+        if answer and len(answered) < per_round:
+            answered.append((probe, Answer(*answer)))
+    return answered, []
 """
 
 
@@ -170,8 +210,8 @@ def test_exception_in_the_child_is_failed(fake_scapy: Path, monkeypatch: pytest.
 
 def test_child_that_does_not_finish_is_a_timeout(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SCAPY", "hang")
-    result = run_traceroute(ADDRESS, 5, 1.0)
-    assert result == PathResult(error="timeout: no result within 1 s")
+    result = run_traceroute(ADDRESS, 5, 3.0)
+    assert result == PathResult(error="timeout: no result within 3 s")
 
 
 def test_ipv6_is_refused_before_starting_a_child(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,10 +238,10 @@ def test_ipv6_is_refused_before_starting_a_child(fake_scapy: Path, monkeypatch: 
         pytest.param(
             {"1": [11, "10.0.0.1"], "3": [11, "10.0.2.1"]},
             PathResult(3, "10.0.2.1", False),
-            [1, 2, 2, 3, 4, 4, 5, 5, 6, 6],  # a silent hop is asked again once
+            [1, 2, 2, 3, 4, 4, 5, 6],  # the first silent hop after an answer is asked again once
             id="one silent router is skipped, three silent hops end the trace",
         ),
-        pytest.param({}, PathResult(), [1, 1, 2, 2, 3, 3], id="nothing answers"),
+        pytest.param({}, PathResult(), [1, 1, 2, 3], id="nothing answers"),
     ],
 )
 def test_child_walks_the_ttls(
@@ -221,3 +261,33 @@ def test_child_stops_at_max_hops(fake_scapy: Path, monkeypatch: pytest.MonkeyPat
     assert run_traceroute(ADDRESS, 4, 10.0) == PathResult(4, "10.0.4.1", False)
     timeouts = {float(line.split()[1]) for line in fake_scapy.read_text().splitlines()}
     assert timeouts == {traceroute.per_hop_timeout(4, 10.0)}
+
+
+def test_one_child_traces_every_target_in_rounds(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a router answering one error per round (a rate limit), every path still gets its hop."""
+    targets = ["10.0.5.1", "10.0.5.2", "10.0.5.3"]
+    behind = {"1": [11, "10.0.0.1"], "2": [3, "10.0.0.1"]}
+    table = {"by_target": {t: behind for t in targets}}
+    monkeypatch.setenv("FAKE_SCAPY", json.dumps(table))
+    monkeypatch.setenv("FAKE_SCAPY_PER_ROUND", "1")
+    results = traceroute.run_traceroutes(targets, 15, 30.0)
+    assert results == dict.fromkeys(targets, PathResult(2, "10.0.0.1", False))
+    lines = fake_scapy.read_text().splitlines()
+    assert {line.split()[2] for line in lines} == set(targets)
+
+
+def test_a_child_out_of_time_keeps_its_hops(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hop answers (a long path): the child's own deadline stops it with what it found."""
+    monkeypatch.setenv("FAKE_SCAPY", json.dumps({str(ttl): [11, f"10.0.{ttl}.1"] for ttl in range(1, 65)}))
+    monkeypatch.setenv("FAKE_SCAPY_DELAY", "0.1")
+    result = run_traceroute(ADDRESS, 64, 3.0)
+    assert result.error == "timeout: cut at the path budget"
+    assert result.hops >= 1 and result.last_hop == f"10.0.{result.hops}.1" and not result.reached
+
+
+def test_invalid_and_ipv6_addresses_start_no_child(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_SCAPY", "{}")
+    results = traceroute.run_traceroutes(["::1", "portal.example"], 5, 5.0)
+    assert results["::1"].error.startswith("unsupported: ::1: traceroute is IPv4 only")
+    assert results["portal.example"].error.startswith("unsupported: ")
+    assert probed_ttls(fake_scapy) == []

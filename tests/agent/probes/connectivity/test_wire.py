@@ -31,7 +31,7 @@ def wired(result: ConnectivityResult) -> pb.Report:
 
 
 def test_targets_with_measures_errors_and_paths() -> None:
-    https = CheckResult(True, 1, 1, 0.1, 0.1, 0.1, http_status=200, tls_cert_days_left=41.5)
+    https = CheckResult(True, 1, 1, 0.1, 0.1, 0.1, http_status=200, tls_cert_not_after_unix=1_893_456_000)
     result = ConnectivityResult(
         (
             TargetStatus("gateway", "icmp", "gateway", UP),
@@ -54,7 +54,7 @@ def test_targets_with_measures_errors_and_paths() -> None:
         0.004,
     )
     assert gateway.jitter_seconds == 0.0005
-    assert not gateway.HasField("tls_cert_days_left")
+    assert gateway.tls_cert_not_after_unix == 0
     assert not gateway.path_diagnosed
     assert (collector.kind, collector.error, collector.detail) == (
         pb.PROBE_KIND_TCP,
@@ -72,8 +72,31 @@ def test_targets_with_measures_errors_and_paths() -> None:
         "10.0.0.1",
         False,
     )
-    assert (portal.kind, portal.http_status, portal.tls_cert_days_left) == (pb.PROBE_KIND_HTTP, 200, 41.5)
+    assert (portal.kind, portal.http_status, portal.tls_cert_not_after_unix) == (
+        pb.PROBE_KIND_HTTP,
+        200,
+        1_893_456_000,
+    )
+    for target in section.targets:  # deprecated: agents send the time, not the days left
+        assert not target.HasField("tls_cert_days_left"), target.name
     assert not section.lan_swept
+
+
+def test_the_address_that_answered_and_the_overruns() -> None:
+    answered = CheckResult(
+        True, 3, 3, 0.01, 0.01, 0.01, detail="x (after 10.0.0.1: timeout)", address="fd00::2"
+    )
+    result = ConnectivityResult(
+        (TargetStatus("portal", "icmp", "custom", answered),), checks_cut=2, overruns_total=7
+    )
+    section = wired(result).connectivity
+    assert (section.targets[0].address, section.checks_cut, section.overruns_total) == ("fd00::2", 2, 7)
+    assert (
+        wired(ConnectivityResult((TargetStatus("gateway", "icmp", "gateway", DOWN),)))
+        .connectivity.targets[0]
+        .address
+        == ""
+    )
 
 
 @pytest.mark.parametrize("kind", typing.get_args(Kind))

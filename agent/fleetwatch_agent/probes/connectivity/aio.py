@@ -1,0 +1,72 @@
+"""Asyncio helpers of the checks: a fresh selector loop per run, socket readiness, a bounded connect."""
+# Every check is a coroutine run on a selector event loop (also on Windows, where the default proactor loop
+# cannot watch raw sockets). Nothing here uses the loop's default executor: a blocked thread there would be
+# joined when the loop closes, so a check could outlive its deadline.
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# connect_ex() on a non-blocking socket: the handshake is under way (WSAEWOULDBLOCK on Windows).
+IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 10035})
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end on a new selector event loop, closed afterwards."""
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        return runner.run(coroutine)
+
+
+def now() -> float:
+    """Monotonic seconds, the clock of every deadline (the event loop's clock too)."""
+    return time.monotonic()
+
+
+def left(deadline: float) -> float:
+    """Seconds until ``deadline``, never negative."""
+    return max(0.0, deadline - time.monotonic())
+
+
+async def _ready(sock: socket.socket, timeout: float, write: bool) -> bool:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fd = sock.fileno()
+    (loop.add_writer if write else loop.add_reader)(fd, wake)
+    try:
+        await asyncio.wait_for(ready, max(0.0, timeout))
+    except TimeoutError:
+        return False
+    finally:
+        (loop.remove_writer if write else loop.remove_reader)(fd)
+    return True
+
+
+async def readable(sock: socket.socket, timeout: float) -> bool:
+    """Wait until ``sock`` has something to read (or an error); False after ``timeout`` seconds."""
+    return await _ready(sock, timeout, write=False)
+
+
+async def connect(sock: socket.socket, sockaddr: tuple[Any, ...], timeout: float) -> None:
+    """Connect the non-blocking ``sock`` within ``timeout`` seconds."""
+    # Raises TimeoutError, or the OSError of the socket's error (ConnectionRefusedError, ...).
+    sock.setblocking(False)
+    code = sock.connect_ex(sockaddr)
+    if code in IN_PROGRESS:
+        if not await _ready(sock, timeout, write=True):
+            raise TimeoutError(f"no answer within {timeout:g} s")
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise OSError(code, os.strerror(code))
