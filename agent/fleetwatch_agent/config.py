@@ -17,7 +17,9 @@ from fleetwatch_proto.tomlconfig import load_file
 class AgentSection:
     """Identity and schedule of this agent."""
 
-    # "" derives a stable id from the machine id (/etc/machine-id, MachineGuid).
+    # The machine's identity sent (hashed) at enrolment, so a reinstalled machine keeps its
+    # history; "" = the OS machine id (/etc/machine-id, MachineGuid). Set it on machines
+    # cloned from one image without a fresh machine id.
     id: str = ""
     # Where the agent keeps its state: credential, sequence numbers, spool.
     data_dir: str = "/var/lib/fleetwatch-agent"
