@@ -10,6 +10,7 @@ from fleetwatch_proto.limits import AGENT_ID_RE
 from fleetwatch_proto.sites import Inventory, Site, load_inventory
 from fleetwatch_sim.fleet import build_fleet
 from fleetwatch_sim.topology import allocate
+from tests.conftest import REPO_ROOT
 
 HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -75,3 +76,15 @@ def test_different_seeds_give_different_hosts(inventory: Inventory) -> None:
     first, second = build_fleet(500, 1, inventory), build_fleet(500, 2, inventory)
     assert [a.host.agent_id for a in first] == [a.host.agent_id for a in second]
     assert [a.host.facts.cpu_count for a in first] != [a.host.facts.cpu_count for a in second]
+
+
+def test_the_simulator_runs_over_the_two_tier_inventory() -> None:
+    """No district level: the fleet spreads over provincial bodies and commune-level units."""
+    two_tier = load_inventory(
+        REPO_ROOT / "proto" / "fleetwatch_proto" / "inventories" / "dong-thap-2025.toml"
+    )
+    fleet = build_fleet(8000, 1, two_tier)
+    assert len(fleet) == 8000
+    assert {a.location.site_type for a in fleet} == {"department", "commune"}
+    assert len({a.location.site for a in fleet}) == len(two_tier.sites)
+    assert {a.location.district for a in fleet} == {g.slug for g in two_tier.groups}
