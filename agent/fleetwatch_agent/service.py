@@ -103,6 +103,12 @@ class AgentService:
             data_dir, cursors=self._cursors, collector_addresses=config.collector.addresses
         )
         self._runner = ProbeRunner((bind or bind_probes)(config.probes, context))
+        for probe in self._runner.probes:
+            if probe.timeout_seconds >= config.agent.interval_seconds:
+                log.warning(
+                    "probe %s: timeout_seconds %g is not below the %g s interval: its cycles may overrun",
+                    probe.name, probe.timeout_seconds, config.agent.interval_seconds,
+                )  # fmt: skip
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
