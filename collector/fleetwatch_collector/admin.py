@@ -12,8 +12,9 @@ from pathlib import Path
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.config import CollectorConfig
+from fleetwatch_collector.gate import AGENT_URN
 from fleetwatch_collector.store import Store
-from fleetwatch_proto.limits import SLUG_RE
+from fleetwatch_proto.limits import AGENT_ID_RE, SLUG_RE
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.sites import Inventory, load_inventory
 from fleetwatch_proto.tomlconfig import ConfigError
@@ -46,6 +47,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     create.add_argument("--name", default=None, help="display name with diacritics")
     create.add_argument("--expires", default="7d", help="lifetime: 30m, 12h, 7d or never (default: 7d)")
+    uses = create.add_mutually_exclusive_group()
+    uses.add_argument(
+        "--max-uses",
+        metavar="N",
+        help="enrolments it may make: a number, or 'unlimited' (default: enrolment.site_token_max_uses,"
+        " 500, for a site token; unlimited for --any-site)",
+    )
+    uses.add_argument("--single-use", action="store_true", help="good for one enrolment (--max-uses 1)")
     token_sub.add_parser("list", help="list tokens (never their secrets)")
     revoke = token_sub.add_parser("revoke", help="revoke a token; enrolled agents keep working")
     revoke.add_argument("token_id")
@@ -74,7 +83,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     client = tls_sub.add_parser("client", help="issue a client certificate for mutual TLS")
     client.add_argument("--dir", type=Path, required=True, help="folder of the CA made by `tls init`")
-    client.add_argument("--cn", required=True, help="common name, e.g. the agent's hostname")
+    named = client.add_mutually_exclusive_group(required=True)
+    named.add_argument(
+        "--agent-id",
+        help="the agent id it proves (CN and SAN urn:fleetwatch:agent:ID): valid for that agent's Pushes",
+    )
+    named.add_argument(
+        "--cn",
+        help="a name for a machine not yet enrolled (e.g. its hostname): the agent that enrols with it"
+        " is bound to it",
+    )
 
 
 def resolve_site(args: argparse.Namespace, inventory: Inventory) -> SiteLabels:
@@ -98,6 +116,21 @@ def resolve_site(args: argparse.Namespace, inventory: Inventory) -> SiteLabels:
     return SiteLabels(known.slug if known else args.site, district, site_type, name)
 
 
+def parse_max_uses(args: argparse.Namespace, config: CollectorConfig) -> int | None:
+    """The --max-uses of ``token create``: None for unlimited."""
+    if args.single_use:
+        return 1
+    if args.max_uses is None:
+        return None if args.any_site else config.enrolment.site_token_max_uses
+    if args.max_uses == "unlimited":
+        return None
+    if not args.max_uses.isdigit() or int(args.max_uses) < 1:
+        raise ConfigError(
+            f"--max-uses: {args.max_uses!r} is not a number of enrolments (1 or more) or 'unlimited'"
+        )
+    return int(args.max_uses)
+
+
 def _inventory(config: CollectorConfig) -> Inventory:
     return load_inventory(Path(config.sites.file) if config.sites.file else None)
 
@@ -115,18 +148,22 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
         if args.command == "token" and args.action == "create":
             site = None if args.any_site else resolve_site(args, _inventory(config))
             lifetime = parse_duration(args.expires)
-            text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None)
+            max_uses = parse_max_uses(args, config)
+            text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None, max_uses)
             where = f"site {site.site} ({site.district}, {site.site_type})" if site else "any site"
             print(text, flush=True)  # alone on stdout, for scripts
+            uses = "unlimited enrolments" if max_uses is None else f"at most {max_uses} enrolments"
             print(
-                f"token for {where}, expires {_when(now + lifetime if lifetime else None)}", file=sys.stderr
+                f"token for {where}, expires {_when(now + lifetime if lifetime else None)}; {uses}",
+                file=sys.stderr,
             )
         elif args.command == "token" and args.action == "list":
-            print("token_id  site  created  expires  revoked  enrolments")
+            print("token_id  site  created  expires  max_uses  revoked  enrolments")
             for t in enrolment.list_tokens(store):
                 slug = t.site.site if t.site else "*"
                 dates = f"{_when(t.created)}  {_when(t.expires)}"
-                print(f"{t.token_id}  {slug}  {dates}  {t.revoked}  {t.enrolments}")
+                limit = "unlimited" if t.max_uses is None else t.max_uses
+                print(f"{t.token_id}  {slug}  {dates}  {limit}  {t.revoked}  {t.enrolments}")
         elif args.command == "token":
             if not enrolment.revoke_token(store, args.token_id):
                 raise ConfigError(f"no token {args.token_id!r}")
@@ -159,7 +196,14 @@ def run_tls_command(args: argparse.Namespace) -> int:
         print(f"server certificate:  {files.cert}  (tls.cert_file) for {', '.join(names)}")
         print(f"server key:          {files.key}  (tls.key_file, mode 0600)")
     else:
-        files = issue(args.dir, f"client-{args.cn}", args.cn, [], server=False)
+        if args.agent_id is not None:
+            if not AGENT_ID_RE.fullmatch(args.agent_id):
+                raise ConfigError(f"--agent-id: {args.agent_id!r} is not an agent id")
+            files = issue(
+                args.dir, f"client-{args.agent_id}", args.agent_id, [AGENT_URN + args.agent_id], server=False
+            )
+        else:
+            files = issue(args.dir, f"client-{args.cn}", args.cn, [], server=False)
         print(f"client certificate:  {files.cert}  (collector.cert_file on the agent)")
         print(f"client key:          {files.key}  (collector.key_file, mode 0600)")
     return 0

@@ -35,6 +35,8 @@ class AgentEntry:
 
     agent_id: str
     host: pb.HostInfo = field(default_factory=pb.HostInfo)
+    # The `host` label: the name recorded at enrolment, changed only by FleetState's rule.
+    hostname: str = ""
     site: SiteLabels | None = None  # bound at enrolment; None: claimed by the agent's HostInfo
     applied: AppliedSeqs = field(default_factory=AppliedSeqs)
     state_seq: int = 0  # seq of the report whose values are shown

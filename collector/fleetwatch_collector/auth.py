@@ -1,30 +1,27 @@
-"""Authentication interceptor: the calling agent is who its credential says, never its payload."""
+"""Authentication: the calling agent is who its credential says, never its payload (gate.py calls it)."""
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import grpc.aio
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.enrolment import Credential, verify
 from fleetwatch_proto import metadata as keys
 from fleetwatch_proto.limits import AGENT_ID_RE
 
-# Methods callable without an agent credential.
-OPEN_METHODS = frozenset(
-    {"/fleetwatch.v1.Collector/Enroll", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
-)
-
 
 @dataclass(frozen=True)
 class Identity:
     agent_id: str
     site: SiteLabels | None
+    enrolled_at: float = 0.0  # when it enrolled (collector clock): nothing it reports happened long before
+    certificate_name: str = ""  # the client certificate's name it enrolled with under mutual TLS
+    hostname: str = ""  # the host label on record (enrolment, or a change applied since)
 
 
 current_identity: contextvars.ContextVar[Identity] = contextvars.ContextVar("current_identity")
@@ -60,43 +57,4 @@ def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> I
         )
     if cred.revoked:
         raise AuthFailure(grpc.StatusCode.PERMISSION_DENIED, "revoked", f"agent {agent_id} was revoked")
-    return Identity(agent_id, cred.site)
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid credential; sets ``current_identity`` for the handler."""
-
-    def __init__(
-        self, lookup: Callable[[str], Credential | None], on_reject: Callable[[str, str], None]
-    ) -> None:
-        self._lookup = lookup
-        self._on_reject = on_reject
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[Any], Awaitable[Any]],
-        handler_call_details: Any,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method in OPEN_METHODS or handler.unary_unary is None:
-            return handler
-        metadata = handler_call_details.invocation_metadata
-        inner = handler.unary_unary
-
-        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                identity = authenticate(metadata, self._lookup)
-            except AuthFailure as failure:
-                self._on_reject(failure.reason, failure.code.name)
-                await context.abort(failure.code, str(failure))
-            token = current_identity.set(identity)
-            try:
-                return await inner(request, context)
-            finally:
-                current_identity.reset(token)
-
-        return grpc.unary_unary_rpc_method_handler(
-            authenticated,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    return Identity(agent_id, cred.site, cred.enrolled_at, cred.certificate_name, cred.hostname)

@@ -63,13 +63,70 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
         "counter",
         "Reports ignored because their seq was already applied.",
     ),
-    _collector("fleetwatch_collector_rejected_total", "counter", "Push calls refused, by reason.", "reason"),
+    _collector(
+        "fleetwatch_collector_rejected_total",
+        "counter",
+        "Push calls refused, by reason: before the message is read (credential, busy, evicted,"
+        " request_timeout, oversized beyond gRPC's limit) or after (validation, rate, load, store).",
+        "reason",
+    ),
+    _collector(
+        "fleetwatch_collector_calls_refused_total",
+        "counter",
+        "Calls other than Push refused before their handler ran (Enroll, Check, Watch, other: an unknown"
+        " method), by reason: busy, peer_busy, evicted, request_timeout, oversized, malformed,"
+        " unknown_method.",
+        "method",
+        "reason",
+    ),
+    _collector(
+        "fleetwatch_collector_calls_cancelled_total",
+        "counter",
+        "Calls that ended before the collector answered, by phase: message (while the collector waited for"
+        " or read the request: the client cancelled, its deadline passed, or gRPC refused a message over its"
+        " receive limit) or handling (the client cancelled or its deadline passed, or a shutdown cut it).",
+        "method",
+        "phase",
+    ),
+    _collector(
+        "fleetwatch_collector_calls_in_progress",
+        "gauge",
+        "gRPC calls in progress by pool: push (authenticated), open_waiting and open_reading (Enroll and"
+        " health before their message is read), watch (health Watch streams).",
+        "pool",
+    ),
     _collector(
         "fleetwatch_collector_enrolments_total",
         "counter",
         "Enroll calls by result (ok: a new agent, reenrolled: a known machine got its agent id back,"
-        " token_*, invalid_request).",
+        " token_* including token_exhausted, invalid_request, rate_limited).",
         "result",
+    ),
+    _collector(
+        "fleetwatch_collector_duplicate_hostname_enrolments_total",
+        "counter",
+        "Enrolments whose host name another enrolled agent of the same site already has (logged with both"
+        " agent ids).",
+    ),
+    _collector(
+        "fleetwatch_collector_hostname_changes_total",
+        "counter",
+        "Reports whose host name differs from the agent's host label: applied (the label follows) or"
+        " conflict (another listed agent of its site has that name: the label stays).",
+        "result",
+    ),
+    _collector(
+        "fleetwatch_collector_seq_restarts_total",
+        "counter",
+        "Pushes with reports numbered from the agent's clock after its sequence numbers restarted (a lost"
+        " sequence file, a new simulator run).",
+    ),
+    _collector(
+        "fleetwatch_collector_http_refused_total",
+        "counter",
+        "HTTP connections and requests refused: busy (http.max_connections taken), evicted (cut, still"
+        " sending its request, for a newer connection), timeout, unauthorized, tls_error.",
+        "reason",
     ),
     _collector("fleetwatch_collector_push_duration_seconds", "histogram", "Time to handle one Push call."),
     _collector(

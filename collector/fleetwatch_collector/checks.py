@@ -20,6 +20,9 @@ from fleetwatch_proto.limits import (
     MAX_TEXT_BYTES,
 )
 
+# Longest duration or round-trip time anything reports, in seconds (one day).
+MAX_SECONDS = 86400.0
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -76,6 +79,12 @@ def check_texts(where: str, message: object, fields: tuple[str, ...]) -> None:
     """``check_text`` for each of ``fields`` of ``message``."""
     for field in fields:
         check_text(where, field, getattr(message, field))
+
+
+def check_range(where: str, field: str, value: float, low: float, high: float) -> None:
+    """Refuse ``value`` unless it is a finite number in [low, high] (NaN and infinities are not)."""
+    if not low <= value <= high:  # also false for NaN
+        raise Rejection("invalid_value", f"{where}.{field}: {value} is not a number in [{low:g}, {high:g}]")
 
 
 def check_count(where: str, field: str, actual: int, limit: int) -> None:

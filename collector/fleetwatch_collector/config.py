@@ -76,6 +76,115 @@ class TlsSection:
             raise ValueError("client_ca_file: mutual TLS needs cert_file and key_file too")
 
 
+def _check_positive(section: object) -> None:
+    """Every number of ``section`` positive (these options bound something: 0 would refuse everything)."""
+    for name, value in vars(section).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value <= 0:
+            raise ValueError(f"{name}: must be positive")
+
+
+@dataclass(frozen=True)
+class CallsSection:
+    """How the gRPC listener bounds connections and calls before any handler runs (docs/security.md)."""
+
+    # Streams one HTTP/2 connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS); gRPC itself
+    # refuses more with RST_STREAM, before the collector sees them.
+    max_streams_per_connection: int = 256
+    # Calls gRPC has accepted but not yet handed to the collector (a burst of call headers); beyond
+    # this gRPC refuses a growing share, beyond twice this all, with RESOURCE_EXHAUSTED it does not
+    # report to the collector (docs/security.md).
+    max_pending_calls: int = 10000
+    # Authenticated calls (Push) in progress at once; beyond, RESOURCE_EXHAUSTED (busy) with a
+    # retry hint. Their messages may take up to this many times 2 x limits.max_message_bytes.
+    max_push_calls: int = 512
+    # Calls of one agent in progress at once; a new one replaces the agent's oldest call still
+    # waiting for its message (evicted), else it is refused (agent_busy).
+    max_calls_per_agent: int = 4
+    # Seconds a Push may take to send its message after its headers (DEADLINE_EXCEEDED, request_timeout).
+    push_message_seconds: float = 60.0
+    # Calls without a credential (Enroll, health) waiting for or reading their message, overall and
+    # from one peer address; when full, a new call replaces the oldest one still waiting.
+    max_open_calls: int = 1024
+    max_open_calls_per_peer: int = 128
+    # Of those, how many read their message at once, newest first (each may hold up to
+    # 2 x limits.max_message_bytes while it reads); a read older than open_read_grace_seconds may be
+    # cancelled for a newer call, so callers that never finish their message cannot hold them.
+    max_open_reads: int = 8
+    open_read_grace_seconds: float = 1.0
+    # Seconds a call without a credential may take to send its whole message.
+    open_message_seconds: float = 10.0
+    # Largest Enroll or health request, in bytes (RESOURCE_EXHAUSTED, oversized).
+    max_open_message_bytes: int = 16384
+    # Health Watch streams open at once, overall and per peer address; beyond, RESOURCE_EXHAUSTED.
+    max_watch_streams: int = 16
+    max_watch_streams_per_peer: int = 4
+    # Connections idle this long are closed; older ones are asked to reconnect (GOAWAY) and get
+    # max_connection_age_grace_seconds to finish their calls; the collector pings a silent
+    # connection every keepalive_seconds and drops it without an answer in 20 s.
+    max_connection_idle_seconds: float = 600.0
+    max_connection_age_seconds: float = 3600.0
+    max_connection_age_grace_seconds: float = 60.0
+    keepalive_seconds: float = 300.0
+
+    def validate(self) -> None:
+        _check_positive(self)
+
+
+@dataclass(frozen=True)
+class EnrolmentSection:
+    """Rate limits of Enroll, per peer address and overall; beyond, calls wait, then are refused."""
+
+    # Enrolments per second from one peer address, and its burst.
+    per_peer_per_second: float = 1.0
+    per_peer_burst: int = 30
+    # Apply the per-peer limit to loopback peers too (the simulator and a local TLS proxy connect
+    # from loopback; with a proxy, every agent has the proxy's address).
+    limit_loopback: bool = False
+    # Enrolments per second overall, and the burst.
+    per_second: float = 50.0
+    burst: int = 500
+    # An Enroll beyond the rate waits up to this long for its turn, else RESOURCE_EXHAUSTED
+    # (enrolments_total{result="rate_limited"}) with a retry hint.
+    max_wait_seconds: float = 5.0
+    # Default number of enrolments of a site token (`token create --max-uses`).
+    site_token_max_uses: int = 500
+
+    def validate(self) -> None:
+        _check_positive(self)
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    """The /metrics endpoint: bounded threads, timeouts, optional TLS and authentication."""
+
+    # Connections served at once; more are closed at once (http_refused_total{reason="busy"}).
+    max_connections: int = 16
+    # A client must send its request within this many seconds of connecting, and read each
+    # chunk of the answer within it (http_refused_total{reason="timeout"}).
+    timeout_seconds: float = 10.0
+    # PEM certificate and key: serve HTTPS ("" = plain HTTP).
+    cert_file: str = ""
+    key_file: str = ""
+    # File holding a token that /metrics requires as "Authorization: Bearer <token>"
+    # (Prometheus: authorization.credentials_file); "" = none.
+    bearer_token_file: str = ""
+    # Basic authentication for /metrics (Prometheus: basic_auth); "" = none.
+    basic_auth_username: str = ""
+    basic_auth_password_file: str = ""
+
+    def validate(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("max_connections: must be at least 1")
+        if self.timeout_seconds <= 0:
+            raise ValueError("timeout_seconds: must be positive")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file: set both or neither")
+        if bool(self.basic_auth_username) != bool(self.basic_auth_password_file):
+            raise ValueError("basic_auth_username and basic_auth_password_file: set both or neither")
+
+
 @dataclass(frozen=True)
 class SitesSection:
     """The site inventory: slugs, display names, grouping and type of every site."""
@@ -94,6 +203,9 @@ class CollectorConfig:
     fleet: FleetSection = field(default_factory=FleetSection)
     sites: SitesSection = field(default_factory=SitesSection)
     limits: Limits = field(default_factory=Limits)
+    calls: CallsSection = field(default_factory=CallsSection)
+    enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
+    http: HttpSection = field(default_factory=HttpSection)
 
 
 def load_config(path: Path | None) -> CollectorConfig:

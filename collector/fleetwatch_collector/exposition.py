@@ -20,7 +20,7 @@ def base_labels(agent: AgentEntry) -> str:
         (
             ("agent_id", agent.agent_id),
             ("district", site.district),
-            ("host", agent.host.hostname),
+            ("host", agent.hostname or agent.host.hostname),
             ("site", site.site),
             ("site_type", site.site_type),
         )

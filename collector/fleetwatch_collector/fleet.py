@@ -9,10 +9,20 @@ from dataclasses import dataclass
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
+from fleetwatch_collector.checks import Rejection
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.exposition import render_agent, render_fleet
 from fleetwatch_collector.sitedir import SiteDirectory
+from fleetwatch_proto.limits import MIN_INTERVAL_SECONDS
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
+
+# Beyond the reports an agent can have made since its last applied one (one per
+# MIN_INTERVAL_SECONDS), this many more sequence numbers: blocks skipped by crashes (64 each).
+SEQ_SLACK = 4096
+# What the collector keeps of one agent sending the largest reports the default limits allow
+# (every list full, every text 256 bytes, every label value distinct): its newest sections and the
+# rendered series. Measured by tests/security/test_bounded_memory.py; docs/security.md.
+MEMORY_PER_AGENT_CEILING_BYTES = 2 * 1024 * 1024  # measured: 1.6 MiB
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,12 @@ class ApplyResult:
     acked_seq: int
     applied: int
     duplicates: int
+    # The host name the agent reported differs from its host label: "applied" (the label follows),
+    # "conflict" (another listed agent of its site has that name: the label stays); None: no change.
+    hostname_change: str | None = None
+    reported_hostname: str = ""
+    previous_hostname: str = ""
+    seq_restart: bool = False  # a report numbered from the agent's clock (its sequence file restarted)
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,7 @@ class Snapshot:
     last_report_ms: int
     last_seen: float
     interval_seconds: int
+    hostname: str  # the host label (recorded at enrolment, changed by the rule of FleetState.apply)
 
 
 class FleetState:
@@ -68,6 +85,7 @@ class FleetState:
         self._clock = clock
         self._sites = sites  # None: agents keep their enrolment labels
         self._retire_after = retire_after_seconds  # 0: never
+        self.max_age_ms = 7 * 86400 * 1000  # reports older are refused; set from limits.max_age_seconds
 
     def __len__(self) -> int:
         return len(self._agents)
@@ -81,14 +99,19 @@ class FleetState:
         reports: Sequence[pb.Report],
         oldest_held_seq: int = 0,
         site: SiteLabels | None = None,
+        hostname: str = "",
     ) -> ApplyResult:
-        """Apply each report not applied before; the newest values win; render once."""
+        """Apply each report not applied before; the newest values win; render once.
+
+        ``hostname`` is the host label on record (enrolment), used for an agent new to memory.
+        Raises Rejection, changing nothing, for a sequence number the agent cannot have made."""
         with self._lock:
             entry = self._agents.get(agent_id)
+            restart = False if entry is None else self._check_seqs(entry, reports)
             if entry is None:
                 if not reports:  # an empty Push must not list an agent that never reported
                     return ApplyResult(0, 0, 0)
-                entry = self._agents[agent_id] = AgentEntry(agent_id, site=site)
+                entry = self._agents[agent_id] = AgentEntry(agent_id, site=site, hostname=hostname)
             applied = 0
             newer: list[pb.Report] = []
             for report in sorted(reports, key=lambda r: r.seq):
@@ -99,8 +122,15 @@ class FleetState:
                 applied += 1
                 if report.seq > entry.state_seq:
                     newer.append(report)
+            change = None
+            reported = previous = ""
             if newer:
+                previous, before = entry.hostname, entry.host.hostname
                 entry.take(newer)
+                reported = entry.host.hostname
+                change = self._rename(entry, reported)
+                if change == "conflict" and reported == before:
+                    change = None  # the same claim as before: counted when it was first made
             if oldest_held_seq > 1:
                 entry.applied.advance_to(oldest_held_seq - 1)
             relabelled = site is not None and site != entry.site
@@ -113,16 +143,60 @@ class FleetState:
                 entry.listed = not entry.revoked  # a retired agent that reports is back
             if applied or relabelled:
                 self._store_chunks(entry)
-            return ApplyResult(entry.applied.watermark, applied, len(reports) - applied)
+            return ApplyResult(
+                entry.applied.watermark, applied, len(reports) - applied, change, reported, previous, restart
+            )
 
-    def reenrolled(self, agent_id: str, site: SiteLabels | None) -> None:
-        """A reinstalled machine enrolled again: its seqs start anew, its counters go on."""
+    def _check_seqs(self, entry: AgentEntry, reports: Sequence[pb.Report]) -> bool:
+        """Refuse a sequence number beyond what the agent can have made since its last applied
+        report, unless it restarted its numbering at its clock in milliseconds (a lost sequence
+        file, a new simulator run), which is then reported (True)."""
+        highest = max(entry.applied.highest, entry.state_seq)
+        if not highest or not reports:
+            return False
+        elapsed = max(0.0, self._clock() - entry.last_seen)
+        allowed = highest + int(elapsed / MIN_INTERVAL_SECONDS) + 1 + SEQ_SLACK
+        restart = False
+        for report in reports:
+            if report.seq <= allowed:
+                continue
+            if report.seq >= report.collected_unix_ms - self.max_age_ms:
+                restart = True  # at most its clock (validate.py), at least the clock of its oldest report
+                continue
+            raise Rejection(
+                "invalid_seq",
+                f"seq {report.seq} jumps beyond the {allowed - highest} reports this agent can have made "
+                f"since seq {highest}, and is not a restart at its clock in milliseconds",
+            )
+        return restart
+
+    def _rename(self, entry: AgentEntry, reported: str) -> str | None:
+        """The host label rule: a name reported by the agent replaces the recorded one, unless another
+        listed agent of the same site carries it (the label stays; counted, logged by the caller)."""
+        if not reported or reported == entry.hostname:
+            return None
+        if not entry.hostname:  # enrolled without a name on record (in-process, older store)
+            entry.hostname = reported
+            return None
+        site = entry.labels().site
+        for other in self._agents.values():
+            same = other.hostname == reported and other.labels().site == site
+            if same and other is not entry and other.listed:
+                return "conflict"
+        entry.hostname = reported
+        return "applied"
+
+    def reenrolled(self, agent_id: str, site: SiteLabels | None, hostname: str = "") -> None:
+        """A reinstalled machine enrolled again: its seqs start anew, its counters go on, its host
+        label is the name it enrolled with."""
         with self._lock:
             entry = self._agents.get(agent_id)
             if entry is not None:
                 entry.applied = AppliedSeqs()
                 entry.state_seq = 0
                 entry.site = site
+                if hostname:
+                    entry.hostname = hostname
                 self._store_chunks(entry)
 
     def restore(self, snapshots: Iterable[tuple[Snapshot, SiteLabels | None]]) -> int:
@@ -131,9 +205,11 @@ class FleetState:
         retire_before = self._retire_before()
         with self._lock:
             for snap, site in snapshots:
+                host = pb.HostInfo.FromString(snap.host)
                 entry = AgentEntry(
                     snap.agent_id,
-                    host=pb.HostInfo.FromString(snap.host),
+                    host=host,
+                    hostname=snap.hostname or host.hostname,
                     site=site,
                     applied=AppliedSeqs.loads(snap.applied),
                     state_seq=snap.state_seq,
@@ -249,4 +325,5 @@ def _snapshot(e: AgentEntry) -> Snapshot:
         e.last_report_ms,
         e.last_seen,
         e.interval_seconds,
+        e.hostname,
     )

@@ -47,7 +47,14 @@ class CollectorMetrics:
         self.applied = counter("fleetwatch_collector_reports_applied_total")
         self.duplicates = counter("fleetwatch_collector_reports_duplicate_total")
         self.rejected = counter("fleetwatch_collector_rejected_total")
+        self.calls_refused = counter("fleetwatch_collector_calls_refused_total")
+        self.calls_cancelled = counter("fleetwatch_collector_calls_cancelled_total")
+        self.calls_in_progress = gauge("fleetwatch_collector_calls_in_progress")
         self.enrolments = counter("fleetwatch_collector_enrolments_total")
+        self.duplicate_hostnames = counter("fleetwatch_collector_duplicate_hostname_enrolments_total")
+        self.hostname_changes = counter("fleetwatch_collector_hostname_changes_total")
+        self.seq_restarts = counter("fleetwatch_collector_seq_restarts_total")
+        self.http_refused = counter("fleetwatch_collector_http_refused_total")
         push = BY_NAME["fleetwatch_collector_push_duration_seconds"]
         self.push_duration = Histogram(push.name, push.help, buckets=PUSH_BUCKETS, registry=r)
         self.render_duration = gauge("fleetwatch_collector_render_duration_seconds")
@@ -55,7 +62,8 @@ class CollectorMetrics:
         self.inventory_sites = gauge("fleetwatch_collector_inventory_sites")
         self.inventory_errors = counter("fleetwatch_collector_inventory_reload_errors_total")
 
-    def auth_refused(self, reason: str, code: str) -> None:
+    def push_refused(self, reason: str, code: str) -> None:
+        """A Push refused before its handler ran (gate.py)."""
         self.rejected.labels(reason).inc()
         self.pushes.labels(code).inc()
 

@@ -10,10 +10,10 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from fleetwatch_collector.auth import AuthInterceptor
-from fleetwatch_collector.config import CollectorConfig, TlsSection
+from fleetwatch_collector.config import CallsSection, CollectorConfig, TlsSection
 from fleetwatch_collector.enrolment import credential
 from fleetwatch_collector.fleet import FleetState
+from fleetwatch_collector.gate import Gate
 from fleetwatch_collector.http import HttpServer, MetricsPage, make_app
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.selfmetrics import CollectorMetrics
@@ -24,8 +24,6 @@ from fleetwatch_collector.upkeep import Upkeep
 from fleetwatch_proto.addresses import is_loopback_host
 
 log = logging.getLogger(__name__)
-# Beyond this many concurrent RPCs gRPC itself answers RESOURCE_EXHAUSTED.
-MAX_CONCURRENT_RPCS = 2048
 
 
 class ConfigurationError(ValueError):
@@ -58,15 +56,33 @@ def server_credentials(tls: TlsSection, listen_host: str) -> grpc.ServerCredenti
     )
 
 
-def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+def server_options(max_message_bytes: int, calls: CallsSection | None = None) -> list[tuple[str, int]]:
+    """gRPC channel arguments of the listener (docs/security.md explains each bound)."""
+    calls = calls or CallsSection()
     return [
-        # Twice the limit, so a message between the two is refused by us with a counter.
+        # Twice the limit, so a message between the two is refused by us with a counter. gRPC
+        # refuses a larger one from its length prefix, before reading it (counted as oversized).
         ("grpc.max_receive_message_length", 2 * max_message_bytes),
         ("grpc.max_send_message_length", 1024 * 1024),
+        # Without BDP probing a stream whose message is not being read gets one initial window
+        # (64 KiB) and no more: a call refused from its metadata never makes gRPC buffer its message.
+        # A read in progress still opens the window to the whole message announced.
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.max_concurrent_streams", calls.max_streams_per_connection),
+        # Calls gRPC has accepted but not yet handed to the collector (a burst of call headers):
+        # beyond the first number it refuses a growing share, beyond the second all, with
+        # RESOURCE_EXHAUSTED the collector never sees (its defaults, 1,000 and 3,000, are reached by
+        # one burst of a few connections' streams).
+        ("grpc.server.max_pending_requests", calls.max_pending_calls),
+        ("grpc.server.max_pending_requests_hard_limit", 2 * calls.max_pending_calls),
         # Agents send keepalive pings every 60 s by default; allow down to 30 s.
         ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.max_connection_idle_ms", 10 * 60_000),
+        ("grpc.keepalive_time_ms", int(calls.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.max_connection_idle_ms", int(calls.max_connection_idle_seconds * 1000)),
+        ("grpc.max_connection_age_ms", int(calls.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(calls.max_connection_age_grace_seconds * 1000)),
         # A second collector on the same port must fail, not split the agents between two states.
         ("grpc.so_reuseport", 0),
     ]
@@ -102,18 +118,28 @@ class CollectorServer:
         self.persister = Persister(self.store)
         self._health = health.aio.HealthServicer()
         self._serving = False
+        mutual_tls = bool(config.tls.client_ca_file)
+        # No maximum_concurrent_rpcs: gRPC would refuse beyond it without telling anyone; the gate
+        # bounds calls by kind, agent and address, and counts every refusal.
+        self.gate = Gate(
+            config.calls,
+            lambda agent_id: credential(self.store, agent_id),
+            self.metrics,
+            mutual_tls=mutual_tls,
+        )
         self._grpc = grpc.aio.server(
-            interceptors=[
-                AuthInterceptor(
-                    lambda agent_id: credential(self.store, agent_id),
-                    self.metrics.auth_refused,
-                )
-            ],
-            options=server_options(config.limits.max_message_bytes),
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+            interceptors=[self.gate],
+            options=server_options(config.limits.max_message_bytes, config.calls),
         )
         service = CollectorService(
-            self.fleet, self.metrics, config.limits, self.store, self.persister, self.sites
+            self.fleet,
+            self.metrics,
+            config.limits,
+            self.store,
+            self.persister,
+            self.sites,
+            config.enrolment,
+            mutual_tls,
         )
         self._grpc.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
@@ -128,15 +154,33 @@ class CollectorServer:
             self.store.close()
             raise OSError(f"cannot listen for gRPC on {address}: in use or not available") from exc
         self.tls = credentials is not None
+        self._http = self._http_server(config)
+        self.http_port = self._http.port
+
+    def _http_server(self, config: CollectorConfig) -> HttpServer:
+        """The /metrics endpoint; closes the store when it cannot be made."""
         http_host, http_port = split_listen(config.server.http_listen)
         page = MetricsPage(self.fleet, self.metrics)
         try:
-            self._http = HttpServer(http_host, http_port, make_app(page, lambda: self._serving))
+            app = make_app(
+                page,
+                lambda: self._serving,
+                config.http,
+                lambda reason: self.metrics.http_refused.labels(reason).inc(),
+            )
+            server = HttpServer(http_host, http_port, app, config.http, self.metrics)
+        except ValueError as exc:  # unreadable credential or certificate files
+            self.persister.close()
+            self.store.close()
+            raise ConfigurationError(str(exc)) from exc
         except OSError as exc:
             self.persister.close()
             self.store.close()
             raise OSError(f"cannot listen for HTTP on {config.server.http_listen}: {exc.strerror}") from exc
-        self.http_port = self._http.port
+        credentials = config.http.bearer_token_file or config.http.basic_auth_username
+        if credentials and not config.http.cert_file and not is_loopback_host(http_host):
+            log.warning("/metrics credentials travel in plaintext: set http.cert_file and http.key_file")
+        return server
 
     async def start(self) -> None:
         await self._grpc.start()

@@ -16,8 +16,10 @@ from google.protobuf.message import DecodeError
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.auth import current_identity
 from fleetwatch_collector.checks import Limits, Rejection
+from fleetwatch_collector.config import EnrolmentSection
 from fleetwatch_collector.enrolment import EnrolmentError, enrol
 from fleetwatch_collector.fleet import FleetState
+from fleetwatch_collector.gate import peer_host
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.ratelimit import RateLimiter
 from fleetwatch_collector.selfmetrics import CollectorMetrics
@@ -25,6 +27,7 @@ from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_collector.store import Store, StoreError
 from fleetwatch_collector.validate import validate_host, validate_push
 from fleetwatch_proto import metadata
+from fleetwatch_proto.addresses import is_loopback_host
 from fleetwatch_proto.limits import MACHINE_ID_RE
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -44,8 +47,15 @@ class CollectorService:
         store: Store,
         persister: Persister,
         sites: SiteDirectory | None = None,
+        enrolment: EnrolmentSection | None = None,
+        mutual_tls: bool = False,
     ) -> None:
         self._sites = sites
+        self._enrolment = enrolment = enrolment or EnrolmentSection()
+        self._mutual_tls = mutual_tls
+        self._enrol_per_peer = RateLimiter(enrolment.per_peer_per_second, enrolment.per_peer_burst)
+        self._enrol_overall = RateLimiter(enrolment.per_second, enrolment.burst)
+        fleet.max_age_ms = limits.max_age_seconds * 1000
         self._fleet = fleet
         self._metrics = metrics
         self._limits = limits
@@ -77,9 +87,12 @@ class CollectorService:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
             )
         try:
-            return pb.PushRequest.FromString(raw)
+            request = pb.PushRequest.FromString(raw)
         except DecodeError as exc:
             raise Rejection("malformed", f"PushRequest does not decode: {exc}") from exc
+        # Fields this collector does not know would be kept by every copy and store of a section.
+        request.DiscardUnknownFields()
+        return request
 
     def _admit(self, agent_id: str) -> tuple[Rejection, float] | None:
         """Load shedding first (the collector's health), then the agent's own rate."""
@@ -102,11 +115,34 @@ class CollectorService:
             await self._refuse(context, *refusal)
         try:
             request = self._decode(raw)
-            validate_push(request, int(time.time() * 1000), self._limits)
+            # Nothing it reports can have happened long before it could run: its enrolment, less
+            # the age of the oldest report the collector accepts at all (it may spool before enrolling).
+            not_before_ms = int(identity.enrolled_at * 1000) - self._limits.max_age_seconds * 1000
+            validate_push(request, int(time.time() * 1000), self._limits, not_before_ms)
+            result = self._fleet.apply(
+                identity.agent_id,
+                request.reports,
+                request.oldest_held_seq,
+                identity.site,
+                identity.hostname,
+            )
         except Rejection as rejection:
             await self._refuse(context, rejection)
             raise AssertionError("unreachable: abort raises") from None
-        result = self._fleet.apply(identity.agent_id, request.reports, request.oldest_held_seq, identity.site)
+        if result.hostname_change is not None:
+            self._metrics.hostname_changes.labels(result.hostname_change).inc()
+            log.warning(
+                "agent %s reports host name %r instead of %r: %s",
+                identity.agent_id,
+                result.reported_hostname,
+                result.previous_hostname,
+                "its host label follows"
+                if result.hostname_change == "applied"
+                else "another agent of its site has that name, its host label stays",
+            )
+        if result.seq_restart:
+            self._metrics.seq_restarts.inc()
+            log.warning("agent %s restarted its sequence numbers at its clock", identity.agent_id)
         # Saved even when every report was a duplicate: after a failed save the state in
         # memory is ahead of the store, and this resend is what makes it durable.
         if request.reports:
@@ -127,9 +163,34 @@ class CollectorService:
         self._metrics.push_duration.observe(time.perf_counter() - started)
         return pb.PushResponse(acked_seq=result.acked_seq)
 
+    def _pace(self, peer: str) -> float | None:
+        """Seconds this enrolment waits for its turn (per peer, then overall), None: refused."""
+        limits = self._enrolment
+        per_peer = limits.limit_loopback or not is_loopback_host(peer)
+        wait = self._enrol_per_peer.reserve(peer, limits.max_wait_seconds) if per_peer else 0.0
+        if wait is None:
+            return None
+        overall = self._enrol_overall.reserve("", limits.max_wait_seconds - wait)
+        if overall is None:
+            if per_peer:
+                self._enrol_per_peer.refund(peer)
+            return None
+        return max(wait, overall)
+
     async def enroll(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.EnrollResponse:
+        peer = peer_host(context.peer())
+        wait = self._pace(peer)
+        if wait is None:
+            self._metrics.enrolments.labels("rate_limited").inc()
+            log.info("enrolment from %s refused: more enrolments than the rate limits allow", peer)
+            delay = self._enrolment.max_wait_seconds * random.uniform(1.0, 3.0)
+            context.set_trailing_metadata(((metadata.RETRY_AFTER_MS, str(int(delay * 1000))),))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many enrolments, retry later")
+        if wait:
+            await asyncio.sleep(wait)
         try:
             request = pb.EnrollRequest.FromString(raw)
+            request.DiscardUnknownFields()
             validate_host("host", request.host)
             if request.machine_id and not MACHINE_ID_RE.fullmatch(request.machine_id):
                 raise Rejection("invalid_label", "machine_id: not a hex digest of the machine id")
@@ -138,6 +199,10 @@ class CollectorService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid EnrollRequest: {exc}")
             raise AssertionError("unreachable: abort raises") from None
         sites = self._sites
+        certificate = ""
+        if self._mutual_tls:  # the certificate it enrols with names it from now on (gate.py)
+            common_names = context.auth_context().get("x509_common_name", [])
+            certificate = common_names[0].decode(errors="replace") if common_names else ""
         try:
             enrolled = await asyncio.to_thread(
                 enrol,
@@ -148,6 +213,7 @@ class CollectorService:
                 request.host.site,
                 sites.same_site if sites else operator.eq,
                 request.host.hostname,
+                certificate,
             )
         except EnrolmentError as exc:
             self._metrics.enrolments.labels(exc.reason).inc()
@@ -162,8 +228,17 @@ class CollectorService:
         )
         if sites is not None:
             site = sites.labels(site)[0]
+        if enrolled.duplicate_of is not None:
+            self._metrics.duplicate_hostnames.inc()
+            log.warning(
+                "%s enrolled as %s with the host name of %s at the same site: two machines, one name?"
+                " Rename one, or `agent forget` the one that is gone",
+                request.host.hostname,
+                enrolled.agent_id,
+                enrolled.duplicate_of,
+            )
         if enrolled.continued:
-            self._fleet.reenrolled(enrolled.agent_id, enrolled.site)
+            self._fleet.reenrolled(enrolled.agent_id, enrolled.site, request.host.hostname)
             self._metrics.enrolments.labels("reenrolled").inc()
         else:
             self._metrics.enrolments.labels("ok").inc()

@@ -13,11 +13,14 @@ from typing import Any
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.fleet import Snapshot
 
-SCHEMA_VERSION = 3
-# Columns added after version 1, for stores made by older collectors.
+SCHEMA_VERSION = 4
+# Columns added after version 1, for stores made by older collectors: (table, column, statement).
 MIGRATIONS = (
-    ("counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),
-    ("machine_hash", "ALTER TABLE agents ADD COLUMN machine_hash BLOB"),
+    ("agents", "counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),
+    ("agents", "machine_hash", "ALTER TABLE agents ADD COLUMN machine_hash BLOB"),
+    ("agents", "hostname", "ALTER TABLE agents ADD COLUMN hostname TEXT"),
+    ("agents", "cert_name", "ALTER TABLE agents ADD COLUMN cert_name TEXT"),
+    ("tokens", "max_uses", "ALTER TABLE tokens ADD COLUMN max_uses INTEGER"),
 )
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS agents_by_machine ON agents (machine_hash) WHERE machine_hash IS NOT NULL"
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     created      REAL NOT NULL,
     expires      REAL,                 -- NULL: never
     revoked      INTEGER NOT NULL DEFAULT 0,
-    enrolments   INTEGER NOT NULL DEFAULT 0
+    enrolments   INTEGER NOT NULL DEFAULT 0,
+    max_uses     INTEGER               -- enrolments it may make; NULL: unlimited
 );
 CREATE TABLE IF NOT EXISTS agents (
     agent_id       TEXT PRIMARY KEY,
@@ -53,7 +57,9 @@ CREATE TABLE IF NOT EXISTS agents (
     last_report_ms INTEGER NOT NULL DEFAULT 0,
     last_seen      REAL NOT NULL DEFAULT 0,
     interval_s     INTEGER NOT NULL DEFAULT 15,
-    machine_hash   BLOB                -- SHA-256 of the machine id sent at enrolment; NULL: none
+    machine_hash   BLOB,               -- SHA-256 of the machine id sent at enrolment; NULL: none
+    hostname       TEXT,               -- the host label: recorded at enrolment, then fleet.py's rule
+    cert_name      TEXT                -- client certificate name it enrolled with under mutual TLS
 ) WITHOUT ROWID;
 """
 
@@ -86,8 +92,8 @@ class Store:
                     )
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(SCHEMA)
-                columns = {row[1] for row in self._db.execute("PRAGMA table_info(agents)")}
-                for column, statement in MIGRATIONS:
+                for table, column, statement in MIGRATIONS:
+                    columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
                     if column not in columns:
                         self._db.execute(statement)
                 self._db.execute(INDEXES)
@@ -136,10 +142,10 @@ class Store:
         """Every agent that has reported at least once, with the site bound at enrolment."""
         rows = self.query(
             "SELECT agent_id, host, applied, state_seq, reports_total, counters, last_report_ms,"
-            " last_seen, interval_s, site, district, site_type, site_name FROM agents"
-            " WHERE host IS NOT NULL"
+            " last_seen, interval_s, COALESCE(hostname, ''), site, district, site_type, site_name"
+            " FROM agents WHERE host IS NOT NULL"
         )
-        return [(Snapshot(*row[:9]), site_of(row[9:])) for row in rows]
+        return [(Snapshot(*row[:10]), site_of(row[10:])) for row in rows]
 
     def save_agents(self, snapshots: Sequence[Snapshot]) -> None:
         """Write the state of these agents, enrolled ones only, in one transaction."""
@@ -149,7 +155,7 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "UPDATE agents SET host=?, applied=?, state_seq=?, reports_total=?, counters=?,"
-                " last_report_ms=?, last_seen=?, interval_s=? WHERE agent_id=?",
+                " last_report_ms=?, last_seen=?, interval_s=?, hostname=? WHERE agent_id=?",
                 [(*dataclasses.astuple(s)[1:], s.agent_id) for s in snapshots],
             )
 

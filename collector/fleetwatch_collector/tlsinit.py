@@ -55,6 +55,9 @@ def _name(common_name: str) -> x509.Name:
 def _subject_alt_names(names: list[str]) -> x509.SubjectAlternativeName:
     entries: list[x509.GeneralName] = []
     for name in names:
+        if name.startswith("urn:"):  # an agent's identity: urn:fleetwatch:agent:ID
+            entries.append(x509.UniformResourceIdentifier(name))
+            continue
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:

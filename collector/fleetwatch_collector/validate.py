@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from fleetwatch_collector.checks import Limits, Rejection, check_count, check_texts
+from fleetwatch_collector.checks import (
+    Limits,
+    Rejection,
+    check_count,
+    check_range,
+    check_text,
+    check_texts,
+)
 from fleetwatch_collector.kinds import KINDS
 from fleetwatch_proto.limits import (
     HOSTNAME_MAX_BYTES,
@@ -17,6 +24,10 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 __all__ = ["Limits", "Rejection", "validate_host", "validate_push", "validate_report"]
 
 HOST_TEXTS = ("os_family", "os_name", "os_version", "kernel", "arch", "agent_version", "site_name")
+DEVICE_TEXTS = ("name", "sys_name", "sys_descr", "error")
+DEVICE_INTERFACE_TEXTS = ("name", "alias")
+LINK_TEXTS = ("device", "interface")
+PROBE_FAILURE_TEXTS = ("probe", "error")
 
 
 def validate_host(where: str, host: pb.HostInfo) -> None:
@@ -38,9 +49,18 @@ def validate_host(where: str, host: pb.HostInfo) -> None:
 
 
 def _envelope(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
-    """What every report has, whatever kinds it carries: seq, timestamps, interval, list sizes."""
+    """What every report has, whatever kinds it carries: seq, timestamps, interval, list sizes,
+    and the parts no kind owns (network devices)."""
     if not 1 <= report.seq <= MAX_SEQ:
         raise Rejection("invalid_seq", f"{where}.seq: must be between 1 and {MAX_SEQ}")
+    # Agents number their reports from 1, one per interval, or restart at their clock in
+    # milliseconds: never beyond the clock of the report (with the skew allowed).
+    if report.seq > report.collected_unix_ms + limits.max_future_seconds * 1000:
+        raise Rejection(
+            "invalid_seq",
+            f"{where}.seq: {report.seq} is beyond its collection time in milliseconds, which no agent's"
+            " numbering reaches",
+        )
     if report.collected_unix_ms > now_ms + limits.max_future_seconds * 1000:
         raise Rejection(
             "timestamp_future",
@@ -61,12 +81,39 @@ def _envelope(where: str, report: pb.Report, now_ms: int, limits: Limits) -> Non
     check_count(where, ".events", len(report.events), limits.max_events)
     check_count(where, ".network_devices", len(report.network_devices), limits.max_network_devices)
     for i, device in enumerate(report.network_devices):
-        check_count(
-            f"{where}.network_devices[{i}]",
-            ".interfaces",
-            len(device.interfaces),
-            limits.max_device_interfaces,
-        )
+        at = f"{where}.network_devices[{i}]"
+        check_count(at, ".interfaces", len(device.interfaces), limits.max_device_interfaces)
+        check_texts(at, device, DEVICE_TEXTS)
+        check_range(at, "uptime_seconds", device.uptime_seconds, 0.0, 2**53)
+        for j, nic in enumerate(device.interfaces):
+            check_texts(f"{at}.interfaces[{j}]", nic, DEVICE_INTERFACE_TEXTS)
+
+
+def _events(where: str, report: pb.Report, limits: Limits, not_before_ms: int) -> None:
+    """Event times within the report's window: not after its collection (with the clock skew
+    allowed), not before the agent could run (``not_before_ms``); an outage ends after it starts.
+    Texts of the events no kind owns are bounded (the kinds check theirs)."""
+    latest = report.collected_unix_ms + limits.max_future_seconds * 1000
+    for i, event in enumerate(report.events):
+        at = f"{where}.events[{i}]"
+        if event.time_unix_ms and not not_before_ms <= event.time_unix_ms <= latest:
+            raise Rejection(
+                "invalid_value",
+                f"{at}.time_unix_ms: {event.time_unix_ms} is outside [{not_before_ms}, {latest}], the"
+                " time from the agent's enrolment (less limits.max_age_seconds) to its report",
+            )
+        if event.HasField("outage"):
+            outage = event.outage
+            if not not_before_ms <= outage.start_unix_ms <= outage.end_unix_ms <= latest:
+                raise Rejection(
+                    "invalid_value",
+                    f"{at}.outage: [{outage.start_unix_ms}, {outage.end_unix_ms}] is not a time span within"
+                    f" [{not_before_ms}, {latest}], what the agent can know about",
+                )
+        elif event.HasField("link_change"):
+            check_texts(f"{at}.link_change", event.link_change, LINK_TEXTS)
+        elif event.HasField("probe_failure"):
+            check_texts(f"{at}.probe_failure", event.probe_failure, PROBE_FAILURE_TEXTS)
 
 
 def _kinds(where: str, report: pb.Report, limits: Limits) -> None:
@@ -74,21 +121,36 @@ def _kinds(where: str, report: pb.Report, limits: Limits) -> None:
         kind.validate(where, report, limits)
 
 
-def validate_report(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
-    """Raise Rejection for the first problem of one report: envelope, each kind, then host facts."""
+def validate_report(
+    where: str, report: pb.Report, now_ms: int, limits: Limits, not_before_ms: int = 0
+) -> None:
+    """Raise Rejection for the first problem of one report: envelope, events, each kind, host facts."""
     _envelope(where, report, now_ms, limits)
+    _events(where, report, limits, not_before_ms)
     _kinds(where, report, limits)
     if report.HasField("host"):
         validate_host(f"{where}.host", report.host)
 
 
-def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits) -> None:
-    """Raise Rejection for the first problem found; a Push is accepted or refused as a whole."""
+def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits, not_before_ms: int = 0) -> None:
+    """Raise Rejection for the first problem found; a Push is accepted or refused as a whole.
+
+    ``not_before_ms``: nothing the agent reports happened before (its enrolment less the oldest
+    report age accepted; 0 = 1970)."""
     check_count("", "reports", len(request.reports), limits.max_reports_per_push)
+    check_text("", "config_version", request.config_version)
+    # An agent holds the reports it sends: the lowest seq it holds is at most the highest it sends.
+    highest = max((r.seq for r in request.reports), default=0)
+    if request.oldest_held_seq > highest:
+        raise Rejection(
+            "invalid_seq",
+            f"oldest_held_seq: {request.oldest_held_seq} is above every seq of this Push ({highest})",
+        )
     valid_host: pb.HostInfo | None = None  # a backlog repeats one HostInfo: check it once
     for i, report in enumerate(request.reports):
         where = f"reports[{i}]"
         _envelope(where, report, now_ms, limits)
+        _events(where, report, limits, not_before_ms)
         _kinds(where, report, limits)
         if report.HasField("host") and report.host != valid_host:
             validate_host(f"{where}.host", report.host)

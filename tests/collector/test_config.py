@@ -156,3 +156,26 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_invalid_toml(tmp_path: Path) -> None:
     assert "invalid TOML" in error_of(tmp_path, "[server\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[calls]\nmax_open_reads = 0\n", "option calls.max_open_reads: must be positive"),
+        ("[calls]\npush_message_seconds = -1.0\n", "option calls.push_message_seconds: must be positive"),
+        ("[enrolment]\nper_second = 0.0\n", "option enrolment.per_second: must be positive"),
+        ('[http]\ncert_file = "c.pem"\n', "option http.cert_file and key_file: set both or neither"),
+        ('[http]\nbasic_auth_username = "p"\n', "basic_auth_username and basic_auth_password_file"),
+        ("[http]\nmax_connections = 0\n", "option http.max_connections: must be at least 1"),
+    ],
+)
+def test_admission_options_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    assert message in error_of(tmp_path, text)
+
+
+def test_security_defaults() -> None:
+    """The defaults docs/security.md documents."""
+    config = CollectorConfig()
+    assert (config.calls.max_calls_per_agent, config.calls.max_open_reads) == (4, 8)
+    assert config.enrolment.site_token_max_uses == 500
+    assert (config.http.max_connections, config.http.timeout_seconds) == (16, 10.0)

@@ -13,7 +13,7 @@ from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.sitedir import SiteDirectory
-from fleetwatch_collector.store import Store
+from fleetwatch_collector.store import SCHEMA_VERSION, Store
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from tests.collector.support import full_report, host_info
 
@@ -170,7 +170,7 @@ def test_a_store_without_machine_column_gains_it(tmp_path: Path) -> None:
     try:
         first = enrolment.enrol(store, token(store), NOW, MACHINE)
         assert enrolment.enrol(store, token(store), NOW, MACHINE).agent_id == first.agent_id
-        assert store.query("PRAGMA user_version") == [(3,)]
+        assert store.query("PRAGMA user_version") == [(SCHEMA_VERSION,)]
     finally:
         store.close()
 

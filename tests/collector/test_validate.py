@@ -110,14 +110,29 @@ def test_seq_beyond_int64_is_refused(seq: int) -> None:
     assert str(rejection) == f"reports[1].seq: must be between 1 and {2**63 - 1}"
 
 
-def test_seq_at_int64_max_passes() -> None:
-    accepted(valid_report(2**63 - 1))
+def test_seq_at_the_clock_in_milliseconds_passes() -> None:
+    """An agent whose sequence file was lost restarts its numbering at its clock in milliseconds."""
+    r = valid_report()
+    r.seq = r.collected_unix_ms + SMALL.max_future_seconds * 1000
+    accepted(r)
+
+
+@pytest.mark.parametrize("seq", [2**63 - 1, NOW_MS + 301_000], ids=["int64-max", "beyond-the-clock"])
+def test_seq_beyond_the_clock_in_milliseconds_is_invalid(seq: int) -> None:
+    """No numbering reaches beyond the report's own clock: such a seq would freeze what is shown."""
+    r = valid_report()
+    r.seq = seq
+    rejection = refused(r)
+    assert rejection.reason == "invalid_seq"
+    assert "beyond its collection time" in str(rejection)
 
 
 @pytest.mark.parametrize("offset_ms", [SMALL.max_future_seconds * 1000, -WEEK_MS], ids=["future", "age"])
 def test_timestamp_exactly_at_limit_passes(offset_ms: int) -> None:
     r = valid_report()
     r.collected_unix_ms = NOW_MS + offset_ms
+    for event in r.events:  # what happened in the cycle it reports
+        event.time_unix_ms = r.collected_unix_ms
     accepted(r)
 
 

@@ -57,7 +57,10 @@ ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 U64 = st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 2**53 + 1, 2**63, 2**64 - 1]))
 U32 = st.integers(0, 2**32 - 1)
 I64 = st.integers(-(2**63), 2**63 - 1)
-CLEAN_SEQ = st.one_of(st.integers(1, 10**6), st.just(MAX_SEQ))
+# Agents count from 1, or restart at their clock in milliseconds; never beyond that clock.
+CLEAN_SEQ = st.one_of(st.integers(1, 10**6), st.just(NOW_MS - LIMITS.max_age_seconds * 1000 + 60_000))
+HOSTILE_SEQ = st.one_of(st.integers(0, 2**64 - 1), st.just(MAX_SEQ))
+CLEAN_TIME = st.integers(0, 2**63 - 1)  # Unix times: not before 1970
 CLEAN_COLLECTED_MS = st.integers(NOW_MS - LIMITS.max_age_seconds * 1000 + 60_000, NOW_MS + 60_000)
 SITE_TYPE = st.integers(0, 5)  # 4 and 5 are unknown values of an open enum
 AV_STATE = st.integers(0, 8)
@@ -142,10 +145,10 @@ def product(g: Gen) -> pb.AntivirusProduct:
         product_version=g.text(),
         engine_version=g.text(),
         signature_version=g.text(),
-        signature_updated_unix=g.draw(I64),
+        signature_updated_unix=g(CLEAN_TIME, I64),
         realtime_protection=g.draw(st.booleans()),
-        last_quick_scan_unix=g.draw(I64),
-        last_full_scan_unix=g.draw(I64),
+        last_quick_scan_unix=g(CLEAN_TIME, I64),
+        last_full_scan_unix=g(CLEAN_TIME, I64),
         state=g.draw(AV_STATE),
         on_access_scanning=g.draw(st.booleans()),
     )
@@ -153,7 +156,8 @@ def product(g: Gen) -> pb.AntivirusProduct:
 
 def threat_event(g: Gen) -> pb.Event:
     threat = pb.ThreatDetected(product=g.text(), threat=g.text(), path=g.text(), action=g.text())
-    return pb.Event(time_unix_ms=g.draw(I64), threat=threat)
+    # 0: not given; a clean time would have to lie within its report's window (validate.py).
+    return pb.Event(time_unix_ms=g(st.just(0), I64), threat=threat)
 
 
 M = TypeVar("M", pb.Filesystem, pb.NetworkInterface, pb.AntivirusProduct)
@@ -227,11 +231,13 @@ def report(g: Gen, seq: int, host: pb.HostInfo | None) -> pb.Report:
 def push_requests(draw: st.DrawFn) -> pb.PushRequest:
     """1-3 reports with distinct seqs; like a backlog, they share one HostInfo (or carry none)."""
     g = Gen(draw, clean=draw(st.sampled_from([True, True, False])))
-    seq = g.strategy(CLEAN_SEQ, st.integers(0, 2**64 - 1))
+    seq = g.strategy(CLEAN_SEQ, HOSTILE_SEQ)
     seqs = draw(st.lists(seq, min_size=1, max_size=3, unique=True))
     host = host_info(g) if draw(st.integers(0, 3)) else None
     request = pb.PushRequest(reports=[report(g, seq, host) for seq in seqs])
-    request.oldest_held_seq = draw(st.one_of(st.just(0), st.just(min(seqs)), U64))
+    # An agent holds what it sends: the lowest seq it holds is at most the highest it sends.
+    held = st.one_of(st.just(0), st.just(min(seqs)))
+    request.oldest_held_seq = draw(held if g.clean else st.one_of(held, U64))
     return request
 
 

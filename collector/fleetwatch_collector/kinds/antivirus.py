@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fleetwatch_collector.checks import Limits, check_count, check_texts
+from fleetwatch_collector.checks import Limits, Rejection, check_count, check_text, check_texts
 from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from fleetwatch_collector.agentstate import AgentEntry
     from fleetwatch_collector.exposition import Chunks
 
-PRODUCT_TEXTS = ("name", "vendor", "product_version", "engine_version", "signature_version")
+PRODUCT_TEXTS = ("name", "vendor", "product_version", "engine_version", "signature_version", "detail")
+PRODUCT_TIMES = ("signature_updated_unix", "last_quick_scan_unix", "last_full_scan_unix")
 THREAT_TEXTS = ("product", "threat", "path", "action")
 STATES = ANTIVIRUS_STATE.names()
 # A signature version that is a plain number (ClamAV's daily.cvd version), exactly a float64.
@@ -107,11 +108,15 @@ class AntivirusState:
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
-    """Bounded product list; product and threat texts label-safe."""
+    """Bounded product list; product and threat texts label-safe; times not before 1970."""
     products = report.antivirus.products
     check_count(where, ".antivirus.products", len(products), limits.max_products)
+    check_text(f"{where}.antivirus", "error", report.antivirus.error)
     for i, product in enumerate(products):
         check_texts(f"{where}.antivirus.products[{i}]", product, PRODUCT_TEXTS)
+        for name in PRODUCT_TIMES:
+            if getattr(product, name) < 0:
+                raise Rejection("invalid_value", f"{where}.antivirus.products[{i}].{name}: negative time")
     for i, event in enumerate(report.events):
         if event.HasField("threat"):
             check_texts(f"{where}.events[{i}].threat", event.threat, THREAT_TEXTS)

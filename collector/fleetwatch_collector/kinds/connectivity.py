@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fleetwatch_collector.checks import Limits, Rejection, check_count, check_texts
+from fleetwatch_collector.checks import (
+    MAX_SECONDS,
+    Limits,
+    Rejection,
+    check_count,
+    check_range,
+    check_text,
+    check_texts,
+)
 from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
@@ -19,6 +27,9 @@ if TYPE_CHECKING:
     from fleetwatch_collector.exposition import Chunks
 
 TARGET_TEXTS = ("role", "path_last_hop", "detail", "address")
+ROUND_TRIPS = ("rtt_min_seconds", "rtt_avg_seconds", "rtt_max_seconds", "jitter_seconds")
+# A certificate's days left (deprecated field): a century either way is already no certificate.
+MAX_CERT_DAYS = 36500.0
 DEVICE_TEXTS = ("mac", "ip", "vendor")
 TARGET = ("target",)
 TARGET_KIND = ("target", "kind")
@@ -122,16 +133,26 @@ class ConnectivityState:
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
-    """Bounded target list; target names are label values; other texts label-safe."""
+    """Bounded target list; target names are label values; other texts label-safe; round trips,
+    jitter and certificate times finite and not negative; no more answers than probes sent."""
     targets = report.connectivity.targets
     check_count(where, ".connectivity.targets", len(targets), limits.max_targets)
+    check_text(f"{where}.connectivity", "lan_error", report.connectivity.lan_error)
     for i, target in enumerate(targets):
+        at = f"{where}.connectivity.targets[{i}]"
         if not TARGET_NAME_RE.fullmatch(target.name):
+            raise Rejection("invalid_label", f"{at}.name: {target.name[:64]!r} is not a target name")
+        check_texts(at, target, TARGET_TEXTS)
+        for name in ROUND_TRIPS:
+            check_range(at, name, getattr(target, name), 0.0, MAX_SECONDS)
+        if target.received > target.sent:
             raise Rejection(
-                "invalid_label",
-                f"{where}.connectivity.targets[{i}].name: {target.name[:64]!r} is not a target name",
+                "invalid_value", f"{at}.received: {target.received} answers to {target.sent} probes sent"
             )
-        check_texts(f"{where}.connectivity.targets[{i}]", target, TARGET_TEXTS)
+        if target.tls_cert_not_after_unix < 0:
+            raise Rejection("invalid_value", f"{at}.tls_cert_not_after_unix: negative time")
+        if target.HasField("tls_cert_days_left"):
+            check_range(at, "tls_cert_days_left", target.tls_cert_days_left, -MAX_CERT_DAYS, MAX_CERT_DAYS)
     for i, event in enumerate(report.events):
         if event.HasField("device_seen"):
             check_texts(f"{where}.events[{i}].device_seen", event.device_seen, DEVICE_TEXTS)
@@ -155,6 +176,7 @@ def count_events(state: ConnectivityState, report: pb.Report) -> None:
             outage = event.outage
             target = bounded(state.outages, outage.target)
             state.outages[target] = state.outages.get(target, 0) + 1
+            # start <= end, both within what the agent can know (validate.py)
             seconds = max(0, outage.end_unix_ms - outage.start_unix_ms) / 1000.0
             state.outage_seconds[target] = state.outage_seconds.get(target, 0.0) + seconds
 
@@ -180,7 +202,7 @@ def cert_not_after(t: pb.TargetResult, collected: float) -> float | None:
     deprecated days left at check time, that many days after the report's collection."""
     if t.tls_cert_not_after_unix > 0:
         return t.tls_cert_not_after_unix
-    if t.HasField("tls_cert_days_left"):  # not rounded: NaN or Inf from the wire stay samples
+    if t.HasField("tls_cert_days_left"):  # finite and within a century (validate)
         return collected + t.tls_cert_days_left * 86400
     return None
 

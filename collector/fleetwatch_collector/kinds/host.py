@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fleetwatch_collector.checks import Limits, Rejection
+from fleetwatch_collector.checks import MAX_SECONDS, Limits, Rejection, check_range, check_text
 from fleetwatch_collector.kinds.base import Kind, copy_message, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
@@ -77,18 +76,17 @@ class HostState:
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
-    """Probe names are label values, durations finite (the envelope and host facts: validate.py)."""
+    """Probe names are label values, errors bounded texts, durations within a day (the envelope
+    and host facts: validate.py)."""
     for i, probe in enumerate(report.probes):
         if not PROBE_NAME_RE.fullmatch(probe.name):
             raise Rejection(
                 "invalid_label",
                 f"{where}.probes[{i}].name: {probe.name[:40]!r} is not a probe name",
             )
-        if not math.isfinite(probe.duration_seconds) or probe.duration_seconds < 0:
-            raise Rejection(
-                "invalid_value",
-                f"{where}.probes[{i}].duration_seconds: not a finite non-negative number",
-            )
+        check_range(f"{where}.probes[{i}]", "duration_seconds", probe.duration_seconds, 0.0, MAX_SECONDS)
+        if probe.error:
+            check_text(f"{where}.probes[{i}]", "error", probe.error)
 
 
 def take(state: HostState, newer: Sequence[pb.Report]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fleetwatch_collector.checks import Limits, Rejection, check_count, check_text, text_problem
+from fleetwatch_collector.checks import Limits, Rejection, check_count, check_text, check_texts, text_problem
 from fleetwatch_collector.kinds.base import Kind, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fleetwatch_collector.exposition import Chunks
 
 FILESYSTEM = ("mountpoint", "fstype")
+FILESYSTEM_TEXTS = ("mountpoint", "fstype", "device")
 INTERFACE = ("interface",)
 
 METRICS = (
@@ -124,9 +125,8 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
         if not math.isfinite(value) or value < 0:
             raise Rejection("invalid_value", f"{where}.load: {value} is not a finite non-negative number")
     for i, fs in enumerate(res.filesystems):
-        if text_problem(fs.mountpoint) or text_problem(fs.fstype):
-            check_text(f"{where}.filesystems[{i}]", "mountpoint", fs.mountpoint)
-            check_text(f"{where}.filesystems[{i}]", "fstype", fs.fstype)
+        if text_problem(fs.mountpoint) or text_problem(fs.fstype) or text_problem(fs.device):
+            check_texts(f"{where}.filesystems[{i}]", fs, FILESYSTEM_TEXTS)
     for i, nic in enumerate(res.interfaces):
         if text_problem(nic.name):
             check_text(f"{where}.interfaces[{i}]", "name", nic.name)

@@ -33,7 +33,9 @@ def test_probe_duration_invalid(duration: float) -> None:
     r.probes[1].duration_seconds = duration
     rejection = refused(r)
     assert rejection.reason == "invalid_value"
-    assert str(rejection) == "reports[1].probes[1].duration_seconds: not a finite non-negative number"
+    assert (
+        str(rejection) == f"reports[1].probes[1].duration_seconds: {duration} is not a number in [0, 86400]"
+    )
 
 
 def test_repeated_probe_name_gives_one_series() -> None:
