@@ -16,17 +16,21 @@ PACKAGES = {
     "fleetwatch_collector": REPO_ROOT / "collector" / "fleetwatch_collector",
     "fleetwatch_proto": REPO_ROOT / "proto" / "fleetwatch_proto",
     "fleetwatch_sim": REPO_ROOT / "sim" / "fleetwatch_sim",
+    "fleetwatch_snmp": REPO_ROOT / "snmp" / "fleetwatch_snmp",
 }
 # What each package must never import: the other side, and the other side's dependencies.
 FORBIDDEN = {
     "fleetwatch_agent": ("fleetwatch_collector", "fleetwatch_sim", "prometheus_client", "grpc_health",
-                         "cryptography"),
-    "fleetwatch_collector": ("fleetwatch_agent", "fleetwatch_sim", "psutil", "scapy"),
+                         "cryptography", "pysnmp"),
+    "fleetwatch_collector": ("fleetwatch_agent", "fleetwatch_sim", "psutil", "scapy", "pysnmp"),
     "fleetwatch_proto": ("fleetwatch_agent", "fleetwatch_collector", "fleetwatch_sim", "psutil", "scapy",
                          "prometheus_client", "grpc_health", "cryptography"),
     "fleetwatch_sim": ("fleetwatch_collector", "prometheus_client", "grpc_health", "cryptography"),
+    # SNMP is used through fleetwatch_snmp only (pysnmp stays out of the agent and the collector).
+    "fleetwatch_snmp": ("fleetwatch_agent", "fleetwatch_collector", "fleetwatch_sim", "psutil", "scapy",
+                        "prometheus_client", "grpc_health"),
 }  # fmt: skip
-ENUM_VALUE = re.compile(r"^(SITE_TYPE|ANTIVIRUS_STATE|PROBE_KIND|PROBE_ERROR)_[A-Z_]+$")
+ENUM_VALUE = re.compile(r"^(SITE_TYPE|ANTIVIRUS_STATE|PROBE_KIND|PROBE_ERROR|SNMP_ERROR)_[A-Z_]+$")
 MAX_MODULE_LINES = 400
 # Declarative tables, longer by nature: the metric catalog lists every metric once.
 LONG_BY_NATURE = {"collector/fleetwatch_collector/catalog.py"}

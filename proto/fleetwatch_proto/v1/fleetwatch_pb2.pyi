@@ -44,6 +44,15 @@ class ProbeError(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROBE_ERROR_HTTP_STATUS: _ClassVar[ProbeError]
     PROBE_ERROR_UNSUPPORTED: _ClassVar[ProbeError]
     PROBE_ERROR_OTHER: _ClassVar[ProbeError]
+
+class SnmpError(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SNMP_ERROR_NONE: _ClassVar[SnmpError]
+    SNMP_ERROR_TIMEOUT: _ClassVar[SnmpError]
+    SNMP_ERROR_AUTH: _ClassVar[SnmpError]
+    SNMP_ERROR_NO_SUCH_OBJECT: _ClassVar[SnmpError]
+    SNMP_ERROR_MALFORMED: _ClassVar[SnmpError]
+    SNMP_ERROR_OTHER: _ClassVar[SnmpError]
 SITE_TYPE_UNSPECIFIED: SiteType
 SITE_TYPE_DEPARTMENT: SiteType
 SITE_TYPE_DISTRICT: SiteType
@@ -70,6 +79,12 @@ PROBE_ERROR_TLS_ERROR: ProbeError
 PROBE_ERROR_HTTP_STATUS: ProbeError
 PROBE_ERROR_UNSUPPORTED: ProbeError
 PROBE_ERROR_OTHER: ProbeError
+SNMP_ERROR_NONE: SnmpError
+SNMP_ERROR_TIMEOUT: SnmpError
+SNMP_ERROR_AUTH: SnmpError
+SNMP_ERROR_NO_SUCH_OBJECT: SnmpError
+SNMP_ERROR_MALFORMED: SnmpError
+SNMP_ERROR_OTHER: SnmpError
 
 class EnrollRequest(_message.Message):
     __slots__ = ("token", "host", "machine_id")
@@ -406,7 +421,7 @@ class TargetResult(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProbeKind, str]] = ..., role: _Optional[str] = ..., success: _Optional[bool] = ..., sent: _Optional[int] = ..., received: _Optional[int] = ..., rtt_min_seconds: _Optional[float] = ..., rtt_avg_seconds: _Optional[float] = ..., rtt_max_seconds: _Optional[float] = ..., jitter_seconds: _Optional[float] = ..., error: _Optional[_Union[ProbeError, str]] = ..., http_status: _Optional[int] = ..., tls_cert_days_left: _Optional[float] = ..., path_hops: _Optional[int] = ..., path_last_hop: _Optional[str] = ..., path_diagnosed: _Optional[bool] = ..., path_reached: _Optional[bool] = ..., detail: _Optional[str] = ..., tls_cert_not_after_unix: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
 
 class NetworkDevice(_message.Message):
-    __slots__ = ("name", "sys_name", "sys_descr", "reachable", "uptime_seconds", "interfaces", "error")
+    __slots__ = ("name", "sys_name", "sys_descr", "reachable", "uptime_seconds", "interfaces", "error", "error_class", "poll_duration_seconds", "address", "sys_object_id", "interfaces_omitted")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SYS_NAME_FIELD_NUMBER: _ClassVar[int]
     SYS_DESCR_FIELD_NUMBER: _ClassVar[int]
@@ -414,6 +429,11 @@ class NetworkDevice(_message.Message):
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     INTERFACES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    POLL_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SYS_OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERFACES_OMITTED_FIELD_NUMBER: _ClassVar[int]
     name: str
     sys_name: str
     sys_descr: str
@@ -421,10 +441,15 @@ class NetworkDevice(_message.Message):
     uptime_seconds: float
     interfaces: _containers.RepeatedCompositeFieldContainer[DeviceInterface]
     error: str
-    def __init__(self, name: _Optional[str] = ..., sys_name: _Optional[str] = ..., sys_descr: _Optional[str] = ..., reachable: _Optional[bool] = ..., uptime_seconds: _Optional[float] = ..., interfaces: _Optional[_Iterable[_Union[DeviceInterface, _Mapping]]] = ..., error: _Optional[str] = ...) -> None: ...
+    error_class: SnmpError
+    poll_duration_seconds: float
+    address: str
+    sys_object_id: str
+    interfaces_omitted: int
+    def __init__(self, name: _Optional[str] = ..., sys_name: _Optional[str] = ..., sys_descr: _Optional[str] = ..., reachable: _Optional[bool] = ..., uptime_seconds: _Optional[float] = ..., interfaces: _Optional[_Iterable[_Union[DeviceInterface, _Mapping]]] = ..., error: _Optional[str] = ..., error_class: _Optional[_Union[SnmpError, str]] = ..., poll_duration_seconds: _Optional[float] = ..., address: _Optional[str] = ..., sys_object_id: _Optional[str] = ..., interfaces_omitted: _Optional[int] = ...) -> None: ...
 
 class DeviceInterface(_message.Message):
-    __slots__ = ("index", "name", "alias", "admin_up", "oper_up", "speed_bits_per_second", "in_octets", "out_octets", "in_errors", "out_errors", "in_discards", "out_discards")
+    __slots__ = ("index", "name", "alias", "admin_up", "oper_up", "speed_bits_per_second", "in_octets", "out_octets", "in_errors", "out_errors", "in_discards", "out_discards", "type", "in_unicast_packets", "out_unicast_packets", "counter_bits", "oper_status")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -437,6 +462,11 @@ class DeviceInterface(_message.Message):
     OUT_ERRORS_FIELD_NUMBER: _ClassVar[int]
     IN_DISCARDS_FIELD_NUMBER: _ClassVar[int]
     OUT_DISCARDS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    IN_UNICAST_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    OUT_UNICAST_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_BITS_FIELD_NUMBER: _ClassVar[int]
+    OPER_STATUS_FIELD_NUMBER: _ClassVar[int]
     index: int
     name: str
     alias: str
@@ -449,7 +479,12 @@ class DeviceInterface(_message.Message):
     out_errors: int
     in_discards: int
     out_discards: int
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., alias: _Optional[str] = ..., admin_up: _Optional[bool] = ..., oper_up: _Optional[bool] = ..., speed_bits_per_second: _Optional[int] = ..., in_octets: _Optional[int] = ..., out_octets: _Optional[int] = ..., in_errors: _Optional[int] = ..., out_errors: _Optional[int] = ..., in_discards: _Optional[int] = ..., out_discards: _Optional[int] = ...) -> None: ...
+    type: int
+    in_unicast_packets: int
+    out_unicast_packets: int
+    counter_bits: int
+    oper_status: int
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., alias: _Optional[str] = ..., admin_up: _Optional[bool] = ..., oper_up: _Optional[bool] = ..., speed_bits_per_second: _Optional[int] = ..., in_octets: _Optional[int] = ..., out_octets: _Optional[int] = ..., in_errors: _Optional[int] = ..., out_errors: _Optional[int] = ..., in_discards: _Optional[int] = ..., out_discards: _Optional[int] = ..., type: _Optional[int] = ..., in_unicast_packets: _Optional[int] = ..., out_unicast_packets: _Optional[int] = ..., counter_bits: _Optional[int] = ..., oper_status: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("time_unix_ms", "threat", "outage", "device_seen", "link_change", "probe_failure")
@@ -500,14 +535,16 @@ class DeviceSeen(_message.Message):
     def __init__(self, mac: _Optional[str] = ..., ip: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
 
 class LinkChange(_message.Message):
-    __slots__ = ("device", "interface", "up")
+    __slots__ = ("device", "interface", "up", "if_index")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
+    IF_INDEX_FIELD_NUMBER: _ClassVar[int]
     device: str
     interface: str
     up: bool
-    def __init__(self, device: _Optional[str] = ..., interface: _Optional[str] = ..., up: _Optional[bool] = ...) -> None: ...
+    if_index: int
+    def __init__(self, device: _Optional[str] = ..., interface: _Optional[str] = ..., up: _Optional[bool] = ..., if_index: _Optional[int] = ...) -> None: ...
 
 class ProbeFailure(_message.Message):
     __slots__ = ("probe", "error")
