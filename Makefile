@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv proto docs bench clean
+.PHONY: demo test lint typecheck unit venv proto docs bench package clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,10 @@ docs: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_collector.py
+
+# The .debs (agent, collector) and the Windows offline bundle, in dist/ (deploy/package/README.md).
+package: venv
+	$(BIN)/python deploy/package/build.py all --output dist
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,17 +1,27 @@
-"""Benchmark: what the connectivity probe adds to the steady memory (RSS) of a real agent.
+"""Benchmark: the steady agent's memory and CPU, beside node_exporter; and what the connectivity probe adds.
 
-Starts a real collector on 127.0.0.1 and a small HTTP server on 127.0.0.1 (a thread of this
-process), enrols two agents with the collector's own `token create` and `fleetwatch-agent enroll`,
-and runs both `fleetwatch-agent run` processes side by side, at the same time, interval 1 s, same
-probes, except that one has `[probes.connectivity] enabled = false` and the other checks these
-loopback targets every cycle: the collector's TCP port (collector = true), the HTTP server as a
-`tcp` target and as an `http` target, and 127.0.0.1 over ICMP. No gateway, no DNS, and
-FLEETWATCH_LOOPBACK_ONLY=1 as in the tests: nothing leaves the machine.
+``--footprint`` (the agent's footprint): starts a real collector on 127.0.0.1, a steady
+`fleetwatch-agent run` with every default probe on (the default configuration but for its data folder
+and the collector's address; FLEETWATCH_LOOPBACK_ONLY=1, so its connectivity checks stay on loopback),
+Debian's /usr/bin/prometheus-node-exporter on a free loopback port with its default collectors, scraped
+by this script once per 15 s as Prometheus would, and ``stack_floor.py``, the agent's libraries doing a
+cycle's work every 15 s without the agent. ``--code DIR`` adds the agent of another checkout (e.g.
+``git archive HEAD agent proto | tar -x -C /tmp/before``), enrolled and run the same way. After
+``--warmup`` seconds, for ``--cycles`` cycles of 15 s, every process's RSS, PSS and USS (from
+/proc/PID/smaps_rollup) are sampled every 5 s (medians) and its CPU (utime + stime) is taken at both
+ends: CPU per cycle is that difference over the reports the collector applied from the agent (over the
+scrapes for node_exporter, over the cycles for the floor). Then ``agent_profile.py`` explains the
+agent's figure: Python memory by module and the import-time profile of the run path; the mappings
+holding the agent's RSS come from /proc/PID/smaps.
 
-After a warm-up of ``--warmup`` cycles both RSS are sampled with psutil once per second
-``--samples`` times; the figures are the medians (USS too: the pages only that process holds).
-Checks first that the collector shows both agents, the connectivity targets of one up, and none
-for the other. Appends the figures, the machine and the date to benchmarks/RESULTS.md.
+Default (what the connectivity probe adds to the RSS): two agents side by side at an interval of 1 s,
+same probes, except that one has `[probes.connectivity] enabled = false` and the other checks these
+loopback targets every cycle: the collector's TCP port (collector = true), a small HTTP server of this
+process as a `tcp` and as an `http` target, and 127.0.0.1 over ICMP. After a warm-up of ``--warmup``
+cycles both RSS are sampled once per second ``--samples`` times (medians; USS too). Checks first that
+the collector shows both agents, the connectivity targets of one up, and none for the other.
+
+Both append the figures, the machine and the date to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -27,21 +37,27 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import footprint
 import psutil
+from agentlab import Agent, Collector, Scraper, answers, check_distinct, scrape, wait_for
 from benchlib import append_results, free_port, section_header, stop
+from footprint import Watched, by_thread, measure
 
 HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-TARGET_MB = 5.0  # the issue's target, in 10**6 bytes
+TARGET_MB = 5.0  # the issue's target for the connectivity probe, in 10**6 bytes
 INTERVAL_SECONDS = 1
 TARGETS = ("collector", "local-tcp", "local-http", "loopback-icmp")
 UP_RE = re.compile(r"^fleetwatch_connectivity_up\{([^}]*)\} ([0-9.e+-]+)$", re.M)
-REPORTS_RE = re.compile(r"^fleetwatch_agent_reports_total\{([^}]*)\} ([0-9.e+-]+)$", re.M)
+CADENCE_SECONDS = 15.0  # the default configuration's (the resources probe's interval)
+SAMPLE_SECONDS = 5.0
+PROBES = ("resources", "antivirus", "connectivity")
+NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
+RSS_TARGET_MIB = 40.0  # the issue's targets for the steady agent
+CPU_TARGET_MS = 5.0
+RESOURCES_ONLY = "agent, resources probe only (its cycles are resources cycles)"
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -59,18 +75,16 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
 
 
 @dataclass
-class Agent:
-    name: str
-    config: Path
-    data_dir: Path
-    process: subprocess.Popen[bytes] | None = None
-    agent_id: str = ""
+class Sampled:
+    """RSS, USS and threads of one agent of the probe comparison."""
+
+    agent: Agent
     rss: list[int] = field(default_factory=list)
     uss: list[int] = field(default_factory=list)
     threads: list[int] = field(default_factory=list)
 
 
-def agent_config(data_dir: Path, grpc_port: int, http_port: int, connectivity: bool) -> str:
+def delta_config(data_dir: Path, collector: str, http_port: int, connectivity: bool) -> str:
     if not connectivity:
         probe = "[probes.connectivity]\nenabled = false\n"
     else:
@@ -96,42 +110,25 @@ kind = "icmp"
 address = "127.0.0.1"
 """
     return f"""[agent]
+id = "bench-{"with" if connectivity else "without"}"
 data_dir = {json.dumps(str(data_dir))}
 interval_seconds = {INTERVAL_SECONDS}
 
 [collector]
-addresses = ["127.0.0.1:{grpc_port}"]
+addresses = ["{collector}"]
 
 {probe}"""
 
 
-def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return str(response.read().decode())
-
-
-def labels_of(text: str) -> dict[str, str]:
-    return dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', text))
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench_agent_rss: timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def verify(url: str, without: Agent, with_: Agent) -> dict[str, float]:
+def verify(collector: Collector, without: Agent, with_: Agent) -> dict[str, float]:
     """Both agents report; the connectivity targets of one are up, the other has none."""
-    text = scrape(url)
-    reports = {labels_of(m[0]).get("agent_id", ""): float(m[1]) for m in REPORTS_RE.findall(text)}
+    reports = collector.reports()
     for agent in (without, with_):
         if reports.get(agent.agent_id, 0) < 1:
             raise SystemExit(f"bench_agent_rss: agent {agent.name} ({agent.agent_id}) has no report")
     up: dict[str, float] = {}
-    for raw, value in UP_RE.findall(text):
-        labels = labels_of(raw)
+    for raw, value in UP_RE.findall(scrape(collector.url)):
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', raw))
         if labels.get("agent_id") == without.agent_id:
             raise SystemExit("bench_agent_rss: the agent without the probe reports connectivity")
         if labels.get("agent_id") == with_.agent_id:
@@ -141,104 +138,57 @@ def verify(url: str, without: Agent, with_: Agent) -> dict[str, float]:
     return reports
 
 
-def enrol_agents(tmp: Path, grpc_port: int, http_port: int, token: str, env: dict[str, str]) -> list[Agent]:
-    """The agent without the probe and the agent with it, each enrolled with `fleetwatch-agent enroll`."""
-    agents = []
-    for name, connectivity in (("without", False), ("with", True)):
-        data_dir = tmp / f"agent-{name}"
-        config = tmp / f"agent-{name}.toml"
-        config.write_text(agent_config(data_dir, grpc_port, http_port, connectivity))
-        subprocess.run(
-            [BIN / "fleetwatch-agent", "enroll", "--collector", f"127.0.0.1:{grpc_port}",
-             "--token", token, "--config", str(config)],
-            check=True, capture_output=True, env=env,
-        )  # fmt: skip
-        agent = Agent(name, config, data_dir)
-        agent.agent_id = json.loads((data_dir / "credential.json").read_text())["agent_id"]
-        agents.append(agent)
-    return agents
-
-
-def sample(agents: list[Agent], samples: int) -> None:
+def sample(agents: list[Sampled], samples: int) -> None:
     """RSS, USS and threads of every agent, once per second."""
-    processes = []
-    for agent in agents:
-        if agent.process is None or agent.process.poll() is not None:
-            raise SystemExit(f"bench_agent_rss: agent {agent.name} exited")
-        processes.append(psutil.Process(agent.process.pid))
+    processes: list[psutil.Process] = []
+    for sampled in agents:
+        child = sampled.agent.process
+        if child is None or child.poll() is not None:
+            raise SystemExit(f"bench_agent_rss: agent {sampled.agent.name} exited")
+        processes.append(psutil.Process(child.pid))
     for _ in range(samples):
-        for agent, process in zip(agents, processes, strict=True):
+        for sampled, process in zip(agents, processes, strict=True):
             info = process.memory_full_info()
-            agent.rss.append(info.rss)
-            agent.uss.append(info.uss)
-            agent.threads.append(process.num_threads())
+            sampled.rss.append(info.rss)
+            sampled.uss.append(info.uss)
+            sampled.threads.append(process.num_threads())
         time.sleep(1.0)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--warmup", type=int, default=20, help="cycles (seconds) before sampling")
-    parser.add_argument("--samples", type=int, default=15, help="RSS samples, one per second")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
-    parser.add_argument("--no-append", action="store_true", help="print the section only")
-    args = parser.parse_args()
-
+def probe_delta(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> str:
+    """The default mode: the RSS of an agent with the connectivity probe beside one without."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    http_port = server.server_address[1]
-    grpc_port, metrics_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    env = dict(os.environ, FLEETWATCH_LOOPBACK_ONLY="1")
-    collector: subprocess.Popen[bytes] | None = None
+    collector = Collector(tmp / "collector", env)
     agents: list[Agent] = []
-    with tempfile.TemporaryDirectory(prefix="fw-bench-rss-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        try:
-            collector = subprocess.Popen(
-                [BIN / "fleetwatch-collector", "run", "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                 "--http-listen", f"127.0.0.1:{metrics_port}", "--data-dir", str(tmp / "collector")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            )  # fmt: skip
-            wait_for("the collector", lambda: _answers(url))
-            token_command = ["token", "create", "--any-site", "--data-dir", str(tmp / "collector")]
-            token = subprocess.run(
-                [BIN / "fleetwatch-collector", *token_command], check=True, capture_output=True, text=True
-            ).stdout.strip()
-            agents = enrol_agents(tmp, grpc_port, http_port, token, env)
-            for agent in agents:
-                with (tmp / f"agent-{agent.name}.log").open("wb") as log:
-                    agent.process = subprocess.Popen(
-                        [BIN / "fleetwatch-agent", "run", "--config", str(agent.config)],
-                        stdout=log, stderr=log, env=env,
-                    )  # fmt: skip
-            without, with_ = agents
-            time.sleep(args.warmup * INTERVAL_SECONDS)
-            verify(url, without, with_)
-            sample(agents, args.samples)
-            reports = verify(url, without, with_)
-        finally:
-            for agent in agents:
-                stop(agent.process)
-            stop(collector)
-            server.shutdown()
-    text = section(args, without, with_, reports)
-    print(text)
-    if not args.no_append:
-        append_results(args.results, text)
-    return 0
-
-
-def _answers(url: str) -> bool:
     try:
-        scrape(url)
-    except OSError:
-        return False
-    return True
+        collector.start()
+        token = collector.token()
+        for name, connectivity in (("without", False), ("with", True)):
+            agent = Agent(name, tmp / f"agent-{name}.toml", tmp / f"agent-{name}")
+            text = delta_config(agent.data_dir, collector.address, server.server_address[1], connectivity)
+            agent.config.write_text(text)
+            agent.enrol(collector, token, env)
+            agents.append(agent)
+        check_distinct(agents)
+        for agent in agents:
+            agent.start(tmp / f"agent-{agent.name}.log", env)
+        without, with_ = (Sampled(agent) for agent in agents)
+        time.sleep(args.warmup * INTERVAL_SECONDS)
+        verify(collector, without.agent, with_.agent)
+        sample([without, with_], args.samples)
+        reports = verify(collector, without.agent, with_.agent)
+    finally:
+        for agent in agents:
+            stop(agent.process)
+        stop(collector.process)
+        server.shutdown()
+    return delta_section(args, without, with_, reports)
 
 
-def section(args: argparse.Namespace, without: Agent, with_: Agent, reports: dict[str, float]) -> str:
+def delta_section(
+    args: argparse.Namespace, without: Sampled, with_: Sampled, reports: dict[str, float]
+) -> str:
     mib = 2**20
     rss_without, rss_with = statistics.median(without.rss) / mib, statistics.median(with_.rss) / mib
     uss_without, uss_with = statistics.median(without.uss) / mib, statistics.median(with_.uss) / mib
@@ -250,7 +200,7 @@ def section(args: argparse.Namespace, without: Agent, with_: Agent, reports: dic
         return f"{min(values) / mib:.1f}–{max(values) / mib:.1f} MiB"
 
     median_threads = f"{statistics.median(without.threads):.0f} / {statistics.median(with_.threads):.0f}"
-    applied = f"{reports[without.agent_id]:.0f} / {reports[with_.agent_id]:.0f}"
+    applied = f"{reports[without.agent.agent_id]:.0f} / {reports[with_.agent.agent_id]:.0f}"
     uss = f"{uss_without:.1f} / {uss_with:.1f} / {uss_with - uss_without:+.1f} MiB"
     rows = [
         *section_header("bench_agent_rss", command),
@@ -267,6 +217,164 @@ def section(args: argparse.Namespace, without: Agent, with_: Agent, reports: dic
         "",
     ]
     return "\n".join(rows) + "\n"
+
+
+def footprint_config(data_dir: Path, collector: str, resources_only: bool = False) -> str:
+    """The default configuration but for the data folder, the collector's address and the machine
+    identity (and, for the agent that measures resources cycles alone, the other default probes off)."""
+    text = f'[agent]\nid = "bench-{data_dir.name}"\ndata_dir = {json.dumps(str(data_dir))}\n\n'
+    text += f'[collector]\naddresses = ["{collector}"]\n'
+    if resources_only:
+        text += "\n[probes.antivirus]\nenabled = false\n\n[probes.connectivity]\nenabled = false\n"
+    return text
+
+
+def footprint_run(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> str:
+    """The --footprint mode: the steady agent beside node_exporter and the stack floor, one run."""
+    collector = Collector(tmp / "collector", env)
+    agents = [Agent("agent", tmp / "agent.toml", tmp / "agent")]
+    agents.append(Agent(RESOURCES_ONLY, tmp / "resources.toml", tmp / "resources"))
+    for i, code in enumerate(args.code):
+        agents.append(Agent(f"agent of {code}", tmp / f"other-{i}.toml", tmp / f"other-{i}", code))
+    others: list[subprocess.Popen[bytes]] = []
+    scraper: Scraper | None = None
+    try:
+        collector.start()
+        token = collector.token()
+        for agent in agents:
+            text = footprint_config(agent.data_dir, collector.address, agent.name == RESOURCES_ONLY)
+            agent.config.write_text(text)
+            agent.enrol(collector, token, env)
+        check_distinct(agents)
+        for agent in agents:
+            agent.start(tmp / f"{agent.data_dir.name}.log", env)
+        node_port = free_port()
+        node_url = f"http://127.0.0.1:{node_port}/metrics"
+        node = subprocess.Popen(
+            [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{node_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        floor = subprocess.Popen(
+            [sys.executable, HERE / "stack_floor.py", "--collector", collector.address,
+             "--interval", str(CADENCE_SECONDS)], env=dict(env, PYTHONPATH=str(HERE.parent / "proto")),
+        )  # fmt: skip
+        others = [node, floor]
+        wait_for("node_exporter", lambda: answers(node_url))
+        scraper = Scraper(node_url, CADENCE_SECONDS)
+        scraper.start()
+        time.sleep(args.warmup)
+        processes = [a.process for a in agents if a.process is not None] + others
+        watched = [Watched(a.name, a.process.pid) for a in agents if a.process is not None]
+        watched += [Watched("node_exporter", node.pid), Watched("stack floor (stack_floor.py)", floor.pid)]
+        reports, scrapes, started = collector.reports(), scraper.answered, time.monotonic()
+        load = [os.getloadavg()[0]]
+        measure(watched, processes, args.cycles * CADENCE_SECONDS, SAMPLE_SECONDS)
+        elapsed, after = time.monotonic() - started, collector.reports()
+        load.append(os.getloadavg()[0])
+        for w, agent in zip(watched, agents, strict=False):
+            w.cycles = after.get(agent.agent_id, 0) - reports.get(agent.agent_id, 0)
+            if w.cycles < 0.8 * args.cycles:  # refused, stuck: its figures would mean nothing
+                raise SystemExit(f"bench_agent_rss: {agent.name} delivered {w.cycles:.0f} reports")
+        watched[-2].cycles = scraper.answered - scrapes
+        watched[-1].cycles = elapsed / CADENCE_SECONDS
+        runs = collector.probe_runs(agents[0].agent_id)
+        mappings = footprint.mappings(watched[0].pid)
+        profile_config = tmp / "profile.toml"
+        profile_config.write_text(footprint_config(tmp / "profile", collector.address))
+        done = subprocess.run(
+            [sys.executable, HERE / "agent_profile.py", "--config", str(profile_config)],
+            check=True, capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        profile = json.loads(done.stdout)
+    finally:
+        if scraper is not None:
+            scraper.stop()
+        for process in [a.process for a in agents] + others:
+            stop(process)
+        stop(collector.process)
+    return footprint_section(args, watched, runs, time.time(), mappings, profile, load)
+
+
+def footprint_section(
+    args: argparse.Namespace,
+    watched: list[Watched],
+    runs: dict[str, float],
+    now: float,
+    mappings: list[tuple[str, int, int]],
+    profile: dict[str, object],
+    load: list[float],
+) -> str:
+    agent, node = watched[0], watched[-2]
+    command = (
+        f"python benchmarks/bench_agent_rss.py --footprint --warmup {args.warmup} --cycles {args.cycles}"
+    )
+    command += "".join(f" --code {code}" for code in args.code)
+    ran = ", ".join(f"{name} {now - at:.0f} s ago" for name, at in sorted(runs.items(), key=lambda r: r[1]))
+    within_rss = agent.median_mib(agent.rss) <= RSS_TARGET_MIB
+    resources = next(w for w in watched if w.label == RESOURCES_ONLY)
+    within_cpu = resources.cpu_ms_per_cycle <= CPU_TARGET_MS
+    rows = [
+        *section_header("bench_agent_rss --footprint", command)[:-2],
+        f"Load average (1 min) at the start and the end of the window: {load[0]:.1f}, {load[1]:.1f}.",
+        "",
+        *footprint.comparison(agent, node, RSS_TARGET_MIB, CPU_TARGET_MS),
+        "",
+        "The other processes of the same run:",
+        "",
+        *footprint.others(watched[1:-2] + watched[-1:]),
+        "",
+        "CPU per cycle by thread: gRPC's own threads (its event engine's pool, lifeguard and timer; they "
+        "wake a few times a second even when idle), the agent's threads alive at the end (event loop, spool, "
+        "gRPC's poller), and the threads that ended in the window (the probes' and the host facts' calls):",
+        "",
+        "| process | gRPC's threads | alive at the end | ended |",
+        "| --- | --- | --- | --- |",
+        *(by_thread(w) for w in (agent, resources)),
+        "",
+        f"Probes' last runs at the end (fleetwatch_agent_probe_last_run_timestamp_seconds): {ran or 'none'}.",
+        "",
+        "Where the agent's RSS is (/proc/PID/smaps, the largest mappings):",
+        "",
+        *footprint.mapping_rows(mappings),
+        "",
+        *footprint.profile_rows(profile),
+        "",
+        f"Within target: RSS {'yes' if within_rss else 'no'}; CPU per resources cycle "
+        f"({resources.cpu_ms_per_cycle:.2f} ms) {'yes' if within_cpu else 'no'}.",
+        "",
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--footprint", action="store_true", help="the steady agent beside node_exporter")
+    parser.add_argument(
+        "--warmup", type=int, help="seconds (cycles of 1 s without --footprint) before measuring"
+    )
+    parser.add_argument("--samples", type=int, default=15, help="RSS samples, one per second")
+    parser.add_argument("--cycles", type=int, default=40, help="--footprint: cycles of 15 s measured")
+    parser.add_argument(
+        "--code", type=Path, action="append", default=[], help="--footprint: another checkout"
+    )
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--no-append", action="store_true", help="print the section only")
+    args = parser.parse_args()
+    if args.footprint and not NODE_EXPORTER.exists():
+        raise SystemExit(
+            f"bench_agent_rss: {NODE_EXPORTER} is missing: apt-get install prometheus-node-exporter"
+        )
+    args.warmup = args.warmup if args.warmup is not None else (60 if args.footprint else 20)
+    env = dict(os.environ, FLEETWATCH_LOOPBACK_ONLY="1")
+    with tempfile.TemporaryDirectory(prefix="fw-bench-rss-") as tmp_dir:
+        run = footprint_run if args.footprint else probe_delta
+        text = run(args, Path(tmp_dir), env)
+    print(text)
+    if not args.no_append:
+        append_results(args.results, text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from fleetwatch_agent import __version__, credentials
+from fleetwatch_agent.centralconfig import overridden
+from fleetwatch_agent.centralstate import CentralState, read_local
 from fleetwatch_agent.config import AgentConfig, CollectorSection, load_config
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import read_host_facts
@@ -26,6 +27,7 @@ from fleetwatch_agent.probes import PROBES
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.runner import bind_probes, run_cycle
 from fleetwatch_agent.transport import CollectorVerdict, Identity, PushError, check_collectors
+from fleetwatch_agent.winservice import command as service_command
 from fleetwatch_proto.tomlconfig import ConfigError
 
 log = logging.getLogger("fleetwatch_agent")
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--config", type=Path, help="TOML configuration file (data_dir, TLS settings)")
     _add_token_options(enroll)
 
+    service_command.add_parser(sub)
     return parser
 
 
@@ -107,7 +110,8 @@ async def _run(config_path: Path | None) -> int:
 
     config = load_config(config_path)
     _setup_logging(config.agent.log_level)
-    service = AgentService(config)
+    central = CentralState(Path(config.agent.data_dir), read_local(config_path))
+    service = AgentService(config, central=central)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     await service.run(stop)
@@ -117,6 +121,8 @@ async def _run(config_path: Path | None) -> int:
 def result_json(result: object) -> Any:
     """A probe's result as JSON data: a dataclass field by field, a message by its proto field names."""
     if isinstance(result, Message):
+        from google.protobuf.json_format import MessageToDict  # `check` only: not in the running agent
+
         return MessageToDict(
             result,
             always_print_fields_with_no_presence=True,
@@ -150,6 +156,8 @@ async def _check_collectors(
 async def _check(config_path: Path | None, contact_collector: bool = True) -> int:
     config = load_config(config_path)
     data_dir = Path(config.agent.data_dir)
+    central = CentralState(data_dir, read_local(config_path))
+    config = central.load() or config  # what `run` would run: the last good central version over the file
     credential = credentials.load(data_dir) if contact_collector else None  # read only
     context = ProbeContext(data_dir, collector_addresses=config.collector.addresses)
     probes = bind_probes(config.probes, context)
@@ -159,16 +167,22 @@ async def _check(config_path: Path | None, contact_collector: bool = True) -> in
     document = {
         "host": dataclasses.asdict(read_host_facts()),
         "site": dataclasses.asdict(config.site),
+        "central_config": {
+            "version": central.version,
+            "kept_from_local_file": overridden(central.local, central.message) if central.message else [],
+        },
         "probes": [dataclasses.asdict(o) for o in outcomes],
         "results": {name: result_json(r) for name, r in results.items()},
         "collectors": [dataclasses.asdict(v) for v in verdicts],
     }
-    print(json.dumps(document, indent=2, ensure_ascii=False))
+    # default: a message inside a dataclass result (the snmp probe's devices) prints like a message result.
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=result_json))
     now = time.time()
     for probe in PROBES:  # the readable part goes to the terminal
         result = results.get(probe.name)
         if result is not None:
             print("\n".join(probe.summary(result, now)), file=sys.stderr)
+    print(f"central configuration: {central.version or 'none (the local file alone)'}", file=sys.stderr)
     for verdict in verdicts:
         print(f"collector {verdict.address}: {verdict.status}: {verdict.detail}", file=sys.stderr)
     problems = []
@@ -218,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     commands["enroll"] = lambda: _enroll(args)
     try:
+        if args.command == "service":
+            return service_command.run(args)
         return asyncio.run(commands[args.command]())
     except (ConfigError, CredentialError) as exc:
         print(f"fleetwatch-agent: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from fleetwatch_agent.platformdefaults import DEFAULTS
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
 from fleetwatch_proto.limits import AGENT_ID_RE, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, SLUG_RE
 from fleetwatch_proto.names import SITE_TYPE
@@ -21,18 +22,23 @@ class AgentSection:
     # history; "" = the OS machine id (/etc/machine-id, MachineGuid). Set it on machines
     # cloned from one image without a fresh machine id.
     id: str = ""
-    # Where the agent keeps its state: credential, sequence numbers, spool.
-    data_dir: str = "/var/lib/fleetwatch-agent"
-    # Seconds between collection cycles; the first cycle starts at a random phase.
-    interval_seconds: float = 15.0
+    # Where the agent keeps its state: credential, sequence numbers, spool. By platform
+    # (platformdefaults.py): /var/lib/fleetwatch-agent, or %ProgramData%\fleetwatch on Windows.
+    data_dir: str = DEFAULTS.data_dir
+    # Seconds between reports (the cadence the collector's liveness follows); the first at a random
+    # phase. 0: the shortest interval_seconds of the enabled probes, each probe at its own. Set (as
+    # configurations written before probes had intervals do): every probe runs every cycle (schedule.py).
+    interval_seconds: float = 0.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
         if self.id and not AGENT_ID_RE.fullmatch(self.id):
             raise ValueError(f"id: {self.id!r} must match {AGENT_ID_RE.pattern}")
-        if not MIN_INTERVAL_SECONDS <= self.interval_seconds <= MAX_INTERVAL_SECONDS:
+        interval = self.interval_seconds
+        if interval != 0 and not MIN_INTERVAL_SECONDS <= interval <= MAX_INTERVAL_SECONDS:
             raise ValueError(
-                f"interval_seconds: must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}"
+                f"interval_seconds: must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}, "
+                "or 0 (each probe at its own interval)"
             )
 
 

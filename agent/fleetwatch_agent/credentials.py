@@ -1,4 +1,4 @@
-"""The agent's identity from enrolment: a JSON file readable by the agent's user only."""
+"""The agent's identity from enrolment: a JSON file only the agent's user (on Windows: SYSTEM) may read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-FILE_NAME = "credential.json"
+from fleetwatch_agent.platformdefaults import CREDENTIAL_FILE_NAME, is_windows
+
+FILE_NAME = CREDENTIAL_FILE_NAME
 
 
 class CredentialError(RuntimeError):
@@ -26,8 +28,21 @@ class AgentCredential:
         return f"AgentCredential(agent_id={self.agent_id!r}, site={self.site!r})"
 
 
+def _private_on_windows(path: Path, *, folder: bool) -> None:
+    """Windows has no file modes: a DACL for SYSTEM and Administrators keeps others out (acl.py)."""
+    from fleetwatch_agent.winservice import acl_windows
+    from fleetwatch_agent.winservice.acl import InsecureDirectory
+
+    try:
+        (acl_windows.ensure_private_dir if folder else acl_windows.check_private_file)(path)
+    except InsecureDirectory as exc:
+        raise CredentialError(str(exc)) from exc
+
+
 def save(data_dir: Path, credential: AgentCredential) -> Path:
-    """Write the credential atomically with mode 0600 from the moment the file exists."""
+    """Write the credential atomically with mode 0600 (Windows: in a private folder) from the start."""
+    if is_windows():
+        _private_on_windows(data_dir, folder=True)  # created private; the file inherits its DACL
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / FILE_NAME
     tmp = path.with_suffix(".tmp")
@@ -52,7 +67,9 @@ def load(data_dir: Path) -> AgentCredential | None:
         return None
     except OSError as exc:
         raise CredentialError(f"{path}: {exc.strerror}") from exc
-    if os.name == "posix" and mode & 0o077:
+    if is_windows():
+        _private_on_windows(path, folder=False)
+    elif os.name == "posix" and mode & 0o077:
         raise CredentialError(f"{path}: mode {mode:o} lets others read the secret; chmod 600 it")
     try:
         return AgentCredential(**json.loads(text))

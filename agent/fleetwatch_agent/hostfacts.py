@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import socket
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +94,21 @@ def read_machine_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> st
 
 def machine_identity(override: str = "", machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
     """Digest of ``override`` (`[agent] id`) or of the machine id, sent at enrolment; "" if neither."""
+    import hashlib  # enrolment only: not in the running agent
+
     raw = override or read_machine_id(machine_id_paths)
     return hashlib.sha256(IDENTITY_PREFIX + raw.encode()).hexdigest() if raw else ""
 
 
 def derive_agent_id(machine_id_paths: tuple[Path, ...] = MACHINE_ID_PATHS) -> str:
     """A stable agent id from the machine id (or the MAC address where there is none)."""
+    import hashlib
+
     machine_id = read_machine_id(machine_id_paths)
     if machine_id:
         return "a-" + hashlib.sha256(machine_id.encode()).hexdigest()[:16]
+    import uuid  # only here: the running agent never needs it
+
     node = uuid.getnode()
     # uuid.getnode() makes up a random number (multicast bit set) when no MAC can be read;
     # the hostname is then the only stable fact left.

@@ -9,7 +9,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,11 +26,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class BoundProbe:
-    """A probe ready to run: its collect function and its timeout."""
+    """A probe ready to run: its collect function, its timeout and its interval (schedule.py)."""
 
     name: str
     collect: Callable[[], object]
     timeout_seconds: float
+    interval_seconds: float = 0.0  # 0: every cycle
 
 
 def bind_probes(
@@ -45,7 +46,9 @@ def bind_probes(
         config = getattr(section, definition.name)
         if config.enabled:
             collect = definition.make_collector(config, context)
-            bound.append(BoundProbe(definition.name, collect, config.timeout_seconds))
+            bound.append(
+                BoundProbe(definition.name, collect, config.timeout_seconds, config.interval_seconds)
+            )
     return tuple(bound)
 
 
@@ -114,9 +117,13 @@ class ProbeRunner:
         now = self._clock()
         return {name: now - call.started for name, call in self._calls.items() if call.running}
 
-    async def run_cycle(self) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
-        """Run all probes concurrently; returns the outcomes and the results of those that succeeded."""
-        done = await asyncio.gather(*(self._run(p) for p in self.probes))
+    async def run_cycle(
+        self, names: Collection[str] | None = None
+    ) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
+        """Run the probes named (all by default) concurrently; returns the outcomes of those that ran
+        and the results of those that succeeded."""
+        due = self.probes if names is None else tuple(p for p in self.probes if p.name in names)
+        done = await asyncio.gather(*(self._run(p) for p in due))
         outcomes = tuple(outcome for outcome, _ in done)
         results = {outcome.name: result for outcome, result in done if result is not None}
         return outcomes, results

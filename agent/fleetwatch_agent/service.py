@@ -7,13 +7,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from fleetwatch_agent import __version__, convert, credentials
+from fleetwatch_agent import __version__, convert, credentials, schedule
 from fleetwatch_agent.aiotools import sleep_unless, wait_any
+from fleetwatch_agent.centralstate import CentralState
 from fleetwatch_agent.config import AgentConfig, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import HostFacts, machine_identity, read_host_facts
@@ -28,7 +29,7 @@ from fleetwatch_agent.runner import (
     next_tick,
 )
 from fleetwatch_agent.seqstore import SeqStore
-from fleetwatch_agent.spool import Spool, SpoolLimits
+from fleetwatch_agent.spool import Spool, SpooledReport, SpoolLimits
 from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -85,8 +86,17 @@ class AgentService:
     # this way; no configuration can.
 
     def __init__(
-        self, config: AgentConfig, rng: random.Random | None = None, *, bind: Binder | None = None
+        self,
+        config: AgentConfig,
+        rng: random.Random | None = None,
+        *,
+        bind: Binder | None = None,
+        central: CentralState | None = None,
     ) -> None:
+        # The last good central configuration, if any, runs from the first cycle (centralstate.py).
+        self._central = central
+        self._pending: AgentConfig | None = None
+        config = (central.load() if central is not None else None) or config
         self._config = config
         self._rng = rng or random.Random()
         data_dir = Path(config.agent.data_dir)
@@ -102,13 +112,11 @@ class AgentService:
         context = ProbeContext(
             data_dir, cursors=self._cursors, collector_addresses=config.collector.addresses
         )
-        self._runner = ProbeRunner((bind or bind_probes)(config.probes, context))
-        for probe in self._runner.probes:
-            if probe.timeout_seconds >= config.agent.interval_seconds:
-                log.warning(
-                    "probe %s: timeout_seconds %g is not below the %g s interval: its cycles may overrun",
-                    probe.name, probe.timeout_seconds, config.agent.interval_seconds,
-                )  # fmt: skip
+        self._bind, self._context = bind or bind_probes, context
+        self._runner = ProbeRunner(self._bind(config.probes, context))
+        self._plan = schedule.plan(config.agent.interval_seconds, self._runner.probes)
+        for warning in self._plan.warnings:
+            log.warning("%s", warning)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
@@ -128,12 +136,15 @@ class AgentService:
         return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
     async def collect_once(self) -> tuple[pb.Report, dict[str, str]]:
-        """One cycle's report and the probe cursors it advances."""
-        return await self._report(*await self._collect())
+        """A report of every probe and the probe cursors it advances."""
+        message, cursors = await self._report(*await self._collect())
+        await self._spool_io(self._add_spool_stats, message)
+        return message, cursors
 
-    async def _collect(self) -> Collected:
-        """What the probes and the host say now: the part of a cycle that may hang, and be abandoned."""
-        outcomes, results = await self._runner.run_cycle()
+    async def _collect(self, due: tuple[str, ...] | None = None) -> Collected:
+        """What the probes ``due`` (all by default) and the host say now: the part of a cycle that may
+        hang, and be abandoned."""
+        outcomes, results = await self._runner.run_cycle(due)
         return outcomes, results, await in_daemon_thread(read_host_facts, "host-facts")
 
     async def _report(
@@ -143,7 +154,7 @@ class AgentService:
         cycle = CycleReport(
             seq=self._seq.next(),
             collected_unix_ms=int(time.time() * 1000),
-            interval_seconds=self._config.agent.interval_seconds,
+            interval_seconds=self._plan.cadence_seconds,
             host=facts,
             location=self._location,
             agent_version=__version__,
@@ -151,29 +162,78 @@ class AgentService:
             results=results,
         )
         message = convert.report(cycle)
-        queued, dropped, oldest = await self._spool_io(self._spool.stats)
-        message.spool.CopyFrom(
-            pb.SpoolStats(queued_reports=queued, dropped_reports_total=dropped, oldest_queued_unix_ms=oldest)
-        )
+        if self._central is not None:
+            self._central.stamp(message)
         cursors: dict[str, str] = {}
         for result in results.values():
             cursors.update(getattr(result, "cursors", None) or {})
         return message, cursors
 
+    # The spool's thread does each step of a cycle in one call: every hop between threads costs
+    # two context switches, and a cycle used to make six of them (benchmarks/RESULTS.md).
+
+    def _add_spool_stats(self, message: pb.Report) -> None:
+        """In the spool's thread: the queue's figures before ``message`` joins it."""
+        queued, dropped, oldest = self._spool.stats()
+        message.spool.CopyFrom(
+            pb.SpoolStats(queued_reports=queued, dropped_reports_total=dropped, oldest_queued_unix_ms=oldest)
+        )
+
+    def _store(self, message: pb.Report, cursors: dict[str, str]) -> int:
+        """In the spool's thread: the report, with the queue's figures, durably into the queue with the
+        cursors it advances; its size."""
+        self._add_spool_stats(message)
+        body = message.SerializeToString()
+        self._spool.put(message.seq, message.collected_unix_ms, body, cursors)
+        return len(body)
+
+    def _next_batch(self, done: Sequence[int] = ()) -> tuple[list[SpooledReport], int]:
+        """In the spool's thread: forget the reports ``done`` (acknowledged, or refused for good), free
+        the batch in flight, and take the next one, with the lowest seq still held (sent with it)."""
+        if done:
+            self._spool.delete(done)
+        self._spool.release()
+        collector = self._config.collector
+        batch = self._spool.next_batch(collector.max_batch_reports, collector.max_batch_bytes)
+        return batch, self._spool.seq_range()[0] if batch else 0
+
+    async def _fetch(self, done: Sequence[int] = ()) -> tuple[list[SpooledReport], int]:
+        """The next batch (see _next_batch); a report spooled from now on wakes the send loop again."""
+        self._queued.clear()
+        return await self._spool_io(self._next_batch, done)
+
     async def _collect_loop(self, stop: asyncio.Event) -> None:
-        interval = self._config.agent.interval_seconds
-        tick = first_tick(time.monotonic(), interval, self._rng)
+        interval = self._plan.cadence_seconds
+        start = tick = first_tick(time.monotonic(), interval, self._rng)
+        probes = schedule.Schedule(self._plan.every, self._rng)
         while not await sleep_unless(stop, tick - time.monotonic()):
-            collected = await unless_stopped(stop, self._collect())
+            if self._pending is not None:  # a new central configuration: between two cycles
+                self._apply(self._pending)
+                interval, start = self._plan.cadence_seconds, tick
+                probes = schedule.Schedule(self._plan.every, self._rng)
+            due = probes.due(round((tick - start) / interval))
+            collected = await unless_stopped(stop, self._collect(due))
             if collected is None:  # stopping: the unfinished cycle is dropped before it took a seq
                 break
             message, cursors = await self._report(*collected)
-            body = message.SerializeToString()
-            await self._spool_io(self._spool.put, message.seq, message.collected_unix_ms, body, cursors)
+            size = await self._spool_io(self._store, message, cursors)
             self._cursors.update(cursors)
-            log.debug("spooled report seq=%d (%d bytes)", message.seq, len(body))
+            log.debug("spooled report seq=%d (%d bytes)", message.seq, size)
             self._queued.set()
             tick = next_tick(tick, time.monotonic(), interval)
+
+    def _apply(self, config: AgentConfig) -> None:
+        """Run ``config`` from the next cycle: the probes and their schedule built anew (probes.*
+        options and [agent] interval_seconds are all a central configuration changes)."""
+        self._pending = None
+        self._config = config
+        self._runner = ProbeRunner(self._bind(config.probes, self._context))
+        self._plan = schedule.plan(config.agent.interval_seconds, self._runner.probes)
+        log.info(
+            "now running central configuration %s: %s",
+            self._central.version if self._central else "",
+            self._plan.describe(),
+        )
 
     async def _enroll_loop(self, stop: asyncio.Event) -> None:
         """With collector.token_file and no credential: enrol, retrying until it works."""
@@ -195,24 +255,24 @@ class AgentService:
     async def _send_loop(self, stop: asyncio.Event) -> None:
         await wait_any(stop, self._enrolled)
         attempt = 0
-        collector = self._config.collector
+        batch, oldest_held = await self._fetch()
         while not stop.is_set() and self._credential is not None:
-            batch = await self._spool_io(
-                self._spool.next_batch, collector.max_batch_reports, collector.max_batch_bytes
-            )
             if not batch:
-                self._queued.clear()
                 await wait_any(stop, self._queued)
+                batch, oldest_held = await self._fetch()
                 continue
             identity = Identity(self._credential.agent_id, self._credential.secret)
             reports = [pb.Report.FromString(r.body) for r in batch]
+            sent = [r.seq for r in batch]
             try:
-                oldest_held, _ = await self._spool_io(self._spool.seq_range)
-                response = await unless_stopped(stop, self._transport.push(identity, reports, oldest_held))
+                request = pb.PushRequest(reports=reports, oldest_held_seq=oldest_held)
+                if self._central is not None:
+                    self._central.stamp(request)
+                response = await unless_stopped(stop, self._transport.push_request(identity, request))
             except PushError as exc:
-                await self._spool_io(self._spool.release)
                 if exc.failed_over:  # the next address was not tried since the last success
                     log.warning("push failed (%s); trying %s now", exc, self._transport.address)
+                    batch, oldest_held = await self._fetch()
                     continue
                 if exc.credential_problem:
                     delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))
@@ -220,33 +280,43 @@ class AgentService:
                 elif exc.permanent:
                     # The collector refused this batch for good (invalid content): keeping it
                     # would block every later report.
-                    await self._spool_io(self._spool.delete, [r.seq for r in batch])
                     log.error("collector refused %d reports, dropping them: %s", len(batch), exc)
+                    batch, oldest_held = await self._fetch(sent)
                     continue
                 else:  # retryable, or a collector fault: keep the batch, back off
                     delay = max(exc.retry_after_seconds, backoff_delay(attempt, self._rng))
                     log.warning("push failed (%s), retrying in %.1fs", exc, delay)
+                await self._spool_io(self._spool.release)  # the bounds may drop it while we wait
                 attempt += 1
                 await sleep_unless(stop, delay)
+                batch, oldest_held = await self._fetch()
                 continue
             if response is None:  # stopping with a Push in flight: the batch stays spooled
                 await self._spool_io(self._spool.release)
                 break
             attempt = 0
-            await self._spool_io(self._spool.delete, [r.seq for r in batch])
-            if response.retry_after_ms:
+            if response.HasField("config") and self._central is not None:
+                self._pending = self._central.offer(response.config) or self._pending
+            if response.retry_after_ms:  # the collector asks for a pause before the next batch
+                await self._spool_io(self._spool.delete, sent)
                 await sleep_unless(stop, response.retry_after_ms / 1000.0)
+                sent = []
+            batch, oldest_held = await self._fetch(sent)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
-            "agent %s started: site %s, interval %gs, probes %s, collector %s, %d reports spooled",
+            "agent %s started: site %s, %s, collector %s, %d reports spooled",
             self._credential.agent_id if self._credential else "(not enrolled yet)",
             self._credential.site if self._credential else self._location.site,
-            self._config.agent.interval_seconds,
-            ",".join(p.name for p in self._runner.probes) or "none",
+            self._plan.describe(),
             ",".join(self._config.collector.addresses),
             len(self._spool),
         )
+        if self._plan.legacy:
+            log.info(
+                "[agent] interval_seconds is set: every probe runs every cycle, as it did before probes had "
+                "intervals; set it to 0 to run each probe at its own interval_seconds"
+            )
         try:
             await asyncio.gather(self._collect_loop(stop), self._enroll_loop(stop), self._send_loop(stop))
         finally:

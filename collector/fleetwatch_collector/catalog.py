@@ -128,6 +128,74 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
         " sending its request, for a newer connection), timeout, unauthorized, tls_error.",
         "reason",
     ),
+    _collector(
+        "fleetwatch_collector_snmp_devices",
+        "gauge",
+        "Devices the collector polls itself over SNMP (its [snmp] devices_file).",
+    ),
+    _collector(
+        "fleetwatch_collector_snmp_poll_cycle_seconds",
+        "gauge",
+        "Time the latest poll of every central device took (compare with [snmp] interval_seconds).",
+    ),
+    _collector(
+        "fleetwatch_collector_snmp_devices_reload_errors_total",
+        "counter",
+        "Changed SNMP devices files that could not be loaded; the previous devices stay in use.",
+    ),
+    _collector(
+        "fleetwatch_collector_snmp_traps_received_total",
+        "counter",
+        "SNMP traps and informs accepted from known devices, by SNMP version (1, 2c, 3).",
+        "version",
+    ),
+    _collector(
+        "fleetwatch_collector_snmp_traps_rejected_total",
+        "counter",
+        "SNMP notifications dropped, by reason: the receiver's (bad_community, unknown_user, wrong_digest,"
+        " unknown_engine_id, malformed, ...) or unknown_sender (no known device has the sender's address).",
+        "reason",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_reports_total",
+        "counter",
+        "Late reports (not the newest of their Push, or older than the one /metrics shows) while remote"
+        " write is on, by what became of them: queued (their samples wait to be sent), queue_full (not"
+        " written: no room in the queue), over_budget (not written: held beyond remote_write.max_held_bytes"
+        " while older reports of the agent were awaited).",
+        "result",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_samples_total",
+        "counter",
+        "Samples of late reports that left the remote write queue: sent (the receiver took them), rejected"
+        " (it refused them for good: a 4xx, out of order, out of bounds, too old), dropped (retried longer"
+        " than remote_write.max_retry_seconds, or still queued at shutdown).",
+        "result",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_requests_total",
+        "counter",
+        "Remote write requests by result: success, rejected (refused for good), error (a connection error,"
+        " 408, 429 or 5xx: sent again after a backoff).",
+        "result",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_queue_samples",
+        "gauge",
+        "Samples waiting to be sent by remote write (at most remote_write.max_queue_samples).",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_held_bytes",
+        "gauge",
+        "Bytes of late reports held until the older reports of the same agent arrive (at most"
+        " remote_write.max_held_bytes).",
+    ),
+    _collector(
+        "fleetwatch_collector_remote_write_last_success_timestamp_seconds",
+        "gauge",
+        "When a remote write request last succeeded (Unix seconds; 0: never).",
+    ),
     _collector("fleetwatch_collector_push_duration_seconds", "histogram", "Time to handle one Push call."),
     _collector(
         "fleetwatch_collector_render_duration_seconds",

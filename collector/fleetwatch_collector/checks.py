@@ -15,6 +15,7 @@ from fleetwatch_proto.limits import (
     MAX_NETWORK_DEVICES,
     MAX_PROBES,
     MAX_PRODUCTS,
+    MAX_REPORT_DEVICE_INTERFACES,
     MAX_REPORTS_PER_PUSH,
     MAX_TARGETS,
     MAX_TEXT_BYTES,
@@ -37,6 +38,7 @@ class Limits:
     max_targets: int = MAX_TARGETS
     max_network_devices: int = MAX_NETWORK_DEVICES
     max_device_interfaces: int = MAX_DEVICE_INTERFACES
+    max_report_device_interfaces: int = MAX_REPORT_DEVICE_INTERFACES
     max_events: int = MAX_EVENTS
     max_future_seconds: int = 300
     max_age_seconds: int = 7 * 86400

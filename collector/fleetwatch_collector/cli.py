@@ -1,4 +1,4 @@
-"""Command line of fleetwatch-collector: run, token, agent, tls, metrics-doc."""
+"""Command line of fleetwatch-collector: run, token, agent, config, tls, metrics-doc."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fleetwatch_collector import __version__
 from fleetwatch_collector.admin import add_commands, run_store_command, run_tls_command
+from fleetwatch_collector.centraladmin import add_config_command, run_config_command
 from fleetwatch_collector.config import CollectorConfig, load_config
 from fleetwatch_collector.server import ConfigurationError
 from fleetwatch_collector.store import StoreError
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http-listen", metavar="HOST:PORT", help="overrides server.http_listen")
     run.add_argument("--data-dir", metavar="DIR", help="overrides server.data_dir")
     add_commands(sub)
+    add_config_command(sub)
     doc = sub.add_parser(
         "metrics-doc", help="print the metric reference (Markdown) generated from the catalog"
     )
@@ -66,8 +68,8 @@ async def _run(config: CollectorConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if hasattr(signal, "SIGHUP"):  # read the site inventory file again now
-        loop.add_signal_handler(signal.SIGHUP, server.upkeep.reload_sites)
+    if hasattr(signal, "SIGHUP"):  # read the site inventory and SNMP devices files again now
+        loop.add_signal_handler(signal.SIGHUP, server.reload)
     await server.serve(stop)
     return 0
 
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command in ("token", "agent"):
             return run_store_command(args, config)
+        if args.command == "config":
+            return run_config_command(args, config)
         config = apply_overrides(config, args)
         logging.basicConfig(
             level=getattr(logging, config.server.log_level.upper()),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fleetwatch_collector.checks import Limits
 from fleetwatch_proto.tomlconfig import load_file
@@ -195,6 +197,151 @@ class SitesSection:
 
 
 @dataclass(frozen=True)
+class SnmpTrapsSection:
+    """The SNMP trap receiver (docs/routers.md)."""
+
+    # UDP address to receive traps and informs on, e.g. "0.0.0.0:162" ("" = off). Port 162 needs
+    # CAP_NET_BIND_SERVICE. Communities and v3 users: [snmp.credentials]; senders must be known devices.
+    listen: str = ""
+
+    def validate(self) -> None:
+        if self.listen:
+            _check_listen("listen", self.listen)
+
+
+@dataclass(frozen=True)
+class SnmpSection:
+    """Routers and switches the collector polls itself, and its trap receiver (docs/routers.md)."""
+
+    # TOML file of the devices the collector polls ([[device]] name, site, address, credential);
+    # "" = no central polling. Read at start (a bad file refuses to start), then again when it changes.
+    devices_file: str = ""
+    # Seconds between the starts of two polls of every device.
+    interval_seconds: float = 60.0
+    # Devices polled at once. Each answer costs the collector's event loop about 80 ms of CPU to
+    # decode (pysnmp), and a poll's deadline runs while other answers are decoded: more at once
+    # makes healthy devices miss their deadline (benchmarks/RESULTS.md, bench_snmp).
+    max_concurrent: int = 16
+    # Seconds one device's whole poll may take; then it counts as not answering (timeout).
+    deadline_seconds: float = 10.0
+    # Seconds to wait for each answer, and how many times a request is sent again without one.
+    timeout_seconds: float = 2.0
+    retries: int = 1
+    # SNMP credentials by name: [snmp.credentials.NAME] with version = "2c" and community_file, or
+    # version = "3", user, auth_protocol, auth_key_file, priv_protocol, priv_key_file (and engine_id
+    # to receive v3 traps). Secrets only in files (relative paths: from the working directory).
+    credentials: dict[str, Any] = field(default_factory=dict)
+    traps: SnmpTrapsSection = field(default_factory=SnmpTrapsSection)
+
+    def validate(self) -> None:
+        if not (
+            isinstance(self.credentials, dict) and all(isinstance(v, dict) for v in self.credentials.values())
+        ):
+            raise ValueError("credentials: expected tables [snmp.credentials.NAME]")
+        for name, low, high in (
+            ("interval_seconds", 1, 86400),
+            ("max_concurrent", 1, 1024),
+            ("deadline_seconds", 0.1, 3600),
+            ("timeout_seconds", 0.1, 60),
+            ("retries", 0, 10),
+        ):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name}: must be from {low:g} to {high:g}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.devices_file or self.traps.listen)
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+# Headers of the protocol and of the credentials options, which a [remote_write.headers] entry must not
+# replace.
+_OWN_HEADERS = frozenset(
+    (
+        "authorization",
+        "content-encoding",
+        "content-type",
+        "content-length",
+        "host",
+        "x-prometheus-remote-write-version",
+    )
+)
+
+
+@dataclass(frozen=True)
+class RemoteWriteSection:
+    """Late reports written with their collection times by Prometheus remote write (docs/remote-write.md)."""
+
+    # Receiver URL, e.g. "http://127.0.0.1:9090/api/v1/write" (Prometheus started with
+    # --web.enable-remote-write-receiver) or VictoriaMetrics' ".../api/v1/write"; "" = off.
+    url: str = ""
+    # Seconds to connect, and for each send and read of a request.
+    timeout_seconds: float = 30.0
+    # Samples waiting to be sent, at most (about 100 bytes each); a late report whose samples do not
+    # fit is not written (fleetwatch_collector_remote_write_reports_total{result="queue_full"}).
+    max_queue_samples: int = 200000
+    # Samples per request, at most.
+    batch_samples: int = 2000
+    # After a failed request (connection error, 408, 429, 5xx): wait a random time up to
+    # min_backoff_seconds, doubled per failure up to max_backoff_seconds, and send it again; a request
+    # still failing after max_retry_seconds is given up (samples_total{result="dropped"}). Samples the
+    # receiver refuses for good (4xx, "out of bounds", "too old") are counted, never retried.
+    min_backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    max_retry_seconds: float = 600.0
+    # Bytes of late reports kept while older ones of the same agent are awaited (an agent draining
+    # its backlog sends its newest report ahead of each batch), over all agents (1 MiB per agent).
+    max_held_bytes: int = 64 * 1024 * 1024
+    # File holding a token sent as "Authorization: Bearer <token>"; "" = none.
+    bearer_token_file: str = ""
+    # Basic authentication; "" = none.
+    basic_auth_username: str = ""
+    basic_auth_password_file: str = ""
+    # PEM CA bundle to verify an https receiver ("" = the system's CAs).
+    ca_file: str = ""
+    # Labels added to every series written where it has none of that name, e.g. job = "fleetwatch-backfill".
+    labels: dict[str, str] = field(default_factory=dict)
+    # HTTP headers sent with every request, e.g. a tenant: "X-Scope-OrgID" (Mimir), "THANOS-TENANT".
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.url:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"url: {self.url!r} is not an http:// or https:// URL")
+        if self.ca_file and not self.url.startswith("https:"):
+            raise ValueError("ca_file: only for an https:// url")
+        for name in ("timeout_seconds", "max_queue_samples", "batch_samples", "min_backoff_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
+        if self.max_backoff_seconds < self.min_backoff_seconds:
+            raise ValueError("max_backoff_seconds: must be at least min_backoff_seconds")
+        if self.max_retry_seconds < 0 or self.max_held_bytes < 0:
+            raise ValueError("max_retry_seconds and max_held_bytes: must not be negative")
+        if self.batch_samples > self.max_queue_samples:
+            raise ValueError("batch_samples: must not exceed max_queue_samples")
+        if bool(self.basic_auth_username) != bool(self.basic_auth_password_file):
+            raise ValueError("basic_auth_username and basic_auth_password_file: set both or neither")
+        if self.bearer_token_file and self.basic_auth_username:
+            raise ValueError("bearer_token_file and basic_auth_username: set one or neither")
+        if not isinstance(self.labels, dict):
+            raise ValueError("labels: expected a table [remote_write.labels]")
+        for label, value in self.labels.items():
+            if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+                raise ValueError(f"labels.{label}: not a label name")
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"labels.{label}: expected a non-empty string")
+        if not isinstance(self.headers, dict):
+            raise ValueError("headers: expected a table [remote_write.headers]")
+        for header, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(header) or header.lower() in _OWN_HEADERS:
+                raise ValueError(f"headers.{header}: not a header name the collector lets you set")
+            if not isinstance(value, str) or not value.isprintable():
+                raise ValueError(f"headers.{header}: expected a printable string")
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     """The whole collector configuration file."""
 
@@ -206,6 +353,8 @@ class CollectorConfig:
     calls: CallsSection = field(default_factory=CallsSection)
     enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
     http: HttpSection = field(default_factory=HttpSection)
+    snmp: SnmpSection = field(default_factory=SnmpSection)
+    remote_write: RemoteWriteSection = field(default_factory=RemoteWriteSection)
 
 
 def load_config(path: Path | None) -> CollectorConfig:

@@ -7,47 +7,82 @@ from collections.abc import Iterable, Iterator, Sequence
 from fleetwatch_collector.agentstate import AgentEntry
 from fleetwatch_collector.catalog import HOST_INDEX, PER_HOST
 from fleetwatch_collector.kinds import KINDS
-from fleetwatch_collector.textformat import label_pairs, sample
+from fleetwatch_collector.textformat import label_pairs, number
 
 UP = HOST_INDEX["fleetwatch_agent_up"]
 HEADERS = tuple(spec.header().encode() for spec in PER_HOST)
 
 
-def base_labels(agent: AgentEntry) -> str:
-    """The labels every host series carries, in sorted order."""
+def host_label_pairs(agent: AgentEntry) -> tuple[tuple[str, str], ...]:
+    """The labels every host series carries, as (name, raw value) pairs in sorted order."""
     site = agent.labels()
-    return label_pairs(
-        (
-            ("agent_id", agent.agent_id),
-            ("district", site.district),
-            ("host", agent.hostname or agent.host.hostname),
-            ("site", site.site),
-            ("site_type", site.site_type),
-        )
+    return (
+        ("agent_id", agent.agent_id),
+        ("district", site.district),
+        ("host", agent.hostname or agent.host.hostname),
+        ("site", site.site),
+        ("site_type", site.site_type),
     )
+
+
+def base_labels(agent: AgentEntry, texts: LabelTexts | None = None) -> str:
+    """The labels every host series carries, in sorted order, as text."""
+    pairs = host_label_pairs(agent)
+    return label_pairs(pairs) if texts is None else texts.get(pairs)
+
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+class LabelTexts:
+    """Label texts by their (name, value) pairs, kept across reports: an agent's labels and most of
+    the extra ones (a probe, a state, the targets of the default configuration) are the same from one
+    report to the next, and sanitizing and escaping them was a third of the rendering. Forgets all
+    when it holds ``limit`` texts (hostile label values cannot grow it)."""
+
+    def __init__(self, limit: int = 1 << 18) -> None:
+        self._texts: dict[Pairs, str] = {}
+        self._limit = limit
+
+    def get(self, pairs: Pairs) -> str:
+        text = self._texts.get(pairs)
+        if text is None:
+            if len(self._texts) >= self._limit:
+                self._texts.clear()
+            text = self._texts[pairs] = label_pairs(pairs)
+        return text
 
 
 class Chunks:
     """Accumulates one agent's sample lines per host family; the kinds' render() add to it."""
 
-    def __init__(self, labels: str) -> None:
+    def __init__(self, labels: str, texts: LabelTexts | None = None) -> None:
         self.labels = labels
         self.lines: list[list[str]] = [[] for _ in PER_HOST]
+        self._texts = texts or LabelTexts()
+        # The agent's labels with each ``extra`` seen: the kinds give the same extra labels to several
+        # families (a target's to its eight).
+        self._label_text: dict[Pairs, str] = {}
 
     def add(self, name: str, value: float, extra: Iterable[tuple[str, str]] = ()) -> None:
         """One sample of family ``name`` with the agent's labels and ``extra`` (name, value) pairs."""
-        extra_text = label_pairs(extra)
-        labels = f"{self.labels},{extra_text}" if extra_text else self.labels
-        self.lines[HOST_INDEX[name]].append(sample(name, labels, value))
+        key = extra if extra.__class__ is tuple else tuple(extra)
+        labels = self._label_text.get(key)
+        if labels is None:
+            labels = self._label_text[key] = f"{self.labels},{self._texts.get(key)}" if key else self.labels
+        text = str(value) if value.__class__ is int else number(value)  # counters and sizes: ints
+        self.lines[HOST_INDEX[name]].append(f"{name}{{{labels}}} {text}\n")  # labels never empty
 
     def done(self) -> tuple[bytes, ...]:
-        return tuple("".join(lines).encode() for lines in self.lines)
+        return tuple("".join(lines).encode() if lines else b"" for lines in self.lines)
 
 
-def render_agent(agent: AgentEntry) -> tuple[bytes, tuple[bytes, ...]]:
-    """The up-line prefix and the per-family chunks of one agent, UTF-8 encoded once at ingest."""
-    labels = base_labels(agent)
-    chunks = Chunks(labels)
+def render_agent(agent: AgentEntry, texts: LabelTexts | None = None) -> tuple[bytes, tuple[bytes, ...]]:
+    """The up-line prefix and the per-family chunks of one agent, UTF-8 encoded once at ingest;
+    ``texts``: label texts kept by the fleet across reports."""
+    texts = texts or LabelTexts()
+    labels = base_labels(agent, texts)
+    chunks = Chunks(labels, texts)
     for kind in KINDS:
         kind.render(chunks, agent, agent.states[kind.name])
     return f"fleetwatch_agent_up{{{labels}}} ".encode(), chunks.done()

@@ -6,23 +6,25 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
 from fleetwatch_collector.checks import Rejection
 from fleetwatch_collector.dedup import AppliedSeqs
-from fleetwatch_collector.exposition import render_agent, render_fleet
+from fleetwatch_collector.exposition import LabelTexts, render_agent, render_fleet
+from fleetwatch_collector.gzipblocks import GzipBlocks, Plan, gzip_fleet
+from fleetwatch_collector.remotewrite.backfill import Backfill
 from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_proto.limits import MIN_INTERVAL_SECONDS
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
-# Beyond the reports an agent can have made since its last applied one (one per
-# MIN_INTERVAL_SECONDS), this many more sequence numbers: blocks skipped by crashes (64 each).
+T = TypeVar("T")
+# Sequence numbers beyond the reports made since the last one: blocks skipped by crashes (64 each).
 SEQ_SLACK = 4096
-# What the collector keeps of one agent sending the largest reports the default limits allow
-# (every list full, every text 256 bytes, every label value distinct): its newest sections and the
-# rendered series. Measured by tests/security/test_bounded_memory.py; docs/security.md.
-MEMORY_PER_AGENT_CEILING_BYTES = 2 * 1024 * 1024  # measured: 1.6 MiB
+# Most the collector keeps of one agent at the default limits, with and without devices (docs/security.md).
+MEMORY_PER_AGENT_CEILING_BYTES = 7 * 1024 * 1024  # measured: 6.0 MiB (256 interfaces, escaped texts)
+MEMORY_PER_AGENT_WITHOUT_DEVICES_BYTES = 2 * 1024 * 1024  # measured: 1.6 MiB
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class FleetState:
     """Thread-safe: gRPC handlers apply reports, the HTTP thread renders.
 
     Rendered text is kept per family and agent (``_families[i][agent_id]``), so a scrape only
-    concatenates bytes that were rendered when the agent's report arrived.
+    concatenates bytes that were rendered when the agent's report arrived. An agent rendered again
+    moves to the end of every family, in the order ``_gzip`` keeps (gzipblocks.py), so the plain and
+    the gzip body are the same text.
     """
 
     def __init__(
@@ -80,12 +84,16 @@ class FleetState:
     ) -> None:
         self._agents: dict[str, AgentEntry] = {}
         self._families: list[dict[str, bytes]] = [{} for _ in PER_HOST]
+        self._gzip = GzipBlocks()
+        self._label_texts = LabelTexts()  # used under the lock
         self._lock = threading.Lock()
+        self._compacting = threading.Lock()  # one gzip compaction at a time
         self._down_after = down_after_intervals
         self._clock = clock
         self._sites = sites  # None: agents keep their enrolment labels
         self._retire_after = retire_after_seconds  # 0: never
         self.max_age_ms = 7 * 86400 * 1000  # reports older are refused; set from limits.max_age_seconds
+        self.backfill: Backfill | None = None  # late reports to remote write; set by the server
 
     def __len__(self) -> int:
         return len(self._agents)
@@ -112,6 +120,8 @@ class FleetState:
                 if not reports:  # an empty Push must not list an agent that never reported
                     return ApplyResult(0, 0, 0)
                 entry = self._agents[agent_id] = AgentEntry(agent_id, site=site, hostname=hostname)
+            backfill = self.backfill
+            pending = backfill.start(entry, reports, oldest_held_seq) if backfill is not None else None
             applied = 0
             newer: list[pb.Report] = []
             for report in sorted(reports, key=lambda r: r.seq):
@@ -143,6 +153,8 @@ class FleetState:
                 entry.listed = not entry.revoked  # a retired agent that reports is back
             if applied or relabelled:
                 self._store_chunks(entry)
+            if backfill is not None and pending is not None:
+                backfill.finish(pending, entry)
             return ApplyResult(
                 entry.applied.watermark, applied, len(reports) - applied, change, reported, previous, restart
             )
@@ -235,16 +247,24 @@ class FleetState:
             (enrolled, True) if self._sites is None else self._sites.labels(enrolled)
         )
         if not entry.listed:
-            for family in self._families:
-                family.pop(entry.agent_id, None)
+            self._drop(entry.agent_id)
             return
-        prefix, chunks = render_agent(entry)
+        prefix, chunks = render_agent(entry, self._label_texts)
         entry.up_line, entry.down_line = prefix + b"1\n", prefix + b"0\n"
+        self._put(entry.agent_id, chunks)
+
+    def _put(self, key: str, chunks: Sequence[bytes]) -> None:
+        """``key``'s chunks, one per family, at the end of every family (the order of ``_gzip``)."""
         for family, chunk in zip(self._families, chunks, strict=True):
+            family.pop(key, None)
             if chunk:
-                family[entry.agent_id] = chunk
-            else:
-                family.pop(entry.agent_id, None)
+                family[key] = chunk
+        self._gzip.changed(key, chunks)
+
+    def _drop(self, key: str) -> None:
+        for family in self._families:
+            family.pop(key, None)
+        self._gzip.removed(key)
 
     def relabel(self) -> int:
         """After the inventory changed, render again every agent whose labels changed; how many."""
@@ -275,8 +295,7 @@ class FleetState:
                 if revoked is None:
                     if entry.last_seen < read_at:  # else it enrolled and reported after the read
                         del self._agents[agent_id]
-                        for family in self._families:
-                            family.pop(agent_id, None)
+                        self._drop(agent_id)
                         removed += 1
                     continue
                 listed = not revoked and entry.last_seen >= retire_before
@@ -284,6 +303,32 @@ class FleetState:
                     entry.revoked, entry.listed = revoked, listed
                     self._store_chunks(entry)
         return removed
+
+    def update(self, agent_id: str, change: Callable[[AgentEntry], bool]) -> bool:
+        """Run ``change`` on a listed agent's entry under the lock (a trap from its device); render the
+        agent again when it returns True. False when the agent is not listed."""
+        with self._lock:
+            entry = self._agents.get(agent_id)
+            if entry is None or not entry.listed or not change(entry):
+                return False
+            self._store_chunks(entry)
+            return True
+
+    def scan(self, read: Callable[[AgentEntry], T | None]) -> list[tuple[str, T]]:
+        """``read`` of every listed agent under the lock, where it is not None."""
+        with self._lock:
+            found = ((agent_id, read(e)) for agent_id, e in self._agents.items() if e.listed)
+            return [(agent_id, value) for agent_id, value in found if value is not None]
+
+    def set_lines(self, key: str, chunks: Sequence[bytes]) -> None:
+        """Series of something that is not an agent (a device the collector polls itself), one chunk per
+        host family as ``render_agent`` makes them; ``key`` is no agent id (it starts with a NUL)."""
+        with self._lock:
+            self._put(key, chunks)
+
+    def drop_lines(self, key: str) -> None:
+        with self._lock:
+            self._drop(key)
 
     def snapshot(self, agent_id: str) -> Snapshot:
         with self._lock:
@@ -299,14 +344,40 @@ class FleetState:
         The lock is held only to copy references; the text is joined after it is released."""
         now = self._clock()
         with self._lock:
-            listed = [e for e in self._agents.values() if e.listed]
+            agents = self._agents
+            listed = [e for key in self._gzip.order() if (e := agents.get(key)) is not None]
             up_lines = [e.up_line if now <= e.down_at else e.down_line for e in listed]
-            up = sum(1 for e in listed if now <= e.down_at)
-            unknown = sum(1 for e in listed if not e.site_known)
-            retired = len(self._agents) - len(listed)
+            counts = self._counts(listed, now)
             families = [list(family.values()) for family in self._families]
-        counts = AgentCounts(up, len(listed) - up, retired, unknown)
         return render_fleet(families, up_lines), counts
+
+    def render_gzip_chunks(self) -> tuple[Iterator[bytes], AgentCounts]:
+        """``render_chunks`` as gzip members: what changed since the last compaction is compressed
+        now, the rest was compressed before (gzipblocks.py)."""
+        with self._compacting:
+            counts, plan = self._plan()
+            parts = plan.compress()
+        return gzip_fleet(parts), counts
+
+    def compact(self) -> None:
+        """Compress what changed since the last compaction, so that a gzip scrape finds little to do."""
+        with self._compacting:
+            with self._lock:
+                plan = self._gzip.plan(None)
+            plan.compress()
+
+    def _plan(self) -> tuple[AgentCounts, Plan]:
+        now = self._clock()
+        with self._lock:
+            agents = self._agents
+            listed = [e for key in self._gzip.order() if (e := agents.get(key)) is not None]
+            lines = {e.agent_id: e.up_line if now <= e.down_at else e.down_line for e in listed}
+            return self._counts(listed, now), self._gzip.plan(lines.get)
+
+    def _counts(self, listed: list[AgentEntry], now: float) -> AgentCounts:
+        up = sum(1 for e in listed if now <= e.down_at)
+        unknown = sum(1 for e in listed if not e.site_known)
+        return AgentCounts(up, len(listed) - up, len(self._agents) - len(listed), unknown)
 
     def render(self) -> tuple[bytes, int, int]:
         """The host families as one text, and the number of agents up and down."""

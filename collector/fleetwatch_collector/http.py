@@ -5,7 +5,8 @@ A bounded threaded WSGI server: at most ``http.max_connections`` connections are
 long for each chunk of the answer, so idle and slow clients cannot keep threads. It can serve
 HTTPS (``http.cert_file``) and require a bearer token or basic authentication for /metrics;
 /healthz stays open for liveness probes. Every refusal counts in
-``fleetwatch_collector_http_refused_total{reason}``.
+``fleetwatch_collector_http_refused_total{reason}``. /metrics is gzip when the client accepts it
+(Prometheus does), made of members compressed ahead of the scrape (gzipblocks.py, scrape.py).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import IO, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from fleetwatch_collector.config import HttpSection
-from fleetwatch_collector.fleet import FleetState
+from fleetwatch_collector.scrape import MetricsPage, accepts_gzip
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 
 log = logging.getLogger(__name__)
@@ -38,32 +39,6 @@ INDEX_PAGE = (
     b'<p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p></body></html>\n'
 )
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-
-class MetricsPage:
-    """Renders the whole /metrics body."""
-
-    def __init__(self, fleet: FleetState, metrics: CollectorMetrics) -> None:
-        self._fleet = fleet
-        self._metrics = metrics
-
-    def render(self) -> Iterator[bytes]:
-        """The body in chunks: the fleet's families, then the collector's own metrics."""
-        started = time.perf_counter()
-        chunks, counts = self._fleet.render_chunks()
-        for state in ("up", "down", "retired"):
-            self._metrics.agents.labels(state).set(getattr(counts, state))
-        self._metrics.unknown_site.set(counts.unknown_site)
-        spent = time.perf_counter() - started
-        while True:  # time the rendering, not the writing to the socket in between
-            started = time.perf_counter()
-            chunk = next(chunks, None)
-            spent += time.perf_counter() - started
-            if chunk is None:
-                break
-            yield chunk
-        self._metrics.render_duration.set(spent)
-        yield self._metrics.render()
 
 
 class Credentials:
@@ -125,7 +100,11 @@ def make_app(
                     "401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", challenge)]
                 )
                 return [b"unauthorized\n"]
-            start_response("200 OK", [("Content-Type", CONTENT_TYPE)])
+            headers = [("Content-Type", CONTENT_TYPE), ("Vary", "Accept-Encoding")]
+            if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+                start_response("200 OK", [*headers, ("Content-Encoding", "gzip")])
+                return page.render_gzip()
+            start_response("200 OK", headers)
             return page.render()
         if path == "/healthz":
             ok = healthy()

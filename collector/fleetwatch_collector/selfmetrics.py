@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -14,9 +16,32 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from fleetwatch_collector import __version__
 from fleetwatch_collector.catalog import BY_NAME
+
+
+class TrapRejections(Collector):
+    """fleetwatch_collector_snmp_traps_rejected_total: the trap receiver's counts by reason (read at
+    scrape from ``source``) and the collector's own (unknown_sender)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[str, int]] = dict
+        self._own: dict[str, int] = {"unknown_sender": 0}
+
+    def count(self, reason: str) -> None:
+        self._own[reason] = self._own.get(reason, 0) + 1
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        spec = BY_NAME["fleetwatch_collector_snmp_traps_rejected_total"]
+        family = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+        counts = {**self.source(), **self._own}
+        for reason in sorted(counts):
+            family.add_metric([reason], counts[reason])
+        yield family
+
 
 PUSH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -61,6 +86,21 @@ class CollectorMetrics:
         self.unknown_site = gauge("fleetwatch_collector_agents_unknown_site")
         self.inventory_sites = gauge("fleetwatch_collector_inventory_sites")
         self.inventory_errors = counter("fleetwatch_collector_inventory_reload_errors_total")
+
+        self.snmp_devices = gauge("fleetwatch_collector_snmp_devices")
+        self.snmp_poll_cycle = gauge("fleetwatch_collector_snmp_poll_cycle_seconds")
+        self.snmp_reload_errors = counter("fleetwatch_collector_snmp_devices_reload_errors_total")
+        self.traps_received = counter("fleetwatch_collector_snmp_traps_received_total")
+        self.remote_write_reports = counter("fleetwatch_collector_remote_write_reports_total")
+        self.remote_write_samples = counter("fleetwatch_collector_remote_write_samples_total")
+        self.remote_write_requests = counter("fleetwatch_collector_remote_write_requests_total")
+        self.remote_write_queue = gauge("fleetwatch_collector_remote_write_queue_samples")
+        self.remote_write_held = gauge("fleetwatch_collector_remote_write_held_bytes")
+        self.remote_write_last_success = gauge(
+            "fleetwatch_collector_remote_write_last_success_timestamp_seconds"
+        )
+        self.traps_rejected = TrapRejections()
+        r.register(self.traps_rejected)
 
     def push_refused(self, reason: str, code: str) -> None:
         """A Push refused before its handler ran (gate.py)."""

@@ -10,18 +10,24 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from fleetwatch_collector.centralstore import CentralConfigs
 from fleetwatch_collector.config import CallsSection, CollectorConfig, TlsSection
 from fleetwatch_collector.enrolment import credential
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.gate import Gate
-from fleetwatch_collector.http import HttpServer, MetricsPage, make_app
+from fleetwatch_collector.http import HttpServer, make_app
 from fleetwatch_collector.persist import Persister
+from fleetwatch_collector.remotewrite.writer import RemoteWriter
+from fleetwatch_collector.scrape import MetricsPage
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.service import SERVICE_NAME, CollectorService
 from fleetwatch_collector.sitedir import SiteDirectory
+from fleetwatch_collector.snmpapi import SnmpBackend
+from fleetwatch_collector.snmpservice import SnmpConfigError, SnmpService
 from fleetwatch_collector.store import Store
 from fleetwatch_collector.upkeep import Upkeep
 from fleetwatch_proto.addresses import is_loopback_host
+from fleetwatch_proto.tomlconfig import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,7 @@ def server_options(max_message_bytes: int, calls: CallsSection | None = None) ->
 class CollectorServer:
     """The running collector; ``start`` binds, ``serve`` runs until told to stop."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, snmp_backend: SnmpBackend | None = None) -> None:
         self.config = config
         host, port = split_listen(config.server.grpc_listen)
         credentials = server_credentials(config.tls, host)
@@ -103,12 +109,15 @@ class CollectorServer:
             sites=self.sites,
             retire_after_seconds=config.fleet.retire_after_days * 86400,
         )
+        self.remote_write = self._remote_write(config)
         self.store = Store(Path(config.server.data_dir) / "collector.sqlite")
+        self.central = CentralConfigs(self.store.path)  # its own table of the same file
         restored = self.fleet.restore(self.store.load_agents())
         self.upkeep = Upkeep(self.fleet, self.store, self.sites, self.metrics, config.fleet.check_seconds)
         self.upkeep.check()  # revoked and retired agents are off /metrics from the start
         self._stop_upkeep = asyncio.Event()
         self._upkeep_task: asyncio.Task[None] | None = None
+        self._central_task: asyncio.Task[None] | None = None
         if restored:
             log.info(
                 "restored %d known agents from %s; they show as down until they report",
@@ -116,6 +125,7 @@ class CollectorServer:
                 self.store.path,
             )
         self.persister = Persister(self.store)
+        self.snmp = self._snmp_service(config, snmp_backend)
         self._health = health.aio.HealthServicer()
         self._serving = False
         mutual_tls = bool(config.tls.client_ca_file)
@@ -140,6 +150,7 @@ class CollectorServer:
             self.sites,
             config.enrolment,
             mutual_tls,
+            self.central,
         )
         self._grpc.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
@@ -156,6 +167,46 @@ class CollectorServer:
         self.tls = credentials is not None
         self._http = self._http_server(config)
         self.http_port = self._http.port
+
+    def _remote_write(self, config: CollectorConfig) -> RemoteWriter | None:
+        """Late reports written to a remote write receiver when [remote_write] url is set."""
+        if not config.remote_write.url:
+            return None
+        try:
+            writer = RemoteWriter(config.remote_write, self.metrics)
+        except ValueError as exc:  # an unreadable CA or credential file
+            raise ConfigurationError(str(exc)) from exc
+        self.fleet.backfill = writer.backfill
+        return writer
+
+    def _snmp_service(self, config: CollectorConfig, backend: SnmpBackend | None) -> SnmpService | None:
+        """The central poller and trap receiver when [snmp] asks for them; closes the store when not."""
+        if not config.snmp.enabled:
+            return None
+        try:
+            return SnmpService(
+                config.snmp,
+                self.sites,
+                self.fleet,
+                self.metrics,
+                self.store,
+                self.persister,
+                config.fleet.check_seconds,
+                backend,
+            )
+        except (SnmpConfigError, ConfigError, ImportError) as exc:
+            self.persister.close()
+            self.store.close()
+            if isinstance(exc, ImportError):
+                raise ConfigurationError(f"snmp: fleetwatch_snmp is not installed ({exc})") from exc
+            raise ConfigurationError(str(exc)) from exc
+
+    def reload(self) -> None:
+        """Read the site inventory and the SNMP devices file again now (SIGHUP)."""
+        self.upkeep.reload_sites()
+        self.central.wake()
+        if self.snmp is not None:
+            self.snmp.reload()
 
     def _http_server(self, config: CollectorConfig) -> HttpServer:
         """The /metrics endpoint; closes the store when it cannot be made."""
@@ -183,9 +234,16 @@ class CollectorServer:
         return server
 
     async def start(self) -> None:
+        if self.snmp is not None:  # first: a trap port that cannot be bound stops the start
+            await self.snmp.start()
         await self._grpc.start()
         self._http.start()
         self._upkeep_task = asyncio.create_task(self.upkeep.run(self._stop_upkeep))
+        self._central_task = asyncio.create_task(
+            self.central.run(self._stop_upkeep, self.config.fleet.check_seconds)
+        )
+        if self.remote_write is not None:
+            self.remote_write.start()
         self._serving = True
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -216,7 +274,15 @@ class CollectorServer:
         if self._upkeep_task is not None:
             self.upkeep.wake()
             await self._upkeep_task
+        if self._central_task is not None:
+            self.central.wake()
+            await self._central_task
+        if self.snmp is not None:
+            await self.snmp.stop()
+        if self.remote_write is not None:  # after gRPC: no report can come any more
+            await self.remote_write.stop(self.config.server.grace_seconds)
         await asyncio.to_thread(self.persister.close)
         self._http.stop()
         self.store.close()
+        self.central.close()
         log.info("collector stopped")

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.auth import current_identity
+from fleetwatch_collector.centralstore import CentralConfigs
 from fleetwatch_collector.checks import Limits, Rejection
 from fleetwatch_collector.config import EnrolmentSection
 from fleetwatch_collector.enrolment import EnrolmentError, enrol
@@ -49,7 +50,10 @@ class CollectorService:
         sites: SiteDirectory | None = None,
         enrolment: EnrolmentSection | None = None,
         mutual_tls: bool = False,
+        central: CentralConfigs | None = None,
     ) -> None:
+        self._central = central
+        self._refusals_logged: dict[str, str] = {}  # agent id -> the refused version last logged
         self._sites = sites
         self._enrolment = enrolment = enrolment or EnrolmentSection()
         self._mutual_tls = mutual_tls
@@ -161,7 +165,32 @@ class CollectorService:
             self._metrics.duplicates.inc(result.duplicates)
         self._metrics.pushes.labels("OK").inc()
         self._metrics.push_duration.observe(time.perf_counter() - started)
-        return pb.PushResponse(acked_seq=result.acked_seq)
+        response = pb.PushResponse(acked_seq=result.acked_seq)
+        self._offer_config(identity.agent_id, identity.site, request, response)
+        return response
+
+    def _offer_config(
+        self, agent_id: str, site: SiteLabels | None, request: pb.PushRequest, response: pb.PushResponse
+    ) -> None:
+        """The site's central configuration into ``response`` when the agent runs another version
+        (a dictionary look-up: centralstore.py); a refusal the agent reports is logged."""
+        if self._central is None:
+            return
+        entry = self._fleet.get(agent_id)
+        effective = self._central.for_labels(entry.labels() if entry is not None else site)
+        if effective is None or effective.version == request.config_version:
+            return
+        if request.config_refused_version == effective.version:  # it has it, and cannot run it
+            if self._refusals_logged.get(agent_id) != effective.version:  # once per agent and version
+                self._refusals_logged[agent_id] = effective.version
+                log.info(
+                    "agent %s refuses central configuration %s: %s",
+                    agent_id,
+                    effective.version,
+                    request.config_refused_reason or "(no reason given)",
+                )
+            return
+        response.config.CopyFrom(effective.message)
 
     def _pace(self, peer: str) -> float | None:
         """Seconds this enrolment waits for its turn (per peer, then overall), None: refused."""

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS agents (
     hostname       TEXT,               -- the host label: recorded at enrolment, then fleet.py's rule
     cert_name      TEXT                -- client certificate name it enrolled with under mutual TLS
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    name           TEXT PRIMARY KEY,   -- a device the collector polls itself ([snmp] devices_file)
+    counters       TEXT NOT NULL       -- its flips and traps as JSON (devstate.new_counters)
+) WITHOUT ROWID;
 """
 
 
@@ -165,6 +169,21 @@ class Store:
             agent_id: bool(revoked)
             for agent_id, revoked in self.query("SELECT agent_id, revoked FROM agents")
         }
+
+    def load_devices(self) -> dict[str, str]:
+        """The counters of the centrally polled devices, by name (JSON)."""
+        return dict(self.query("SELECT name, counters FROM devices"))
+
+    def save_devices(self, counters: dict[str, str]) -> None:
+        """Write these devices' counters; devices no longer listed are deleted."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO devices (name, counters) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET counters = excluded.counters",
+                list(counters.items()),
+            )
+            names = list(counters)
+            db.execute(f"DELETE FROM devices WHERE name NOT IN ({','.join('?' * len(names))})", names)
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:

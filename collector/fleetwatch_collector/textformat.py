@@ -52,12 +52,12 @@ def number(value: float) -> str:
     """A sample value as Prometheus writes it: integers without a fraction, +Inf, -Inf, NaN."""
     if isinstance(value, int):
         return str(value)
+    if value.is_integer():  # the commonest case first; False for NaN and the infinities
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
     return repr(value)
 
 

@@ -6,12 +6,12 @@ from fleetwatch_collector.checks import (
     Limits,
     Rejection,
     check_count,
-    check_range,
     check_text,
     check_texts,
 )
 from fleetwatch_collector.kinds import KINDS
 from fleetwatch_proto.limits import (
+    CONFIG_VERSION_RE,
     HOSTNAME_MAX_BYTES,
     HOSTNAME_RE,
     MAX_INTERVAL_SECONDS,
@@ -24,9 +24,6 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 __all__ = ["Limits", "Rejection", "validate_host", "validate_push", "validate_report"]
 
 HOST_TEXTS = ("os_family", "os_name", "os_version", "kernel", "arch", "agent_version", "site_name")
-DEVICE_TEXTS = ("name", "sys_name", "sys_descr", "error")
-DEVICE_INTERFACE_TEXTS = ("name", "alias")
-LINK_TEXTS = ("device", "interface")
 PROBE_FAILURE_TEXTS = ("probe", "error")
 
 
@@ -49,8 +46,7 @@ def validate_host(where: str, host: pb.HostInfo) -> None:
 
 
 def _envelope(where: str, report: pb.Report, now_ms: int, limits: Limits) -> None:
-    """What every report has, whatever kinds it carries: seq, timestamps, interval, list sizes,
-    and the parts no kind owns (network devices)."""
+    """What every report has, whatever kinds it carries: seq, timestamps, interval, list sizes."""
     if not 1 <= report.seq <= MAX_SEQ:
         raise Rejection("invalid_seq", f"{where}.seq: must be between 1 and {MAX_SEQ}")
     # Agents number their reports from 1, one per interval, or restart at their clock in
@@ -79,14 +75,6 @@ def _envelope(where: str, report: pb.Report, now_ms: int, limits: Limits) -> Non
         )
     check_count(where, ".probes", len(report.probes), limits.max_probes)
     check_count(where, ".events", len(report.events), limits.max_events)
-    check_count(where, ".network_devices", len(report.network_devices), limits.max_network_devices)
-    for i, device in enumerate(report.network_devices):
-        at = f"{where}.network_devices[{i}]"
-        check_count(at, ".interfaces", len(device.interfaces), limits.max_device_interfaces)
-        check_texts(at, device, DEVICE_TEXTS)
-        check_range(at, "uptime_seconds", device.uptime_seconds, 0.0, 2**53)
-        for j, nic in enumerate(device.interfaces):
-            check_texts(f"{at}.interfaces[{j}]", nic, DEVICE_INTERFACE_TEXTS)
 
 
 def _events(where: str, report: pb.Report, limits: Limits, not_before_ms: int) -> None:
@@ -110,8 +98,6 @@ def _events(where: str, report: pb.Report, limits: Limits, not_before_ms: int) -
                     f"{at}.outage: [{outage.start_unix_ms}, {outage.end_unix_ms}] is not a time span within"
                     f" [{not_before_ms}, {latest}], what the agent can know about",
                 )
-        elif event.HasField("link_change"):
-            check_texts(f"{at}.link_change", event.link_change, LINK_TEXTS)
         elif event.HasField("probe_failure"):
             check_texts(f"{at}.probe_failure", event.probe_failure, PROBE_FAILURE_TEXTS)
 
@@ -138,7 +124,12 @@ def validate_push(request: pb.PushRequest, now_ms: int, limits: Limits, not_befo
     ``not_before_ms``: nothing the agent reports happened before (its enrolment less the oldest
     report age accepted; 0 = 1970)."""
     check_count("", "reports", len(request.reports), limits.max_reports_per_push)
-    check_text("", "config_version", request.config_version)
+    for name in ("config_version", "config_refused_version"):  # label values (fleetwatch_agent_config_*)
+        value = getattr(request, name)
+        if value and not CONFIG_VERSION_RE.fullmatch(value):
+            raise Rejection("invalid_label", f"{name}: {value[:40]!r} is not a configuration version")
+    if request.config_refused_reason:  # free text: logged, never a label
+        check_text("", "config_refused_reason", request.config_refused_reason)
     # An agent holds the reports it sends: the lowest seq it holds is at most the highest it sends.
     highest = max((r.seq for r in request.reports), default=0)
     if request.oldest_held_seq > highest:

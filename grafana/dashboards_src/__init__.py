@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from dashboards_src import antivirus, collector, connectivity, host, overview
+from dashboards_src import antivirus, collector, connectivity, host, overview, routers
 
 # File name (without .json) -> the function building the dashboard; the file name is the uid.
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -14,5 +14,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     antivirus.UID: antivirus.build,
     connectivity.UID: connectivity.build,
     host.UID: host.build,
+    routers.UID: routers.build,
     collector.UID: collector.build,
 }

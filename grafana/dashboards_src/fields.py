@@ -32,6 +32,14 @@ UP_DOWN: list[models.ValueMapping] = [
         }
     )
 ]
+LINK_UP_DOWN: list[models.ValueMapping] = [
+    models.ValueMap(
+        {
+            "0": models.ValueMappingResult(text="Mất kết nối / down", color="red", index=0),
+            "1": models.ValueMappingResult(text="Kết nối / up", color="green", index=1),
+        }
+    )
+]
 ON_OFF: list[models.ValueMapping] = [
     models.ValueMap(
         {

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import common, stat
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
-from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+from grafana_foundation_sdk.models.common import BigValueTextMode
 
 from dashboards_src.fields import NEUTRAL, UP_DOWN, binary_cells, steps, unit
 from dashboards_src.host_antivirus import antivirus_panels
 from dashboards_src.host_connectivity import connectivity_panels
 from dashboards_src.host_resources import resource_panels
 from dashboards_src.layout import assemble
-from dashboards_src.panels import row, stat_panel, table_panel, timeseries_panel
+from dashboards_src.panels import label_stat, row, stat_panel, table_panel, timeseries_panel
 from dashboards_src.source import HOST_FILTER as H
 from dashboards_src.source import (
     datasource_variable,
@@ -32,17 +31,6 @@ PROBE_RESULT: list[models.ValueMapping] = [
         }
     )
 ]
-
-
-def label_stat(title: str, description: str, expr: str, field: str) -> stat.Panel:
-    """A stat showing the value of one label of an info series (os_name, agent_version, ...)."""
-    return (
-        stat_panel(title, description, table_query(expr), width=4)
-        .reduce_options(
-            common.ReduceDataOptions().calcs(["lastNotNull"]).values(False).fields(f"/^{field}$/")
-        )
-        .color_mode(BigValueColorMode.NONE)
-    )
 
 
 def build() -> models.Dashboard:

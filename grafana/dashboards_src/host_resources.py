@@ -8,14 +8,14 @@ from dashboards_src.fields import UP_DOWN, binary_cells, colored_cells, steps, t
 from dashboards_src.layout import Item
 from dashboards_src.panels import row, table_panel, timeseries_panel
 from dashboards_src.source import HOST_FILTER as H
-from dashboards_src.source import query, table_query
+from dashboards_src.source import query, rate_by, table_query
 
 USED_SHARE = steps("green", (0.8, "orange"), (0.9, "red"))
 
 
 def interface_rate(metric: str) -> str:
     """Per second rate of a per-interface counter of the host."""
-    return f"sum by (interface) (rate({metric}{{{H}}}[$__rate_interval]))"
+    return rate_by("interface", metric, H)
 
 
 def resource_panels() -> list[Item]:

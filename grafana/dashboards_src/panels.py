@@ -25,7 +25,7 @@ from grafana_foundation_sdk.models import units
 from grafana_foundation_sdk.models.piechart import PieChartLegendValues
 
 from dashboards_src.fields import NEUTRAL, SHARE_GOOD_HIGH
-from dashboards_src.source import DATASOURCE
+from dashboards_src.source import DATASOURCE, table_query
 
 
 def stat_panel(
@@ -56,6 +56,17 @@ def stat_panel(
     for target in targets:
         panel = panel.with_target(target)
     return panel
+
+
+def label_stat(title: str, description: str, expr: str, field: str) -> stat.Panel:
+    """A stat showing the value of one label of an info series (os_name, agent_version, ...)."""
+    return (
+        stat_panel(title, description, table_query(expr), width=4)
+        .reduce_options(
+            common.ReduceDataOptions().calcs(["lastNotNull"]).values(False).fields(f"/^{field}$/")
+        )
+        .color_mode(common_models.BigValueColorMode.NONE)
+    )
 
 
 def timeseries_panel(

@@ -1,4 +1,4 @@
-"""The Prometheus data source, the chained district → site → host variables and the query builders."""
+"""The Prometheus data source, the chained district → site → host (or device) variables, query builders."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ DATASOURCE_NAME = "Prometheus (fleetwatch)"
 # Every panel and query points at the data source variable, whose default is the provisioned one.
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# Label matchers of the chained variables; every host series carries district, site and host.
+# Label matchers of the chained variables; every host series carries district, site and host,
+# every network device series district, site and device.
 SITE_FILTER = 'district=~"$district", site=~"$site"'
 HOST_FILTER = 'district=~"$district", site=~"$site", host=~"$host"'
+DEVICE_FILTER = 'district=~"$district", site=~"$site", device=~"$device"'
+# The series the variables take their values from: the agents', or the network devices'.
+AGENTS = "fleetwatch_agent_up"
+DEVICES = "fleetwatch_netdev_up"
 
 
 # --- variables -----------------------------------------------------------------------------------
@@ -32,10 +37,11 @@ def datasource_variable() -> dashboard.DatasourceVariable:
 
 
 def label_variable(
-    name: str, label: str, matchers: str = "", *, multi: bool = True
+    name: str, label: str, matchers: str = "", *, multi: bool = True, metric: str = AGENTS
 ) -> dashboard.QueryVariable:
-    """A variable over the values of ``name`` among the agents selected by ``matchers``."""
-    selector = f"fleetwatch_agent_up{{{matchers}}}" if matchers else "fleetwatch_agent_up"
+    """A variable over the values of ``name`` among the series of ``metric`` (the agents, or the
+    network devices) selected by ``matchers``."""
+    selector = f"{metric}{{{matchers}}}" if matchers else metric
     variable = (
         dashboard.QueryVariable(name)
         .label(label)
@@ -56,16 +62,20 @@ def label_variable(
     return variable
 
 
-def district_variable() -> dashboard.QueryVariable:
-    return label_variable("district", "Huyện / District")
+def district_variable(metric: str = AGENTS) -> dashboard.QueryVariable:
+    return label_variable("district", "Huyện / District", metric=metric)
 
 
-def site_variable() -> dashboard.QueryVariable:
-    return label_variable("site", "Điểm / Site", 'district=~"$district"')
+def site_variable(metric: str = AGENTS) -> dashboard.QueryVariable:
+    return label_variable("site", "Điểm / Site", 'district=~"$district"', metric=metric)
 
 
 def host_variable() -> dashboard.QueryVariable:
     return label_variable("host", "Máy / Host", SITE_FILTER, multi=False)
+
+
+def device_variable() -> dashboard.QueryVariable:
+    return label_variable("device", "Thiết bị / Device", SITE_FILTER, multi=False, metric=DEVICES)
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -83,6 +93,11 @@ def age(metric: str, matchers: str) -> str:
     """The age of the times (Unix seconds) of ``metric``, a ``*_timestamp_seconds`` series:
     computed at query time, so it keeps growing between reports and while an agent is silent."""
     return f"(time() - {metric}{{{matchers}}})"
+
+
+def rate_by(label: str, metric: str, matchers: str) -> str:
+    """The per second rate of the counter ``metric`` of the series ``matchers`` select, by ``label``."""
+    return f"sum by ({label}) (rate({metric}{{{matchers}}}[$__rate_interval]))"
 
 
 def table_query(expr: str, ref: str = "A") -> prometheus.Dataquery:

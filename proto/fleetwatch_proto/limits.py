@@ -15,8 +15,12 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})$")
 HOSTNAME_MAX_BYTES = 253
 # Connectivity target names (a label value).
 TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Central configuration versions (a label value): the collector's are 16 hex digits.
+CONFIG_VERSION_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Probe names (a label value).
 PROBE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Network device names (NetworkDevice.name, LinkChange.device; the `device` label).
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # Any other label-like text: at most this many bytes of UTF-8, none of these characters.
 MAX_TEXT_BYTES = 256
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -36,4 +40,8 @@ MAX_PRODUCTS = 16
 MAX_TARGETS = 64
 MAX_NETWORK_DEVICES = 16
 MAX_DEVICE_INTERFACES = 512
+# Interfaces of all the devices of one report together: what one agent's routers may cost the
+# collector (up to 16 KiB each, about 3 KiB with real names; docs/security.md). A site's 1-3
+# routers have 24-90 interfaces each, fewer after the pollers' default filters.
+MAX_REPORT_DEVICE_INTERFACES = 256
 MAX_EVENTS = 256

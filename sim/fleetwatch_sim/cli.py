@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-file", type=Path, help="keep the simulated agents' credentials here across runs"
     )
+    parser.add_argument(
+        "--no-probes",
+        action="store_true",
+        help="reports carry host facts and the central configuration fields only (delivery at scale)",
+    )
     parser.add_argument("--ca-file", default="", help="CA bundle when the collector uses TLS")
     parser.add_argument("--token-file", type=Path, required=True, help="file holding an --any-site token")
     return parser
@@ -96,6 +101,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         stop,
         inventory,
         scenario,
+        probes=not args.no_probes,
     )
     log.info(
         "simulation ended: %d reports made, %d acknowledged; %d pushes ok, %d failed %s",

@@ -12,15 +12,17 @@ from pathlib import Path
 
 from fleetwatch_agent import __version__, convert
 from fleetwatch_agent.aiotools import sleep_unless
+from fleetwatch_agent.centralstate import CentralState
 from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
-from fleetwatch_agent.transport import Identity, PushError, Transport
+from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
 from fleetwatch_proto.sites import Inventory, Site
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_sim import probes
 from fleetwatch_sim.hosts import SimulatedHost
 from fleetwatch_sim.outbox import Outbox
 from fleetwatch_sim.probes import HostIncidents
+from fleetwatch_sim.routers import SiteRouters
 from fleetwatch_sim.scenario import NO_INCIDENTS, Effects, Scenario
 from fleetwatch_sim.topology import allocate
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 ENROL_CONCURRENCY = 64
 MAX_BACKLOG = 5760  # a day at 15 s, as a real agent's spool
 MAX_BATCH = 100
+PUSH_ATTEMPTS = 3  # within one cycle; then the reports wait in the outbox for the next
 
 
 @dataclass
@@ -48,10 +51,13 @@ class SimulatedAgent:
     host: SimulatedHost
     location: Location
     index: int = 0  # its number within its site, from 0: scenarios name "the first N hosts"
+    routers: SiteRouters | None = None  # the site's routers, which this agent's snmp probe polls
 
 
 def build_fleet(count: int, seed: int, inventory: Inventory) -> list[SimulatedAgent]:
-    """``count`` simulated agents over the inventory's sites; the same seed gives the same fleet."""
+    """``count`` simulated agents over the inventory's sites; the same seed gives the same fleet. The
+    first agent of each site polls the site's routers (one snmp probe per site, as docs/routers.md
+    advises)."""
     rng = random.Random(seed)
     now = int(time.time())
     fleet = []
@@ -60,7 +66,8 @@ def build_fleet(count: int, seed: int, inventory: Inventory) -> list[SimulatedAg
             agent_id = f"sim-{site.slug}-{number:03d}"
             host = SimulatedHost.create(agent_id, _hostname(site, number), random.Random(rng.random()), now)
             location = Location(site.slug, site.district, site.site_type, site.name)
-            fleet.append(SimulatedAgent(host, location, number - 1))
+            routers = SiteRouters.of_site(site, seed, now) if number == 1 else None
+            fleet.append(SimulatedAgent(host, location, number - 1, routers))
     return fleet
 
 
@@ -116,14 +123,39 @@ class Drive:
     stop: asyncio.Event
     scenario: Scenario = NO_INCIDENTS
     started: float = field(default_factory=time.time)
+    # False: reports carry the host facts and the central configuration fields only, no probe
+    # results (lighter on the collector, for tests of delivery at scale).
+    probes: bool = True
 
 
 def make_report(
-    agent: SimulatedAgent, seq: int, dt: float, effects: Effects, memory: HostIncidents, drive: Drive
+    agent: SimulatedAgent,
+    seq: int,
+    dt: float,
+    effects: Effects,
+    memory: HostIncidents,
+    drive: Drive,
+    now: float | None = None,
+    interval: float | None = None,
 ) -> pb.Report:
-    """One cycle's report: resources, antivirus and connectivity, shaped by the scenario."""
+    """One cycle's report, collected at ``now`` (default: the clock): resources, antivirus, connectivity
+    and, by the agent polling them, the site's routers; shaped by the scenario. ``interval``: the one
+    the agent runs (default: the drive's)."""
     rng = agent.host.rng
-    now = time.time()
+    now = time.time() if now is None else now
+    if not drive.probes:
+        return convert.report(
+            CycleReport(
+                seq=seq,
+                collected_unix_ms=int(now * 1000),
+                interval_seconds=interval or drive.interval,
+                host=agent.host.facts,
+                location=agent.location,
+                agent_version=__version__,
+                outcomes=(),
+                results={},
+            )
+        )
     windows = agent.host.facts.os_family == "windows"
     resources = agent.host.sample(dt, effects.disk_fill)
     results: dict[str, object] = {
@@ -131,26 +163,45 @@ def make_report(
         "antivirus": probes.antivirus(windows, effects, memory, now, drive.started, rng),
         "connectivity": probes.connectivity(effects, memory, now, rng),
     }
+    outcomes = [ProbeOutcome(name, True, rng.uniform(0.001, 0.01)) for name in results]
+    if agent.routers is not None:
+        snmp = agent.routers.collect(now, effects.router)
+        results["snmp"] = snmp
+        outcomes.append(ProbeOutcome("snmp", True, max(d.poll_duration_seconds for d in snmp.devices)))
     cycle = CycleReport(
         seq=seq,
         collected_unix_ms=int(now * 1000),
-        interval_seconds=drive.interval,
+        interval_seconds=interval or drive.interval,
         host=agent.host.facts,
         location=agent.location,
         agent_version=__version__,
-        outcomes=tuple(ProbeOutcome(name, True, rng.uniform(0.001, 0.01)) for name in results),
+        outcomes=tuple(outcomes),
         results=results,
     )
     return convert.report(cycle)
 
 
+def _take_config(central: CentralState, response: pb.PushResponse, interval: float) -> float:
+    """A central configuration offered in ``response`` decided by the agent's own code (applied or
+    refused, the refusal kept for the next reports and Pushes); the interval to run from now on."""
+    if not response.HasField("config"):
+        return interval
+    config = central.offer(response.config)
+    if config is None or not response.config.interval_seconds:
+        return interval
+    return config.agent.interval_seconds
+
+
 async def _drive(agent: SimulatedAgent, identity: Identity, drive: Drive) -> None:
-    """Like a real agent, keeps unacknowledged reports (in memory) and sends them again; a host
-    the scenario silences keeps collecting but cannot reach the collector (a dark WAN), or
-    stops altogether (host_silent)."""
+    """Like a real agent, keeps unacknowledged reports (in memory) and sends them again, and
+    applies or refuses the central configuration the collector offers (in memory: nothing on
+    disk); a host the scenario silences keeps collecting but cannot reach the collector (a dark
+    WAN), or stops altogether (host_silent)."""
     rng = agent.host.rng
     stats = drive.stats
-    await sleep_unless(drive.stop, rng.uniform(0.0, drive.interval))
+    central = CentralState(Path("."), {}, save=None)
+    interval = drive.interval
+    await sleep_unless(drive.stop, rng.uniform(0.0, interval))
     seq = drive.first_seq
     last = time.monotonic()
     backlog = Outbox(MAX_BACKLOG)
@@ -159,21 +210,33 @@ async def _drive(agent: SimulatedAgent, identity: Identity, drive: Drive) -> Non
         now = time.monotonic()
         effects = drive.scenario.effects(agent.location.site, agent.index, time.time() - drive.started)
         if not effects.switched_off:
-            message = make_report(agent, seq, now - last, effects, memory, drive)
+            message = make_report(agent, seq, now - last, effects, memory, drive, interval=interval)
             message.spool.CopyFrom(backlog.stats())
+            central.stamp(message)
             backlog.put(message)
             stats.reports_made += 1
             seq += 1
         last = now
         if not effects.silent and len(backlog):
             batch = backlog.batch(MAX_BATCH)
-            try:
-                await drive.transport.push(identity, batch, oldest_held_seq=batch[0].seq)
+            request = pb.PushRequest(reports=batch, oldest_held_seq=batch[0].seq)
+            central.stamp(request)
+            for attempt in range(1, PUSH_ATTEMPTS + 1):
+                try:
+                    response = await drive.transport.push_request(identity, request)
+                except PushError as exc:
+                    stats.failed(exc)
+                    log.debug("push of %s failed: %s", agent.host.agent_id, exc)
+                    # As the agent: a retryable failure is tried again after a jittered backoff.
+                    retry = backoff_delay(attempt, rng, base=0.25, cap=drive.interval / 4)
+                    if exc.permanent or attempt == PUSH_ATTEMPTS or await sleep_unless(drive.stop, retry):
+                        break
+                    continue
                 stats.pushes_ok += 1
                 stats.reports_acked += backlog.ack(batch[-1].seq)
-            except PushError as exc:
-                stats.failed(exc)
-        await sleep_unless(drive.stop, drive.interval - (time.monotonic() - now))
+                interval = _take_config(central, response, interval)
+                break
+        await sleep_unless(drive.stop, interval - (time.monotonic() - now))
 
 
 async def run_fleet(
@@ -187,8 +250,9 @@ async def run_fleet(
     stop: asyncio.Event,
     inventory: Inventory,
     scenario: Scenario = NO_INCIDENTS,
+    probes: bool = True,
 ) -> FleetStats:
-    """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set."""
+    """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set (``probes``: see Drive)."""
     fleet = build_fleet(agents, seed, inventory)
     transport = Transport(collector)
     stats = FleetStats()
@@ -204,7 +268,7 @@ async def run_fleet(
             len({a.location.site for a in fleet}),
             transport.address,
         )
-        drive = Drive(transport, interval, deadline, first_seq, stats, stop, scenario)
+        drive = Drive(transport, interval, deadline, first_seq, stats, stop, scenario, probes=probes)
         await asyncio.gather(*(_drive(a, identities[a.host.agent_id], drive) for a in fleet))
     finally:
         await transport.close()

@@ -1,8 +1,9 @@
 """Incidents on a timeline, read from a TOML scenario: what each simulated host suffers at a given time.
 
 A scenario is pure data; the fleet asks ``Scenario.effects(site, host_index, elapsed)`` every
-cycle and shapes that host's report by the answer. Times are offsets from the start of the
-simulation ("90s", "2m", "1h"); an incident without ``duration`` lasts until the end.
+cycle and shapes that host's report by the answer (and the report of the site's routers, by
+``Effects.router``). Times are offsets from the start of the simulation ("90s", "2m", "1h"); an
+incident without ``duration`` lasts until the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from fleetwatch_proto.tomlconfig import ConfigError
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
 UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 AV_STATES = ("disabled", "outdated", "expired", "not_installed")
+# A port of the site's routers: its first WAN line ("wan" or "wan1"), its backup ("wan2"), a LAN port in use.
+INTERFACE_RE = re.compile(r"^(wan|lan)([1-9]?)$")
 # kind -> keys it accepts besides kind, start, duration
 KINDS: dict[str, set[str]] = {
     "site_dark": {"site"},  # the site's WAN is down: none of its agents reaches the collector
@@ -28,7 +31,12 @@ KINDS: dict[str, set[str]] = {
     "signatures_stale": set(),  # the central AV server stops updating: signatures age fleet-wide
     "disk_filling": {"site", "hosts"},  # the system disk fills up to full over the duration
     "wan_degraded": {"site", "latency_ms", "loss"},  # the site's WAN is slow and lossy
+    "router_down": {"site"},  # the site's routers stop answering SNMP (timeouts)
+    "link_down": {"site", "interface"},  # a port of the site's routers loses its link
+    "link_flapping": {"site", "interface"},  # a port goes down and up again at every poll
+    "wan_saturated": {"site"},  # the site's first WAN line runs at about 98% of its speed
 }
+NEEDS_SITE = ("site_dark", "wan_degraded", "router_down", "link_down", "link_flapping", "wan_saturated")
 BUILT_IN = "demo.toml"
 
 
@@ -42,12 +50,25 @@ class Incident:
     state: str = ""
     latency_ms: float = 0.0
     loss: float = 0.0
+    interface: str = ""  # router incidents: a port's role, "wan1", "wan2", "lan1", ...
 
     def active(self, elapsed: float) -> bool:
         return self.start <= elapsed < self.end
 
     def hits(self, site: str, host_index: int) -> bool:
         return (not self.site or self.site == site) and (not self.hosts or host_index < self.hosts)
+
+
+@dataclass
+class RouterEffects:
+    """What the site's routers suffer at one moment; the defaults are healthy routers."""
+
+    down: bool = False  # they do not answer SNMP
+    links_down: set[str] = field(default_factory=set)  # roles of the ports without link
+    flapping: set[str] = field(default_factory=set)  # roles of the ports flipping at every poll
+    wan_saturated: bool = False  # the first WAN line is full
+    wan_dark: bool = False  # the site's WAN lines are down (site_dark)
+    wan_loss: float = 0.0  # share of the WAN lines' packets lost (wan_degraded)
 
 
 @dataclass
@@ -62,6 +83,7 @@ class Effects:
     disk_fill: float | None = None  # 0..1 progress of a disk filling up
     latency_ms: float = 0.0
     loss: float = 0.0
+    router: RouterEffects = field(default_factory=RouterEffects)  # the site's routers
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,7 @@ class Scenario:
             if incident.kind in ("site_dark", "host_silent"):
                 effects.silent = True
                 effects.switched_off = effects.switched_off or incident.kind == "host_silent"
+                effects.router.wan_dark = effects.router.wan_dark or incident.kind == "site_dark"
             elif incident.kind == "antivirus":
                 effects.antivirus_state = incident.state
             elif incident.kind == "signatures_stale":
@@ -92,6 +115,15 @@ class Scenario:
             elif incident.kind == "wan_degraded":
                 effects.latency_ms = max(effects.latency_ms, incident.latency_ms)
                 effects.loss = max(effects.loss, incident.loss)
+                effects.router.wan_loss = effects.loss
+            elif incident.kind == "router_down":
+                effects.router.down = True
+            elif incident.kind == "link_down":
+                effects.router.links_down.add(incident.interface)
+            elif incident.kind == "link_flapping":
+                effects.router.flapping.add(incident.interface)
+            elif incident.kind == "wan_saturated":
+                effects.router.wan_saturated = True
         return effects
 
 
@@ -145,7 +177,7 @@ def _incident(entry: dict[str, Any], where: str) -> Incident:
         raise ConfigError(
             f"{where}: unknown key {sorted(unknown)[0]!r} for kind {kind} (known: {sorted(allowed)})"
         )
-    if kind in ("site_dark", "wan_degraded") and not entry.get("site"):
+    if kind in NEEDS_SITE and not entry.get("site"):
         raise ConfigError(f"{where}: kind {kind} needs a site")
     start = parse_duration(entry.get("start", "0s"), f"{where}.start")
     end = (
@@ -168,4 +200,17 @@ def _incident(entry: dict[str, Any], where: str) -> Incident:
     site = entry.get("site", "")
     if not isinstance(site, str):
         raise ConfigError(f"{where}.site: must be a site slug")
-    return Incident(kind, start, end, site, hosts, state, float(latency), float(loss))
+    return Incident(
+        kind, start, end, site, hosts, state, float(latency), float(loss), _interface(kind, entry, where)
+    )
+
+
+def _interface(kind: str, entry: dict[str, Any], where: str) -> str:
+    """The role of the port a link incident hits: "wan" (the first WAN line) unless named; "" for others."""
+    if "interface" not in KINDS[kind]:
+        return ""
+    name = entry.get("interface", "wan")
+    match = INTERFACE_RE.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise ConfigError(f"{where}.interface: {name!r} is not a port's role: wan, wan2, lan, lan2, ...")
+    return f"{match.group(1)}{match.group(2) or 1}"

@@ -17,6 +17,8 @@ from tests.agent.probes.resources.psutil_shapes import reading
 from tests.conftest import free_port
 
 QUICK_PROBES = "[probes.connectivity]\ngateway = false\ntraceroute = false\ncount = 1\n"
+# The probes a default configuration runs (snmp is off by default).
+DEFAULT_ON = [p.name for p in PROBES if p.config_type().enabled]
 
 
 def write_config(tmp_path: Path, data_dir: Path, address: str) -> Path:
@@ -41,14 +43,16 @@ def test_check_prints_every_result_as_json_and_every_summary(
     out, err = capsys.readouterr()
     assert code == 0, err
     document = json.loads(out)
-    assert [p["name"] for p in document["probes"]] == [p.name for p in PROBES]
-    assert set(document["results"]) == {p.name for p in PROBES}
+    assert [p["name"] for p in document["probes"]] == DEFAULT_ON
+    assert set(document["results"]) == set(DEFAULT_ON)
     resources = document["results"]["resources"]
     assert resources["memory_total_bytes"] == psutil.virtual_memory().total  # a number, not a string
     assert resources["filesystems"][0]["size_bytes"] > 0
     assert document["results"]["connectivity"]["targets"][0]["name"] == "collector"
     headings = [line.split(":")[0] for line in err.splitlines() if not line.startswith(" ")]
-    assert headings == [*(p.name for p in PROBES), "check ok"]
+    assert headings == [*DEFAULT_ON, "central configuration", "check ok"]
+    assert "central configuration: none (the local file alone)" in err
+    assert document["central_config"]["version"] == ""
     assert document["collectors"] == []
 
 

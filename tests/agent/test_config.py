@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from fleetwatch_agent import schedule
 from fleetwatch_agent.config import AgentConfig, ProbesSection, load_config
 from fleetwatch_agent.probes import PROBES
+from fleetwatch_agent.runner import bind_probes
 from fleetwatch_proto.tomlconfig import ConfigError, from_dict
 from tests.conftest import REPO_ROOT
 
@@ -115,7 +117,7 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "option"),
     [
-        ("[agent]\ninterval_seconds = 0\n", "agent.interval_seconds"),
+        ("[agent]\ninterval_seconds = -1\n", "agent.interval_seconds"),
         ("[agent]\ninterval_seconds = 3601\n", "agent.interval_seconds"),
         ('[agent]\nid = "-leading-dash"\n', "agent.id"),
         ('[site]\nslug = "Xa-Tan-My"\n', "site.slug"),
@@ -135,7 +137,7 @@ def test_validation_rejects_bad_values_naming_the_option(tmp_path: Path, text: s
 @pytest.mark.parametrize(
     ("text", "option"),
     [
-        ("[agent]\ninterval_seconds = 0\n", "agent.interval_seconds"),
+        ("[agent]\ninterval_seconds = -1\n", "agent.interval_seconds"),
         ('[site]\nslug = "Xa-Tan-My"\n', "site.slug"),
         ('[collector]\naddresses = ["nohost"]\n', "collector.addresses"),
     ],
@@ -237,8 +239,9 @@ def test_new_options_default_to_plain_tls_auto_and_a_day_of_spool() -> None:
     collector = config.collector
     assert collector.ca_file == collector.cert_file == collector.server_name == collector.token_file == ""
     assert config.collector.max_batch_bytes == 1024 * 1024
-    # A day of reports at the default interval fits the default bounds.
-    assert config.spool.max_reports * config.agent.interval_seconds >= 86400
+    # A day of reports at the default cadence fits the default bounds.
+    cadence = schedule.cadence_of(config.agent.interval_seconds, bind_probes(config.probes))
+    assert config.spool.max_reports * cadence >= 86400
     assert config.spool.max_age_seconds == 86400
 
 
@@ -262,8 +265,8 @@ def test_the_probes_table_has_one_section_per_probe_of_the_registry() -> None:
 
 
 def test_a_probe_not_in_the_registry_is_an_unknown_option_listing_the_known_ones(tmp_path: Path) -> None:
-    message = config_error(tmp_path, "[probes.snmp]\nenabled = true\n")
-    assert "unknown option 'probes.snmp'" in message
+    message = config_error(tmp_path, "[probes.printers]\nenabled = true\n")
+    assert "unknown option 'probes.printers'" in message
     assert all(p.name in message.split("known here:")[1] for p in PROBES)
 
 

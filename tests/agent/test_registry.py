@@ -16,6 +16,7 @@ from fleetwatch_agent.probes import PROBES, ProbeConfig, ProbeDefinition
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, State
 from fleetwatch_agent.probes.connectivity.model import ConnectivityResult, ErrorReason, Kind
 from fleetwatch_agent.probes.resources import wire as resources_wire
+from fleetwatch_agent.probes.snmp.model import LinkChange, SnmpResult
 from fleetwatch_proto.limits import PROBE_NAME_RE
 from fleetwatch_proto.names import ANTIVIRUS_STATE, PROBE_ERROR, PROBE_KIND
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -29,6 +30,17 @@ SAMPLES: dict[str, object] = {
     "resources": resources_wire.message(reading()),
     "antivirus": AntivirusResult((), "not_installed"),
     "connectivity": ConnectivityResult(()),
+    "snmp": SnmpResult(
+        (
+            pb.NetworkDevice(
+                name="r1",
+                address="127.0.0.1:161",
+                reachable=True,
+                interfaces=[pb.DeviceInterface(index=1, name="Gi0/0", oper_up=True)],
+            ),
+        ),
+        (LinkChange("r1", "Gi0/0", True, 1, 1_760_000_000_000),),
+    ),
 }
 NAMES = [p.name for p in PROBES]
 PROTOBUF_MODULES = ("google.protobuf", "fleetwatch_proto.v1")

@@ -182,8 +182,10 @@ def test_bind_probes_skips_disabled_probes() -> None:
     assert bind_probes(section) == ()
 
 
-def test_every_probe_of_the_registry_is_bound_by_default() -> None:
-    assert [p.name for p in bind_probes(ProbesSection())] == [d.name for d in PROBES]
+def test_every_probe_of_the_registry_enabled_by_default_is_bound_by_default() -> None:
+    default_on = [d.name for d in PROBES if d.config_type().enabled]
+    assert [p.name for p in bind_probes(ProbesSection())] == default_on
+    assert "snmp" not in default_on  # workstations do not poll routers
 
 
 def test_bind_probes_builds_enabled_probes_with_their_timeout() -> None:
@@ -200,6 +202,7 @@ def test_bind_probes_builds_enabled_probes_with_their_timeout() -> None:
 class FakeConfig:
     enabled: bool = True
     timeout_seconds: float = 1.0
+    interval_seconds: float = 60.0
 
     def validate(self) -> None:
         pass

@@ -13,6 +13,7 @@ from fleetwatch_collector.validate import Limits, Rejection, validate_push
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 if TYPE_CHECKING:
+    from fleetwatch_collector.fleet import FleetState
     from fleetwatch_collector.store import Store
 
 # A fixed "now" for the pure validation functions: 2025-10-09T08:53:20Z.
@@ -110,7 +111,7 @@ def report(
 
 def full_report(seq: int, collected_unix_ms: int = NOW_MS, **host_fields: object) -> pb.Report:
     """A report that fills every host family of the catalog."""
-    return report(
+    message = report(
         seq,
         collected_unix_ms,
         host=host_info(**host_fields),
@@ -121,6 +122,10 @@ def full_report(seq: int, collected_unix_ms: int = NOW_MS, **host_fields: object
         ),
         spool=pb.SpoolStats(queued_reports=3, dropped_reports_total=7, oldest_queued_unix_ms=NOW_MS - 60_000),
     )
+    # The central configuration it runs, and a newer one it refused.
+    message.config_version, message.config_refused_version = "0123456789abcdef", "fedcba9876543210"
+    message.config_refused_reason = "targets[0].kind: not a probe kind"
+    return message
 
 
 def add_antivirus(r: pb.Report) -> pb.Report:
@@ -171,6 +176,38 @@ def add_connectivity(r: pb.Report) -> pb.Report:
         time_unix_ms=r.collected_unix_ms, device_seen=pb.DeviceSeen(mac="52:54:00:12:34:56", ip="10.0.0.9")
     )
     return r
+
+
+def add_network_devices(r: pb.Report) -> pb.Report:
+    """Give a report a router that answered (two interfaces, one down), a switch that did not, and a
+    LinkChange of the router: it then fills every netdev family but the trap time (``trap_devices``)."""
+    router = r.network_devices.add(
+        name="router-1", sys_name="rt1", sys_descr="Cisco IOS", reachable=True, uptime_seconds=86400.5,
+        poll_duration_seconds=0.12, address="192.0.2.1", sys_object_id="1.3.6.1.4.1.9.1.1",
+    )  # fmt: skip
+    for index, up in ((1, True), (2, False)):
+        router.interfaces.add(
+            index=index, name=f"Gi0/{index}", alias="WAN" if up else "LAN", admin_up=True, oper_up=up,
+            speed_bits_per_second=10**9, in_octets=10**6, out_octets=2 * 10**6, in_unicast_packets=1000,
+            out_unicast_packets=2000, in_errors=1, out_errors=2, in_discards=3, out_discards=4, type=6,
+            counter_bits=64, oper_status=1 if up else 2,
+        )  # fmt: skip
+    r.network_devices.add(
+        name="switch-1", reachable=False, error="no answer", error_class=pb.SNMP_ERROR_TIMEOUT,
+        poll_duration_seconds=10.0, address="192.0.2.2",
+    )  # fmt: skip
+    change = pb.LinkChange(device="router-1", interface="Gi0/2", up=False, if_index=2)
+    r.events.add(time_unix_ms=r.collected_unix_ms, link_change=change)
+    return r
+
+
+def trap_devices(fleet: FleetState, agent_id: str) -> None:
+    """A linkUp trap from the agent's router (``add_network_devices``), as the trap receiver applies it."""
+    from fleetwatch_collector.devstate import DeviceTrap
+    from fleetwatch_collector.kinds import netdev
+
+    trap = DeviceTrap("link_up", NOW_MS / 1000 + 1, if_index=2)
+    assert fleet.update(agent_id, lambda entry: netdev.trap(entry.states["netdev"], "router-1", trap))
 
 
 # Validation: a Push of these reports refused or accepted under small limits.
@@ -266,10 +303,5 @@ def value_of(text: str, name: str, **labels: str) -> float:
 def check_metrics(promtool: str, text: str) -> subprocess.CompletedProcess[str]:
     """Run `promtool check metrics` with the exposition on standard input."""
     return subprocess.run(
-        [promtool, "check", "metrics"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
     )

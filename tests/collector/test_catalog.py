@@ -26,10 +26,12 @@ from fleetwatch_collector.selfmetrics import CollectorMetrics
 from tests.collector.support import (
     add_antivirus,
     add_connectivity,
+    add_network_devices,
     check_metrics,
     families,
     full_report,
     parsed_samples,
+    trap_devices,
 )
 from tests.conftest import REPO_ROOT
 
@@ -145,7 +147,9 @@ def test_metrics_doc_command_writes_the_file(tmp_path: Path) -> None:
 def page_text() -> str:
     """The whole /metrics body with one agent and every collector metric touched."""
     fleet = FleetState()
-    fleet.apply("a1", [add_connectivity(add_antivirus(full_report(1)))])
+    report = add_network_devices(add_connectivity(add_antivirus(full_report(1))))
+    fleet.apply("a1", [report])
+    trap_devices(fleet, "a1")
     metrics = CollectorMetrics()
     metrics.pushes.labels("OK").inc()
     metrics.rejected.labels("malformed").inc()

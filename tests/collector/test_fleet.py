@@ -10,6 +10,7 @@ from tests.collector.support import (
     NOW_MS,
     add_antivirus,
     add_connectivity,
+    add_network_devices,
     check_metrics,
     families,
     full_report,
@@ -18,6 +19,7 @@ from tests.collector.support import (
     report,
     resources,
     sample_name,
+    trap_devices,
     value_of,
 )
 
@@ -312,6 +314,8 @@ def full_fleet() -> FleetState:
     fleet.apply("ax", [r])
     clock.now += 3600  # a1, a2 and ax go down; a0 reports again and stays up
     fleet.apply("a0", [add_connectivity(add_antivirus(full_report(2, NOW_MS + 3600_000, hostname="pc-0")))])
+    fleet.apply("a0", [add_network_devices(full_report(3, NOW_MS + 3600_000, hostname="pc-0"))])
+    trap_devices(fleet, "a0")
     return fleet
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -123,8 +122,6 @@ def test_uplink_dead_every_target_is_down_in_the_first_report_within_the_interva
 def test_ten_of_twenty_timing_out_with_traceroute_the_report_is_in_time_and_the_paths_next(
     make_lab: Callable[[str], TargetsLab],
 ) -> None:
-    if importlib.util.find_spec("scapy") is None:
-        netns.unavailable("traceroute needs scapy (pip install 'fleetwatch[agent]')")
     kinds = [KINDS[n % len(KINDS)] for n in range(1, 11)]
     # Nine live ones and the host's DNS server (dns-1, live too).
     live = [(f"live-{kind}-{n}", kind, address_of(kind, LIVE, n)) for n, kind in enumerate(kinds[:9], 1)]

@@ -1,4 +1,4 @@
-"""Scripted agents for the dashboard tests: reports with antivirus and connectivity sections over gRPC."""
+"""Scripted agents for the dashboard tests: reports with antivirus, connectivity and routers over gRPC."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import grpc
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 from tests.e2e.support import auth_metadata
+from tests.integration.dashboards_routers import add_network_devices
 
 GIB = 1024**3
 SITE_TYPE_COMMUNE = pb.SITE_TYPE_COMMUNE
@@ -31,6 +32,7 @@ class ScriptedHost:
     outages: bool = False  # an ended outage of the gateway in every report after the first
     failing_target: bool = False  # a configured target that times out
     silent: bool = False  # one report with a 1 s interval, then silence: down 3 s later
+    router_address: str = ""  # polls its site's devices (dashboards_routers.py); its router's address
 
 
 def host_info(host: ScriptedHost) -> pb.HostInfo:
@@ -165,6 +167,8 @@ def scripted_report(host: ScriptedHost, seq: int, interval_seconds: int) -> pb.R
                 action="quarantined",
             ),
         )
+    if host.router_address:
+        add_network_devices(report, host.site, host.router_address)
     if seq > 1 and host.outages:
         report.events.add(
             time_unix_ms=now_ms,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,18 @@ class PrometheusServer:
         answer = self.query(expr)
         assert answer.get("status") == "success", f"{expr}: {answer.get('errorType')}: {answer.get('error')}"
         result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def result_when(
+        self, expr: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 40.0
+    ) -> list[dict[str, Any]]:
+        """The result of ``expr`` once ``done`` holds for it (rates and recording rules need a few
+        scrapes), or the last one when ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        result = self.result(expr)
+        while not done(result) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            result = self.result(expr)
         return result
 
 

@@ -15,7 +15,8 @@ from tests.conftest import REPO_ROOT, free_port, require_program
 from tests.integration.alertmanager_support import AM_DIR, HTTP
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "rules" / "alerts.rules.yml"
-RULE_TESTS = REPO_ROOT / "deploy" / "prometheus" / "tests" / "alerts.test.yml"
+# The promtool unit tests: alerts.test.yml, and routers.test.yml for the router alerts.
+RULE_TESTS = sorted((REPO_ROOT / "deploy" / "prometheus" / "tests").glob("*.test.yml"))
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 METRICS_DOC = REPO_ROOT / "docs" / "metrics.md"
 # The join that keeps a down host's stale values out of every alert (see alerts.rules.yml).
@@ -78,14 +79,16 @@ class Case:
 
 
 def unit_test_cases() -> list[Case]:
-    """The alert_rule_test cases of alerts.test.yml: which alert, firing or silent, which labels."""
+    """The alert_rule_test cases of the unit tests: which alert, firing or silent, which labels."""
     cases = []
-    for chunk in RULE_TESTS.read_text().split("- eval_time:")[1:]:
-        name = re.search(r"^\s*alertname: (\w+)", chunk, re.M)
-        assert name, chunk
-        silent = re.search(r"^\s*exp_alerts: \[\]", chunk, re.M) is not None
-        labels = frozenset(re.findall(r"^ {14}(\w+): ", chunk, re.M))
-        cases.append(Case(name.group(1), not silent, labels))
+    for path in RULE_TESTS:
+        for chunk in path.read_text().split("- eval_time:")[1:]:
+            name = re.search(r"^\s*alertname: (\w+)", chunk, re.M)
+            assert name, chunk
+            silent = re.search(r"^\s*exp_alerts: \[\]", chunk, re.M) is not None
+            labels = frozenset(re.findall(r"^ {14}(\w+): ", chunk, re.M))
+            cases.append(Case(name.group(1), not silent, labels))
+    assert cases
     return cases
 
 
@@ -155,6 +158,35 @@ def test_alerts_on_host_metrics_ignore_hosts_that_are_down(loaded_rules: list[di
                 assert UP_JOIN in query, f"{name} reads host metrics without {UP_JOIN!r}"
                 checked += 1
     assert checked >= 20
+
+
+def test_device_alerts_read_only_current_device_values(loaded_rules: list[dict[str, Any]]) -> None:
+    """An agent's devices keep their last values while it is silent: every alert on device series
+    reads the recording rule that drops them, and names the device, never the polling agent."""
+    fresh = next(r for r in loaded_rules if r["name"] == "device:fleetwatch_netdev_up:fresh")
+    assert UP_JOIN in fresh["query"]
+    cases = unit_test_cases()
+    device_alerts = {c.alertname for c in cases if c.fires and "device" in c.labels}
+    assert {
+        "FleetwatchRouterDown",
+        "FleetwatchRouterInterfaceDown",
+        "FleetwatchRouterRebooted",
+    } <= device_alerts
+    for case in cases:
+        if case.alertname in device_alerts and case.fires:
+            assert not {"agent_id", "host"} & case.labels, case
+            assert {"device", "site", "district", "site_type"} <= case.labels, case
+    checked = 0
+    for name, rules in alerting(loaded_rules).items():
+        for rule in rules:
+            if "fleetwatch_netdev_" in rule["query"]:
+                assert "device:fleetwatch_netdev_up:fresh" in rule["query"], name
+                checked += 1
+            if name in device_alerts:
+                assert (
+                    "$labels.device" in rule["annotations"]["summary_vi"] + rule["annotations"]["summary_en"]
+                )
+    assert checked >= len(device_alerts)
 
 
 def test_config_names_only_alerts_that_exist(loaded_rules: list[dict[str, Any]]) -> None:

@@ -101,7 +101,17 @@ def live(alertmanager: str, tmp_path: Path) -> Iterator[Live]:
         http.server_close()
 
 
-def alert(name: str, severity: str, site: str, host: str = "", district: str = "h-cai-be") -> dict[str, Any]:
+def alert(
+    name: str,
+    severity: str,
+    site: str,
+    host: str = "",
+    district: str = "h-cai-be",
+    device: str = "",
+    ifname: str = "",
+) -> dict[str, Any]:
+    """An alert as Prometheus sends it: a host alert with ``host``, a router alert with ``device``
+    (and ``ifname`` for an interface), else a site alert."""
     labels = {
         "alertname": name,
         "severity": severity,
@@ -113,6 +123,10 @@ def alert(name: str, severity: str, site: str, host: str = "", district: str = "
     if host:
         labels |= {"agent_id": f"id-{host}", "host": host}
         where_vi, where_en = f"máy {host} ({where_vi})", f"{host} ({where_en})"
+    if device:
+        labels |= {"device": device} | ({"ifname": ifname} if ifname else {})
+        port = f" {ifname}" if ifname else ""
+        where_vi, where_en = f"router {device}{port} ({where_vi})", f"router {device}{port} ({where_en})"
     return {
         "labels": labels,
         "annotations": {
@@ -237,3 +251,53 @@ def test_live_down_alerts_notify_in_office_hours_only(live: Live) -> None:
         assert len(site_down) == 2, f"{now:%a %H:%M} is office time: the site-down page must go out"
     else:
         assert site_down == [], f"{now:%a %H:%M} (Asia/Ho_Chi_Minh) is outside office hours: muted"
+
+
+def test_live_site_and_router_incidents_are_one_alert_each(live: Live) -> None:
+    """xa-a is cut off: its site alert inhibits its router's; at xa-b the router rt-b does not
+    answer: its own interface alerts and the hosts' failing pings to it are inhibited, not those
+    of the site's other router rt-b2; xa-c only has a port down."""
+    live.post(
+        alert("FleetwatchSiteDown", "critical", "xa-a"),
+        alert("FleetwatchRouterDown", "critical", "xa-a", device="rt-a"),
+        alert("FleetwatchRouterInterfaceDown", "warning", "xa-a", device="rt-a", ifname="Gi0/0"),
+        alert("FleetwatchRouterDown", "warning", "xa-b", device="rt-b"),
+        alert("FleetwatchRouterInterfaceDown", "warning", "xa-b", device="rt-b", ifname="Gi0/1"),
+        alert("FleetwatchRouterWanSaturated", "warning", "xa-b", device="rt-b", ifname="Gi0/0"),
+        alert("FleetwatchSiteRouterUnreachable", "warning", "xa-b"),
+        alert("FleetwatchRouterInterfaceDown", "warning", "xa-b", device="rt-b2", ifname="ether3"),
+        alert("FleetwatchRouterInterfaceDown", "warning", "xa-c", device="rt-c", ifname="Gi0/2"),
+    )
+    status = {
+        (a["labels"]["alertname"], a["labels"].get("device", ""), a["labels"].get("ifname", "")): a
+        for a in live.get("/api/v2/alerts")
+    }
+    assert len(status) == len(live.sent)
+    suppressed = {key for key, a in status.items() if a["status"]["inhibitedBy"]}
+    assert suppressed == {
+        ("FleetwatchRouterDown", "rt-a", ""),  # its site is down
+        ("FleetwatchRouterInterfaceDown", "rt-a", "Gi0/0"),
+        ("FleetwatchRouterInterfaceDown", "rt-b", "Gi0/1"),  # its router does not answer
+        ("FleetwatchRouterWanSaturated", "rt-b", "Gi0/0"),
+        ("FleetwatchSiteRouterUnreachable", "", ""),
+    }
+
+    def mails_about(text: str) -> list[Mail]:
+        return [m for m in live.smtp.mails if text in m.text]
+
+    live.wait_for(
+        "the router notifications",
+        lambda: bool(mails_about("router rt-b (") and mails_about("rt-b2") and mails_about("rt-c")),
+    )
+    time.sleep(2)  # every group flushed together: anything more would have come by now
+    everything = [m.text for m in live.smtp.mails] + [r.body.decode() for r in live.http.requests]
+    for inhibited in ("rt-a", "Gi0/1", "FleetwatchRouterWanSaturated", "FleetwatchSiteRouterUnreachable"):
+        assert not [text for text in everything if inhibited in text], f"{inhibited} was notified"
+    (router_down,) = mails_about("router rt-b (")
+    assert router_down.recipients == ["phia-tay@example.invalid"]
+    assert router_down.subject.startswith("[CẢNH BÁO] FleetwatchRouterDown · đơn vị xa-b")
+    assert "Thiết bị: rt-b · Đơn vị: xa-b" in router_down.text
+    assert "Device: rt-b · Site: xa-b" in router_down.text
+    (port_down,) = mails_about("rt-b2")
+    assert "Thiết bị: rt-b2 · Cổng: ether3 · Đơn vị: xa-b" in port_down.text
+    assert "Device: rt-b2 · Interface: ether3 · Site: xa-b" in port_down.text

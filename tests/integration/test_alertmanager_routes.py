@@ -40,6 +40,22 @@ ROUTES = [
         "alertname=FleetwatchAgentDown severity=warning site=xa-moi district=unassigned agent_id=a4",
         "province-noc",
     ),
+    # Router alerts are site alerts with a device: the district's team, paged when critical.
+    (
+        "alertname=FleetwatchRouterDown severity=critical site=so-tai-chinh district=tp-my-tho device=rt-stc",
+        "province-noc-page,team-center-page",
+    ),
+    ("alertname=FleetwatchRouterDown severity=warning site=xa-a district=h-cai-be device=rt-a", "team-west"),
+    (
+        "alertname=FleetwatchRouterInterfaceDown severity=warning site=xa-i district=h-go-cong-dong "
+        "device=rt-i ifname=Gi0/0",
+        "team-east",
+    ),
+    # The trap receiver is the collector's: no site.
+    (
+        "alertname=FleetwatchSnmpTrapsRejected severity=warning instance=127.0.0.1:9464 reason=bad_community",
+        "province-noc",
+    ),
 ]
 
 
@@ -68,3 +84,18 @@ def test_down_alerts_reach_the_office_hours_route(amtool: str, tmp_path: Path) -
         )
     muted_routes = (AM_DIR / "alertmanager.yml").read_text().count("*down-alerts-in-office-hours")
     assert muted_routes == 7  # 3 team pages + 3 team mailboxes + the NOC mailbox (the NOC page defines it)
+
+
+def test_router_alerts_are_never_muted(amtool: str, tmp_path: Path) -> None:
+    """Routers run day and night: their alerts do not end on the office-hours route."""
+    config = install(tmp_path, Secrets())
+    for labels in (
+        "alertname=FleetwatchRouterDown severity=critical site=xa-a district=h-cai-be device=rt-a",
+        "alertname=FleetwatchRouterDown severity=warning site=xa-a district=h-cai-be device=rt-a",
+        "alertname=FleetwatchRouterInterfaceDown severity=warning site=xa-moi district=unassigned device=b",
+    ):
+        result = run(amtool, "config", "routes", "test", "--tree", f"--config.file={config}", *labels.split())
+        assert result.returncode == 0, result.stdout + result.stderr
+        leaves = [line for line in result.stdout.splitlines() if "receiver:" in line]
+        assert leaves, result.stdout
+        assert not any("FleetwatchSiteDown" in line for line in leaves), result.stdout

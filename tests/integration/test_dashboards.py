@@ -31,6 +31,7 @@ EXPECTED = {
     "fleetwatch-connectivity.json",
     "fleetwatch-host.json",
     "fleetwatch-collector.json",
+    "fleetwatch-routers.json",
 }
 DASHBOARDS = load_dashboards()
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
@@ -74,7 +75,7 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
 # --- (ii) each dashboard is consistent -------------------------------------------------------------
 
 
-def test_the_five_dashboards_are_committed() -> None:
+def test_the_dashboards_are_committed() -> None:
     assert set(DASHBOARDS) == EXPECTED
 
 
@@ -168,6 +169,33 @@ def test_the_filters_are_chained_district_site_host() -> None:
     assert 'district=~"$district"' in label_values_query(host["site"]).selector
     assert {"district", "site"} <= used_variables(label_values_query(host["host"]).selector)
     assert not host["host"]["multi"] and not host["host"].get("includeAll")
+
+
+def test_the_router_filters_are_chained_district_site_device() -> None:
+    """The router dashboard's filters take their values from the devices, not from the agents."""
+    board = DASHBOARDS["fleetwatch-routers.json"]
+    by_name = {v["name"]: v for v in variables(board)}
+    assert list(by_name) == ["datasource", "district", "site", "device"]
+    assert label_values_query(by_name["district"]).selector == "fleetwatch_netdev_up"
+    assert label_values_query(by_name["site"]).selector == 'fleetwatch_netdev_up{district=~"$district"}'
+    assert {"district", "site"} <= used_variables(label_values_query(by_name["device"]).selector)
+    assert not by_name["device"]["multi"] and not by_name["device"].get("includeAll")
+
+
+def test_the_router_dashboard_reads_the_rules_of_the_alerts() -> None:
+    """Utilization, failed packet share and current state are the recording rules the alerts use,
+    so a panel and an alert never disagree."""
+    exprs = [q.expr for q in panel_queries("routers", DASHBOARDS["fleetwatch-routers.json"])]
+    for recording_rule in (
+        "interface:fleetwatch_netdev_if_utilization:ratio_rate5m",
+        "interface:fleetwatch_netdev_if_errors:ratio_rate5m",
+        "device:fleetwatch_netdev_up:fresh",
+    ):
+        assert any(recording_rule in expr for expr in exprs), recording_rule
+    device_panels = [
+        q for q in panel_queries("routers", DASHBOARDS["fleetwatch-routers.json"]) if "$device" in q.expr
+    ]
+    assert len(device_panels) >= 15
 
 
 def test_the_overview_shows_the_provinces_indicators() -> None:

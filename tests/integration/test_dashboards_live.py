@@ -1,6 +1,7 @@
 """Every dashboard query answered by a real Prometheus scraping a collector fed by simulated agents.
 
-The collector is fed by the simulated fleet and scripted agents; the indicators must show what they reported.
+The collector is fed by the simulated fleet and scripted agents (two of them poll their site's
+routers), and receives a real SNMP trap; the indicators must show what they reported.
 """
 
 from __future__ import annotations
@@ -8,17 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
 
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from tests.conftest import require_program
+from tests.conftest import free_port, require_program
 from tests.e2e.support import (
     ProcessGroup,
     console_script,
     create_token,
     start_collector,
+    value_of,
+    wait_until,
     write_token_file,
 )
 from tests.integration.dashboards_agents import ScriptedFleet, ScriptedHost
@@ -32,6 +36,14 @@ from tests.integration.dashboards_json import (
     variables,
 )
 from tests.integration.dashboards_prometheus import PrometheusServer, start_prometheus
+from tests.integration.dashboards_routers import (
+    IN_BITS_PER_SECOND,
+    WAN_SPEED,
+    routers_of,
+    send_cold_start,
+    trap_config,
+    values_by,
+)
 
 DASHBOARDS = load_dashboards()
 
@@ -47,14 +59,22 @@ HOSTS = (
         threats=True,
         outages=True,
         failing_target=True,
+        router_address="127.0.0.1",  # the trap the test sends comes from its router
     ),
     ScriptedHost("pc-tmc-vanthu-02", *LIVE_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_OUTDATED),
     ScriptedHost("pc-tmc-motcua-03", *LIVE_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_NOT_INSTALLED),
     ScriptedHost(
-        "pc-phudong-01", *SILENT_SITE, windows=True, antivirus=pb.ANTIVIRUS_STATE_PROTECTED, silent=True
+        "pc-phudong-01",
+        *SILENT_SITE,
+        windows=True,
+        antivirus=pb.ANTIVIRUS_STATE_PROTECTED,
+        silent=True,
+        router_address="127.0.0.3",
     ),
 )
 DETAIL_HOST = HOSTS[0].hostname  # the host whose detail dashboard is queried: it has every section
+# The devices pc-tmc-ketoan-01 polls: a router that answers and a switch that does not.
+DETAIL_ROUTER, DOWN_SWITCH = (router.name for router in routers_of(LIVE_SITE[0]))
 SIMULATED_AGENTS = 20
 # Simulated hosts are all protected; two of the four scripted ones are.
 PROTECTED_SHARE = (SIMULATED_AGENTS + 2) / (SIMULATED_AGENTS + 4)
@@ -73,11 +93,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """A collector fed by the simulated fleet and the scripted agents, scraped by a real Prometheus
     that evaluates the project's recording rules every second."""
     prometheus = require_program("prometheus", "apt-get install prometheus")
+    snmptrap = require_program("snmptrap", "apt-get install snmp")
     tmp = tmp_path_factory.mktemp("dashboards")
     group = ProcessGroup(tmp / "logs")
     fleet: ScriptedFleet | None = None
     try:
-        collector = start_collector(group, tmp / "collector-data")
+        trap_port = free_port()
+        collector = start_collector(group, tmp / "collector-data", config=trap_config(tmp, trap_port))
         # Lab use: an any-site token, so every agent keeps the site it claims.
         token_file = write_token_file(tmp / "token", create_token(tmp / "collector-data"))
         group.spawn(
@@ -98,6 +120,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         )
         fleet = ScriptedFleet(collector.grpc_address, token_file.read_text().strip(), HOSTS)
         fleet.start()
+        # Once the collector knows the router (and its address) from a report, it takes its trap.
+        wait_until(
+            lambda: value_of(collector.samples(), "fleetwatch_netdev_up", device=DETAIL_ROUTER) == 1,
+            "the router in a report",
+            watch=(collector.process,),
+        )
+        send_cold_start(snmptrap, trap_port)
+        wait_until(
+            lambda: (
+                value_of(
+                    collector.samples(),
+                    "fleetwatch_netdev_traps_total",
+                    device=DETAIL_ROUTER,
+                    trap="cold_start",
+                )
+                == 1
+            ),
+            "the trap in /metrics",
+            watch=(collector.process,),
+        )
         server = start_prometheus(group, prometheus, tmp / "prometheus", collector.http_address)
         yield LiveStack(server, fleet, collector.http_address)
     finally:
@@ -112,6 +154,7 @@ def variable_values(live: LiveStack) -> dict[str, str]:
         "district": LIVE_SITE[1],
         "site": LIVE_SITE[0],
         "host": DETAIL_HOST,
+        "device": DETAIL_ROUTER,
         "instance": live.collector_instance,
     }
 
@@ -271,3 +314,86 @@ def test_rejected_pushes_appear_by_reason(live: LiveStack) -> None:
         reasons = {s["metric"]["reason"] for s in live.prometheus.result(expr) if "reason" in s["metric"]}
         time.sleep(0.5)
     assert reasons, f"no rejection by reason in {expr}"
+
+
+def routers_panel(title_prefix: str) -> dict[str, Any]:
+    board = DASHBOARDS["fleetwatch-routers.json"]
+    return next(p for p in query_panels(board) if p["title"].startswith(title_prefix))
+
+
+@pytest.mark.peer("prometheus")
+@pytest.mark.peer("snmptrap")
+def test_the_router_variables_offer_the_devices_in_the_data(live: LiveStack) -> None:
+    values = variable_values(live)
+    offered: dict[str, set[str]] = {}
+    for variable in variables(DASHBOARDS["fleetwatch-routers.json"]):
+        if variable["type"] == "query":
+            query = label_values_query(variable)
+            result = live.prometheus.result(substitute(query.promql(), values))
+            offered[query.variable] = {series["metric"].get(query.label, "") for series in result}
+    assert {LIVE_SITE[1], SILENT_SITE[1]} <= offered["district"]
+    assert LIVE_SITE[0] in offered["site"] and SILENT_SITE[0] not in offered["site"]
+    assert offered["device"] == {DETAIL_ROUTER, DOWN_SWITCH}
+
+
+@pytest.mark.peer("prometheus")
+@pytest.mark.peer("snmptrap")
+def test_the_router_panels_show_what_the_agents_polled(live: LiveStack) -> None:
+    values = variable_values(live)
+    routers = "fleetwatch-routers.json"
+    # The silent agent's devices keep their last values: their state is unknown, not up or down.
+    deadline = time.monotonic() + DATA_TIMEOUT_SECONDS
+    while panel_value(live, routers, "Chưa rõ", all_selected(values)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert panel_value(live, routers, "Chưa rõ", all_selected(values)) == 2
+    assert panel_value(live, routers, "Chưa rõ", values) == 0
+    assert panel_value(live, routers, "Router được giám sát", values) == 2
+    assert panel_value(live, routers, "Router không phản hồi", values) == 1, "the switch"
+    assert panel_value(live, routers, "Router không phản hồi", all_selected(values)) == 1
+    assert panel_value(live, routers, "Lỗi thăm dò", values) == 1
+    assert panel_value(live, routers, "Trạng thái", values) == 1, "the router answers"
+    # The trap the test sent, through the collector's receiver.
+    assert panel_value(live, routers, "Trap gần nhất", values) >= 0
+    traps = live.prometheus.result(
+        f'fleetwatch_netdev_traps_total{{device="{DETAIL_ROUTER}", trap="cold_start"}}'
+    )
+    assert [float(s["value"][1]) for s in traps] == [1.0]
+
+    # Interfaces: one row each, with description and type; the unused port has no link.
+    table = routers_panel("Cổng / Interfaces")
+    admin, oper = (
+        {s["metric"]["ifname"]: s for s in live.prometheus.result(substitute(target["expr"], values))}
+        for target in table["targets"][:2]
+    )
+    assert {name: s["metric"].get("ifalias", "") for name, s in admin.items()} == {
+        "ether1": "WAN VNPT FTTH",
+        "ether2": "LAN",
+        "ether3": "",
+    }
+    assert {s["metric"]["iftype"] for s in admin.values()} == {"6"}
+    assert {name: float(s["value"][1]) for name, s in oper.items()} == {"ether1": 1, "ether2": 1, "ether3": 0}
+
+    # Traffic in bits per second, over a window the data already covers (the dashboard's is at
+    # least a minute: a rate over a window longer than the data reads low).
+    inbound = substitute(routers_panel("Lưu lượng / Traffic")["targets"][0]["expr"], values, interval="10s")
+    expected = IN_BITS_PER_SECOND
+    full = live.prometheus.result_when(
+        inbound, lambda r: values_by(r, "ifname").get("ether1", 0) > 0.7 * expected
+    )
+    rates = values_by(full, "ifname")
+    assert 0.7 * expected < rates["ether1"] < 1.3 * expected, rates
+    assert rates["ether2"] == pytest.approx(expected / 4, rel=0.3) and rates["ether3"] == 0
+    # Utilization over the interface's speed (a recording rule over 5 minutes, so only the share
+    # between the directions is checked: 10 Mbit/s in, 2.5 Mbit/s out).
+    ether1 = f'{{device="{DETAIL_ROUTER}", ifname="ether1"}}'
+    shares, ratios = (
+        values_by(live.prometheus.result_when(f"{rule}{ether1}", lambda r: len(r) == 2), "direction")
+        for rule in (
+            "interface:fleetwatch_netdev_if_utilization:ratio_rate5m",
+            "interface:fleetwatch_netdev_if_errors:ratio_rate5m",
+        )
+    )
+    assert 0 < shares["in"] <= 1.3 * expected / WAN_SPEED, shares
+    assert shares["in"] / shares["out"] == pytest.approx(4, rel=0.2), shares
+    # 1 error and 0.5 discard per 100 packets received on ether1.
+    assert ratios["in"] == pytest.approx(1.5 / 101.5, rel=0.2) and ratios["out"] == 0

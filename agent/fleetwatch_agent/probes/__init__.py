@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetwatch_agent.probes import antivirus, connectivity, resources
+from fleetwatch_agent.probes import antivirus, connectivity, resources, snmp
 from fleetwatch_agent.probes.definition import ProbeConfig, ProbeDefinition
 
 __all__ = ["PROBES", "ProbeConfig", "ProbeDefinition"]
 
-PROBES: tuple[ProbeDefinition[Any, Any], ...] = (resources.PROBE, antivirus.PROBE, connectivity.PROBE)
+PROBES: tuple[ProbeDefinition[Any, Any], ...] = (
+    resources.PROBE,
+    antivirus.PROBE,
+    connectivity.PROBE,
+    snmp.PROBE,
+)

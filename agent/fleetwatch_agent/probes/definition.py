@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 
+# Bounds of every probe's interval_seconds: a second to a day.
+MIN_PROBE_INTERVAL_SECONDS = 1.0
+MAX_PROBE_INTERVAL_SECONDS = 86400.0
+
+
 class ProbeConfig(Protocol):
     """What the runner needs of every probe's config dataclass (frozen, with defaults)."""
 
@@ -21,8 +26,22 @@ class ProbeConfig(Protocol):
     @property
     def timeout_seconds(self) -> float: ...
 
+    @property
+    def interval_seconds(self) -> float:
+        """Seconds between two runs of the probe (agent/fleetwatch_agent/schedule.py); validate() calls
+        check_interval."""
+
     def validate(self) -> None:
         """Raise ValueError("<option>: <why>") for a bad value; the loader prefixes the option path."""
+
+
+def check_interval(interval_seconds: float) -> None:
+    """What every probe's validate() checks of its interval_seconds."""
+    if not MIN_PROBE_INTERVAL_SECONDS <= interval_seconds <= MAX_PROBE_INTERVAL_SECONDS:
+        raise ValueError(
+            f"interval_seconds: must be between {MIN_PROBE_INTERVAL_SECONDS:g} and "
+            f"{MAX_PROBE_INTERVAL_SECONDS:g} (a day)"
+        )
 
 
 C = TypeVar("C", bound=ProbeConfig)

@@ -1,16 +1,21 @@
-"""The `host` kind, what every agent reports: liveness, host facts, reports, probe outcomes, its queue."""
+"""The `host` kind, what every agent reports: liveness, host facts, reports, probe outcomes, its queue.
+
+Probes run at intervals of their own (agent/fleetwatch_agent/schedule.py): a report carries the
+outcomes of the probes that ran in its cycle only, so each probe's newest outcome is kept by name,
+with the collection time of the report that carried it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fleetwatch_collector.checks import MAX_SECONDS, Limits, Rejection, check_range, check_text
 from fleetwatch_collector.kinds.base import Kind, copy_message, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
-from fleetwatch_proto.limits import PROBE_NAME_RE
+from fleetwatch_proto.limits import CONFIG_VERSION_RE, MAX_PROBES, PROBE_NAME_RE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 if TYPE_CHECKING:
@@ -45,13 +50,20 @@ METRICS = (
     host_metric(
         "fleetwatch_agent_probe_success",
         "gauge",
-        "1 if the probe succeeded in the agent's latest cycle.",
+        "1 if the probe succeeded in its latest run.",
         "probe",
     ),
     host_metric(
         "fleetwatch_agent_probe_duration_seconds",
         "gauge",
-        "Duration of the probe in the agent's latest cycle.",
+        "Duration of the probe's latest run.",
+        "probe",
+    ),
+    host_metric(
+        "fleetwatch_agent_probe_last_run_timestamp_seconds",
+        "gauge",
+        "Collection time of the report that carried the probe's latest run (Unix seconds); each probe "
+        "runs at its own interval.",
         "probe",
     ),
     host_metric(
@@ -64,15 +76,38 @@ METRICS = (
         "counter",
         "Reports the agent dropped because its queue bound was hit.",
     ),
+    host_metric(
+        "fleetwatch_agent_config_info",
+        "info",
+        "Central configuration version the agent ran its latest report with (docs/central-config.md); "
+        "value is always 1.",
+        "version",
+    ),
+    host_metric(
+        "fleetwatch_agent_config_refused",
+        "gauge",
+        "1 while the agent refuses this central configuration version as invalid for it (it keeps the "
+        "one it had; the reason is in its log).",
+        "version",
+    ),
 )
 
 
 @dataclass
 class HostState:
-    """Outcomes of the probes of the newest cycle that ran any, and the newest queue figures."""
+    """Each probe's newest outcome and when it ran, and the newest queue figures."""
 
-    probes: Sequence[pb.ProbeResult] = ()
+    # By probe name, in the order the probes first appeared; at most MAX_PROBES names (the one that
+    # ran longest ago goes first), so an agent naming new probes cannot grow it without bound.
+    runs: dict[str, tuple[pb.ProbeResult, int]] = field(default_factory=dict)  # (outcome, collected ms)
     spool: pb.SpoolStats | None = None
+    # The newest report's central configuration: (version run, version refused, why).
+    config: tuple[str, str, str] = ("", "", "")
+
+    @property
+    def probes(self) -> tuple[pb.ProbeResult, ...]:
+        """The newest outcome of each probe."""
+        return tuple(outcome for outcome, _ in self.runs.values())
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
@@ -87,14 +122,24 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
         check_range(f"{where}.probes[{i}]", "duration_seconds", probe.duration_seconds, 0.0, MAX_SECONDS)
         if probe.error:
             check_text(f"{where}.probes[{i}]", "error", probe.error)
+    for name in ("config_version", "config_refused_version"):
+        value = getattr(report, name)
+        if value and not CONFIG_VERSION_RE.fullmatch(value):
+            raise Rejection("invalid_label", f"{where}.{name}: {value[:40]!r} is not a configuration version")
+    if report.config_refused_reason:
+        check_text(where, "config_refused_reason", report.config_refused_reason)
 
 
 def take(state: HostState, newer: Sequence[pb.Report]) -> None:
-    for report in reversed(newer):
-        if report.probes:
-            state.probes = tuple(copy_message(p) for p in report.probes)
-            break
+    for report in newer:
+        for probe in distinct(report.probes, lambda p: p.name):
+            state.runs[probe.name] = (copy_message(probe), report.collected_unix_ms)
+    while len(state.runs) > MAX_PROBES:
+        del state.runs[min(state.runs, key=lambda name: state.runs[name][1])]
     state.spool = newest_section(newer, "spool", state.spool)
+    if newer:
+        newest = max(newer, key=lambda r: r.seq)
+        state.config = (newest.config_version, newest.config_refused_version, newest.config_refused_reason)
 
 
 def render(c: Chunks, agent: AgentEntry, state: HostState) -> None:
@@ -114,20 +159,27 @@ def render(c: Chunks, agent: AgentEntry, state: HostState) -> None:
             ("site_name", agent.labels().site_name),
         ),
     )
-    for probe in distinct(state.probes, lambda p: p.name):
+    for probe, ran_ms in state.runs.values():  # names are label values (validate), one run each
         extra = (("probe", probe.name),)
         c.add("fleetwatch_agent_probe_success", int(probe.success), extra)
         c.add("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds, extra)
+        c.add("fleetwatch_agent_probe_last_run_timestamp_seconds", ran_ms / 1000.0, extra)
     if state.spool is not None:
         c.add("fleetwatch_agent_spool_reports", state.spool.queued_reports)
         c.add("fleetwatch_agent_spool_dropped_reports_total", state.spool.dropped_reports_total)
+    version, refused, _reason = state.config
+    if version:
+        c.add("fleetwatch_agent_config_info", 1, (("version", version),))
+    if refused:
+        c.add("fleetwatch_agent_config_refused", 1, (("version", refused),))
 
 
 KIND = Kind(
     name="host",
     section=None,
     summary="What every agent has: liveness, reports applied, host facts (`Report.host`), "
-    "probe outcomes (`Report.probes`), its queue (`Report.spool`).",
+    "each probe's newest outcome and run time (`Report.probes`, kept by probe name across reports), "
+    "its queue (`Report.spool`).",
     metrics=METRICS,
     new_state=HostState,
     validate=validate,

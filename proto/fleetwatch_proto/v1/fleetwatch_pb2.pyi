@@ -113,14 +113,18 @@ class EnrollResponse(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., secret: _Optional[str] = ..., site: _Optional[str] = ..., district: _Optional[str] = ..., site_type: _Optional[_Union[SiteType, str]] = ..., config: _Optional[_Union[AgentConfig, _Mapping]] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("reports", "config_version", "oldest_held_seq")
+    __slots__ = ("reports", "config_version", "oldest_held_seq", "config_refused_version", "config_refused_reason")
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     OLDEST_HELD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REFUSED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
     reports: _containers.RepeatedCompositeFieldContainer[Report]
     config_version: str
     oldest_held_seq: int
-    def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ..., config_version: _Optional[str] = ..., oldest_held_seq: _Optional[int] = ...) -> None: ...
+    config_refused_version: str
+    config_refused_reason: str
+    def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ..., config_version: _Optional[str] = ..., oldest_held_seq: _Optional[int] = ..., config_refused_version: _Optional[str] = ..., config_refused_reason: _Optional[str] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("acked_seq", "config", "retry_after_ms")
@@ -133,16 +137,27 @@ class PushResponse(_message.Message):
     def __init__(self, acked_seq: _Optional[int] = ..., config: _Optional[_Union[AgentConfig, _Mapping]] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class AgentConfig(_message.Message):
-    __slots__ = ("version", "interval_seconds", "targets", "snmp_devices")
+    __slots__ = ("version", "interval_seconds", "targets", "snmp_devices", "probe_intervals", "antivirus_outdated_after_days")
+    class ProbeIntervalsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     SNMP_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    PROBE_INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    ANTIVIRUS_OUTDATED_AFTER_DAYS_FIELD_NUMBER: _ClassVar[int]
     version: str
     interval_seconds: int
     targets: _containers.RepeatedCompositeFieldContainer[ConnectivityTarget]
     snmp_devices: _containers.RepeatedCompositeFieldContainer[SnmpDevice]
-    def __init__(self, version: _Optional[str] = ..., interval_seconds: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[ConnectivityTarget, _Mapping]]] = ..., snmp_devices: _Optional[_Iterable[_Union[SnmpDevice, _Mapping]]] = ...) -> None: ...
+    probe_intervals: _containers.ScalarMap[str, int]
+    antivirus_outdated_after_days: int
+    def __init__(self, version: _Optional[str] = ..., interval_seconds: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[ConnectivityTarget, _Mapping]]] = ..., snmp_devices: _Optional[_Iterable[_Union[SnmpDevice, _Mapping]]] = ..., probe_intervals: _Optional[_Mapping[str, int]] = ..., antivirus_outdated_after_days: _Optional[int] = ...) -> None: ...
 
 class ConnectivityTarget(_message.Message):
     __slots__ = ("name", "kind", "address")
@@ -165,7 +180,7 @@ class SnmpDevice(_message.Message):
     def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., credential_ref: _Optional[str] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("seq", "collected_unix_ms", "interval_seconds", "probes", "host", "resources", "antivirus", "connectivity", "network_devices", "events", "spool")
+    __slots__ = ("seq", "collected_unix_ms", "interval_seconds", "probes", "host", "resources", "antivirus", "connectivity", "network_devices", "events", "spool", "config_version", "config_refused_version", "config_refused_reason")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     COLLECTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +192,9 @@ class Report(_message.Message):
     NETWORK_DEVICES_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SPOOL_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REFUSED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
     seq: int
     collected_unix_ms: int
     interval_seconds: int
@@ -188,7 +206,10 @@ class Report(_message.Message):
     network_devices: _containers.RepeatedCompositeFieldContainer[NetworkDevice]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     spool: SpoolStats
-    def __init__(self, seq: _Optional[int] = ..., collected_unix_ms: _Optional[int] = ..., interval_seconds: _Optional[int] = ..., probes: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., antivirus: _Optional[_Union[Antivirus, _Mapping]] = ..., connectivity: _Optional[_Union[Connectivity, _Mapping]] = ..., network_devices: _Optional[_Iterable[_Union[NetworkDevice, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., spool: _Optional[_Union[SpoolStats, _Mapping]] = ...) -> None: ...
+    config_version: str
+    config_refused_version: str
+    config_refused_reason: str
+    def __init__(self, seq: _Optional[int] = ..., collected_unix_ms: _Optional[int] = ..., interval_seconds: _Optional[int] = ..., probes: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., antivirus: _Optional[_Union[Antivirus, _Mapping]] = ..., connectivity: _Optional[_Union[Connectivity, _Mapping]] = ..., network_devices: _Optional[_Iterable[_Union[NetworkDevice, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., spool: _Optional[_Union[SpoolStats, _Mapping]] = ..., config_version: _Optional[str] = ..., config_refused_version: _Optional[str] = ..., config_refused_reason: _Optional[str] = ...) -> None: ...
 
 class ProbeResult(_message.Message):
     __slots__ = ("name", "success", "duration_seconds", "error")

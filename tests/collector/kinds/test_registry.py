@@ -17,7 +17,14 @@ from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.kinds import KINDS, Kind
 from fleetwatch_collector.validate import Limits
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from tests.collector.support import NOW_MS, add_antivirus, add_connectivity, full_report
+from tests.collector.support import (
+    NOW_MS,
+    add_antivirus,
+    add_connectivity,
+    add_network_devices,
+    full_report,
+    trap_devices,
+)
 
 IDS = [kind.name for kind in KINDS]
 # Rendered by exposition.py, not by its kind: its value depends on the time of the scrape.
@@ -61,7 +68,8 @@ def test_counter_names_are_unique_across_kinds() -> None:
 
 def full_entry_fleet() -> FleetState:
     fleet = FleetState(clock=lambda: NOW_MS / 1000)
-    fleet.apply("a1", [add_connectivity(add_antivirus(full_report(1)))])
+    fleet.apply("a1", [add_network_devices(add_connectivity(add_antivirus(full_report(1))))])
+    trap_devices(fleet, "a1")
     return fleet
 
 
@@ -77,7 +85,9 @@ def test_each_kind_renders_all_and_only_its_own_metrics(kind: Kind[Any]) -> None
 
 @pytest.mark.parametrize("kind", KINDS, ids=IDS)
 def test_each_kind_accepts_a_full_report(kind: Kind[Any]) -> None:
-    kind.validate("reports[0]", add_connectivity(add_antivirus(full_report(1))), Limits())
+    kind.validate(
+        "reports[0]", add_network_devices(add_connectivity(add_antivirus(full_report(1)))), Limits()
+    )
 
 
 def test_counters_survive_the_store_format() -> None:

@@ -1,23 +1,32 @@
-"""The antivirus probe on Windows: one PowerShell run reads Security Center, Defender and services."""
+"""The antivirus probe on Windows: Security Center, Defender and services, through WMI or PowerShell."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
 from fleetwatch_agent.probes.antivirus import windows_detections as wd
 from fleetwatch_agent.probes.antivirus import windows_parse as wp
+from fleetwatch_agent.probes.antivirus import windows_wmi as wmi
 from fleetwatch_agent.probes.antivirus.model import AntivirusResult, Detection, host_state
 from fleetwatch_agent.probes.antivirus.windows_defender import DEFENDER_STATUS_COMMAND, parse_defender_status
+from fleetwatch_agent.probes.antivirus.windows_parse import Part
 from fleetwatch_agent.probes.antivirus.windows_products import Readings, products
 from fleetwatch_agent.probes.antivirus.windows_registrations import PathCheck, file_state
 from fleetwatch_agent.probes.antivirus.windows_services import SERVICES_COMMAND, parse_services, wql_filter
 from fleetwatch_agent.probes.antivirus.windows_text import decode, nfc, oem_code_page
+from fleetwatch_agent.probes.antivirus.windows_wmi_values import error_text
 from fleetwatch_agent.probes.context import ProbeContext
 
+log = logging.getLogger(__name__)
+
+# The same five reads come from WMI in-process (windows_wmi, the default) or from PowerShell; the choice
+# is made once when the probe starts (windows_wmi.choose_source) and every result names it.
+#
 # One ``powershell -NoProfile -NonInteractive -Command <script>`` per collection (each start costs
 # about 300 ms) runs the five commands below, each in its own try/catch, and prints one JSON object:
 # ``{"security_center": "<that command's JSON>", "security_center_error": "<id>: <message>", ...}``.
@@ -111,14 +120,6 @@ def run_powershell(script: str, timeout: float) -> tuple[int, str, str]:
     return completed.returncode, decode(completed.stdout, code_page), decode(completed.stderr, code_page)
 
 
-@dataclass(frozen=True)
-class Part:
-    """What one command of the script gave: its output, or the error it raised."""
-
-    output: str | None = None
-    error: str | None = None
-
-
 def parse_script_output(stdout: str) -> dict[str, Part]:
     """The script's JSON object split into its parts; raises wp.ParseError when it is not one."""
     text = stdout.strip().lstrip("\ufeff")
@@ -157,6 +158,24 @@ def build_result(
         if exit_code != 0:
             return unknown(f"powershell exited with code {exit_code}: {wp.one_line(stderr, 150)}")
         return unknown(str(exc))
+    return result_from_parts(
+        parts,
+        committed_cursor=committed_cursor,
+        now=now,
+        outdated_after_seconds=outdated_after_seconds,
+        path_exists=path_exists,
+    )
+
+
+def result_from_parts(
+    parts: dict[str, Part],
+    *,
+    committed_cursor: str | None,
+    now: float,
+    outdated_after_seconds: float,
+    path_exists: PathCheck = lambda path: None,
+) -> AntivirusResult:
+    """The probe's result from the five reads, whichever source gave them (pure)."""
     errors: list[str] = []  # unexpected failures, reported in the result's error
 
     registered: tuple[wp.SecurityCenterProduct, ...] = ()
@@ -174,7 +193,7 @@ def build_result(
     status_error = ""
     mp = parts["defender_status"]
     if mp.error is not None:
-        if not wp.command_missing(mp.error):  # no Defender module: Defender is not installed
+        if not wp.product_missing(mp.error):  # no Defender module or namespace: not installed
             status_error = f"{DEFENDER_STATUS_COMMAND}: {wp.one_line(mp.error)}"
     else:
         try:
@@ -221,7 +240,7 @@ def _detections(
     """New Defender detections and the cursor recording them; no cursor when they could not be read."""
     part = parts["detections"]
     if part.error is not None:
-        if quiet or wp.command_missing(part.error):
+        if quiet or wp.product_missing(part.error):
             return (), {}, []
         return (), {}, [f"{wd.DETECTIONS_COMMAND}: {wp.one_line(part.error)}"]
     try:
@@ -245,13 +264,18 @@ def make_collector(
     context: ProbeContext,
     run: Runner = run_powershell,
     path_exists: PathCheck = file_state,
+    open_wmi: Callable[[], wmi.Wmi | str] = wmi.open_system_wmi,
 ) -> Callable[[], AntivirusResult]:
-    """The collect function; ``run`` executes a PowerShell script, ``path_exists`` checks a program."""
+    """The collect function, reading through the source chosen now (``config.windows_source``).
+
+    ``open_wmi`` reaches WMI, ``run`` executes a PowerShell script, ``path_exists`` checks a program.
+    """
     timeout = config.timeout_seconds * SCRIPT_SHARE_OF_TIMEOUT
     outdated_after_seconds = config.outdated_after_days * 86_400
+    source = wmi.choose_source(config.windows_source, open_wmi)
+    log.info("antivirus: Security Center, Defender and services read through %s", source.describe())
 
-    def collect() -> AntivirusResult:
-        now = context.clock()
+    def through_powershell(now: float) -> AntivirusResult:
         try:
             exit_code, stdout, stderr = run(SCRIPT, timeout)
         except FileNotFoundError:
@@ -269,5 +293,29 @@ def make_collector(
             outdated_after_seconds=outdated_after_seconds,
             path_exists=path_exists,
         )
+
+    def through_wmi(access: wmi.Wmi, now: float) -> AntivirusResult:
+        # Each query's own failure is its part's error; what raises here is COM refusing this thread.
+        try:
+            parts = access.read()
+        except Exception as exc:
+            return unknown(f"WMI: {error_text(exc)}")
+        return result_from_parts(
+            parts,
+            committed_cursor=context.cursors.get(wd.DETECTIONS_CURSOR),
+            now=now,
+            outdated_after_seconds=outdated_after_seconds,
+            path_exists=path_exists,
+        )
+
+    def collect() -> AntivirusResult:
+        now = context.clock()
+        if source.wmi is not None:
+            result = through_wmi(source.wmi, now)
+        elif source.name == "wmi":
+            result = unknown(source.note)
+        else:
+            result = through_powershell(now)
+        return replace(result, source=source.name, source_note=source.note)
 
     return collect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,10 @@ class Cursor:
 def _lines_from(path: Path, inode: int, offset: int) -> list[tuple[str, Cursor]]:
     """Complete lines from ``offset``, each with the cursor just after it."""
     with path.open("rb") as handle:
+        # Only what is there: read(MAX_READ) allocates (and faults in) the whole MiB every time.
+        size = os.fstat(handle.fileno()).st_size
         handle.seek(offset)
-        data = handle.read(MAX_READ)
+        data = handle.read(max(0, min(MAX_READ, size - offset)))
     result = []
     start = 0
     while (end := data.find(b"\n", start)) >= 0:

@@ -73,6 +73,17 @@ class AntivirusResult:
     error: str = ""
     # New cursor values (see probes/context.py), committed with the report that carries them.
     cursors: dict[str, str] = field(default_factory=dict)
+    # Windows: what the readings came through, "wmi" or "powershell" (chosen once at start), and why
+    # when it is not WMI or WMI is unusable; "" elsewhere. Shown by `check`, not sent.
+    source: str = ""
+    source_note: str = ""
+
+
+# The sources of AntivirusResult.source, for people.
+SOURCES: dict[str, str] = {
+    "wmi": "WMI, in-process",
+    "powershell": "PowerShell, one process per collection",
+}
 
 
 def clock_skew(signature_updated_unix: int, now_unix: float) -> int:

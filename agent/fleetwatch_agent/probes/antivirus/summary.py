@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetwatch_agent.probes.antivirus.model import AntivirusResult, ProductStatus
+from fleetwatch_agent.probes.antivirus.model import SOURCES, AntivirusResult, ProductStatus
 
 
 def _age(seconds: float) -> str:
@@ -34,6 +34,9 @@ def lines(result: AntivirusResult, now: float) -> list[str]:
     out += [_product(p, now) for p in result.products]
     if not result.products:
         out.append("  - no antivirus product found")
+    if result.source:
+        note = f" ({result.source_note})" if result.source_note else ""
+        out.append(f"  read through {SOURCES.get(result.source, result.source)}{note}")
     if result.error:
         out.append(f"  ! {result.error}")
     for d in result.detections:

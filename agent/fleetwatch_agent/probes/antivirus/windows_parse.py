@@ -34,6 +34,14 @@ class ParseError(ValueError):
     """Output of a command that is not what the command prints; the message names the command."""
 
 
+@dataclass(frozen=True)
+class Part:
+    """What one read gave (a PowerShell command or a WMI query): its JSON text, or the error it raised."""
+
+    output: str | None = None
+    error: str | None = None
+
+
 def json_records(text: str | None, command: str) -> list[dict[str, Any]]:
     """The objects one ``... | ConvertTo-Json`` printed: empty output is none, an object is one."""
     if text is None or not text.strip():
@@ -69,12 +77,15 @@ def bool_value(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: "²" is a digit to str.isdigit(), not to int()
+
+
 def int_value(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
     return None
 
@@ -251,6 +262,13 @@ def security_center_missing(error: str) -> bool:
 def command_missing(error: str) -> bool:
     """True when the cmdlet does not exist (no Defender module), in any display language."""
     return "commandnotfoundexception" in error.lower()
+
+
+def product_missing(error: str) -> bool:
+    """True when what a product would be read through does not exist: its cmdlet, or its WMI namespace
+    or class (WBEM_E_INVALID_NAMESPACE 0x8004100E, WBEM_E_INVALID_CLASS 0x80041010): not installed."""
+    lowered = error.lower()
+    return command_missing(error) or security_center_missing(error) or "0x80041010" in lowered
 
 
 def security_center_status(

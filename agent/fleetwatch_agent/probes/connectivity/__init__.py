@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from fleetwatch_agent.probes.connectivity import summary, wire
+from fleetwatch_agent.probes.connectivity import wire
 from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
 from fleetwatch_agent.probes.connectivity.targets import TargetConfig
 from fleetwatch_agent.probes.context import ProbeContext
-from fleetwatch_agent.probes.definition import ProbeDefinition
+from fleetwatch_agent.probes.definition import ProbeDefinition, check_interval
 from fleetwatch_proto.limits import TARGET_NAME_RE
 
 
@@ -18,8 +19,10 @@ class ConnectivityConfig:
     """Settings of the connectivity probe: [probes.connectivity]. Nothing public is probed by default."""
 
     enabled: bool = True
-    # Seconds one cycle's checks may take (they end by 90% of it); keep it below the agent's
-    # interval_seconds. Traceroutes and LAN sweeps run after the report, within as long again.
+    # Seconds between two rounds of checks; an outage is measured to within this much.
+    interval_seconds: float = 60.0
+    # Seconds one cycle's checks may take (they end by 90% of it); keep it below interval_seconds.
+    # Traceroutes and LAN sweeps run after the report, within as long again.
     timeout_seconds: float = 10.0
     # Attempts per ICMP/TCP/DNS burst (TCP: at most 3), the spacing between them and the wait for
     # each answer (for HTTP: for the connection to each address).
@@ -38,9 +41,9 @@ class ConnectivityConfig:
     site_router: str = ""
     # More targets: [[probes.connectivity.targets]] name, kind (icmp|tcp|dns|http), address, ca_file.
     targets: tuple[TargetConfig, ...] = ()
-    # When a target fails (timeout, unreachable): a short traceroute in a separate process after
-    # the report (needs root or CAP_NET_RAW), reported in the next one; at most once per target
-    # per this many seconds.
+    # When a target fails (timeout, unreachable): a short traceroute in the background after the
+    # report (no privilege needed: ICMP or UDP datagram sockets, IcmpSendEcho2 on Windows), reported
+    # in the next one; at most once per target per this many seconds.
     traceroute: bool = True
     traceroute_min_interval_seconds: float = 900.0
     traceroute_max_hops: int = 15
@@ -53,8 +56,13 @@ class ConnectivityConfig:
     discovery_rate_per_second: float = 50.0
     discovery_interface: str = ""
     discovery_network: str = ""
+    # Windows: where the default gateway and DNS servers are read. "auto": the IP Helper API in-process,
+    # or `route print` and PowerShell (a process each per cycle) when it fails when the agent starts;
+    # decided once, logged, shown by `check`. "iphlpapi" or "commands": that one, no fallback.
+    windows_source: Literal["auto", "iphlpapi", "commands"] = "auto"
 
     def validate(self) -> None:
+        check_interval(self.interval_seconds)
         if min(self.timeout_seconds, self.attempt_timeout_seconds, self.http_timeout_seconds) <= 0:
             raise ValueError(
                 "timeout_seconds, attempt_timeout_seconds, http_timeout_seconds: must be positive"
@@ -67,6 +75,8 @@ class ConnectivityConfig:
             raise ValueError("traceroute_max_hops: must be between 1 and 64")
         if not 1 <= self.discovery_rate_per_second <= 1000 or self.discovery_interval_seconds < 60:
             raise ValueError("discovery_rate_per_second: 1-1000; discovery_interval_seconds: at least 60")
+        if self.windows_source not in ("auto", "iphlpapi", "commands"):
+            raise ValueError(f"windows_source: {self.windows_source!r} is not auto, iphlpapi or commands")
         if bool(self.discovery_interface) != bool(self.discovery_network):
             raise ValueError("discovery_interface and discovery_network: set both or neither")
         for i, target in enumerate(self.targets):
@@ -82,4 +92,11 @@ def make_collector(config: ConnectivityConfig, context: ProbeContext) -> Callabl
     return make(config, context)
 
 
-PROBE = ProbeDefinition("connectivity", ConnectivityConfig, make_collector, wire.to_wire, summary.lines)
+def summary_lines(result: ConnectivityResult, now: float) -> list[str]:
+    """The lines `fleetwatch-agent check` prints; summary.py is imported by `check` only."""
+    from fleetwatch_agent.probes.connectivity import summary
+
+    return summary.lines(result, now)
+
+
+PROBE = ProbeDefinition("connectivity", ConnectivityConfig, make_collector, wire.to_wire, summary_lines)

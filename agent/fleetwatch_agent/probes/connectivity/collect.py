@@ -127,9 +127,9 @@ class LanSweeps:
         return LanResult(len(done.devices), tuple(fresh)), {discovery.CURSOR: cursor}
 
 
-def _ipv4(text: str) -> bool:
+def _ip_literal(text: str) -> bool:
     try:
-        ipaddress.IPv4Address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
@@ -141,8 +141,11 @@ def make_collector(
     *,
     resolve: Resolver = SYSTEM.resolve,
     paths: PathDiagnosis | None = None,
+    network: netinfo.Reader | None = None,
 ) -> Callable[[], ConnectivityResult]:
-    """The probe's collect function; tests replace name lookups (``resolve``) and traceroutes (``paths``)."""
+    """The probe's collect function; tests replace name lookups (``resolve``), traceroutes (``paths``) and
+    where the gateway and DNS servers are read (``network``, else chosen now from ``windows_source``)."""
+    network = network or netinfo.choose_reader(config.windows_source)
     limiter = PathLimiter(config.traceroute_min_interval_seconds, time.monotonic)
     diagnosis = paths or PathDiagnosis(config.traceroute_max_hops, config.timeout_seconds)
     sweeps = LanSweeps(config)
@@ -153,7 +156,7 @@ def make_collector(
         failing = {
             s.name: s.result.address
             for s in statuses
-            if not s.result.success and s.result.error in DIAGNOSED_ERRORS and _ipv4(s.result.address)
+            if not s.result.success and s.result.error in DIAGNOSED_ERRORS and _ip_literal(s.result.address)
         }
         due = {name: address for name, address in failing.items() if limiter.due(name)}
         if not due:
@@ -172,11 +175,11 @@ def make_collector(
         started_ms = int(context.clock() * 1000)
         deadline = aio.now() + check_budget(config)
         finished, path_overruns = diagnosis.take()
-        # Windows asks `route print` and PowerShell: a share of the budget at most.
+        # Windows's fallback asks `route print` and PowerShell: a share of the budget at most.
         ask = max(0.5, check_budget(config) * PLANNING_SHARE)
         plan = plan_targets(
-            gateway=netinfo.default_gateway(ask) if config.gateway else None,
-            dns_servers=netinfo.dns_servers(ask) if config.dns_name else [],
+            gateway=network.default_gateway(ask) if config.gateway else None,
+            dns_servers=network.dns_servers(ask) if config.dns_name else [],
             dns_name=config.dns_name,
             collector_addresses=context.collector_addresses if config.collector else (),
             site_router=config.site_router,
@@ -200,6 +203,15 @@ def make_collector(
         if config.discovery:
             lan, known = sweeps.take(context)
             cursors.update(known)
-        return ConnectivityResult(statuses, tuple(outages), lan, cursors, len(cut), overruns)
+        return ConnectivityResult(
+            statuses,
+            tuple(outages),
+            lan,
+            cursors,
+            len(cut),
+            overruns,
+            network_source=network.source,
+            network_source_note=network.note,
+        )
 
     return collect

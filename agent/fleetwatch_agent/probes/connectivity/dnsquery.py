@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
+import os
 import socket
 import struct
 from dataclasses import dataclass
@@ -37,6 +37,11 @@ MAX_DATAGRAM = 65535
 LOOKUP_SECONDS = 5.0
 
 
+def query_id_now() -> int:
+    """An unpredictable query id from the OS's generator (RFC 5452), as secrets.randbelow(0x10000) gives."""
+    return int.from_bytes(os.urandom(2), "big")
+
+
 @dataclass(frozen=True)
 class _Answer:
     """One query: answered (rtt set, with the response) or failed (error and detail)."""
@@ -53,7 +58,7 @@ async def _udp(address: Address, port: int, name: str, deadline: float) -> tuple
     """One UDP query on a connected socket; responses with another id are ignored."""
     # Connected: the kernel drops other peers' datagrams and turns an ICMP port unreachable into
     # ConnectionRefusedError.
-    query_id = secrets.randbelow(0x10000)
+    query_id = query_id_now()
     where = address.with_port(port)
     with socket.socket(address.family, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
@@ -94,7 +99,7 @@ async def _recv_exactly(sock: socket.socket, size: int) -> bytes:
 
 async def _tcp(address: Address, port: int, name: str, deadline: float) -> tuple[Response | None, _Answer]:
     """One query over TCP, two-byte length prefixed (RFC 1035 4.2.2), on a connection of its own."""
-    query_id = secrets.randbelow(0x10000)
+    query_id = query_id_now()
     where = f"{address.with_port(port)} over TCP"
     query = build_query(query_id, name)
     with socket.socket(address.family, socket.SOCK_STREAM) as sock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import statistics
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -38,6 +38,11 @@ class CheckResult:
         return 1.0 - self.received / self.sent if self.sent else 0.0
 
 
+def _mean(values: Sequence[float]) -> float:
+    """statistics.fmean, without importing statistics (and decimal, fractions) into the running agent."""
+    return math.fsum(values) / len(values)
+
+
 def from_rtts(
     sent: int, rtts: Sequence[float], error: ErrorReason = "", detail: str = "", **extra: object
 ) -> CheckResult:
@@ -46,13 +51,13 @@ def from_rtts(
     # without smoothing, over one burst). Success means at least one answer.
     if not rtts:
         return CheckResult(False, sent, 0, error=error or "timeout", detail=detail, **extra)  # type: ignore[arg-type]
-    jitter = statistics.fmean(abs(b - a) for a, b in itertools.pairwise(rtts)) if len(rtts) > 1 else 0.0
+    jitter = _mean([abs(b - a) for a, b in itertools.pairwise(rtts)]) if len(rtts) > 1 else 0.0
     return CheckResult(
         True,
         sent,
         len(rtts),
         min(rtts),
-        statistics.fmean(rtts),
+        _mean(rtts),
         max(rtts),
         jitter,
         "",
@@ -108,3 +113,15 @@ class ConnectivityResult:
     # Since the agent started: cycles with checks cut, and path diagnoses cut at their budget or
     # skipped because the previous one was still running.
     overruns_total: int = 0
+    # Where the gateway and DNS servers were read (netinfo.Reader, chosen once at start), and why when
+    # it is not the preferred one. Shown by `check`, not sent.
+    network_source: str = ""
+    network_source_note: str = ""
+
+
+# The sources of network_source, for people.
+NETWORK_SOURCES: dict[str, str] = {
+    "files": "/proc/net/route and /etc/resolv.conf",
+    "iphlpapi": "the IP Helper API, in-process",
+    "commands": "`route print` and PowerShell, a process each per cycle",
+}

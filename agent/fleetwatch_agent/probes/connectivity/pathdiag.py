@@ -1,8 +1,9 @@
 """Path diagnosis in the background: the traceroutes of a cycle's failing targets, for the next report."""
 # A cycle's report never waits for a traceroute. After the checks, the failing targets' addresses go to one
-# daemon thread, which traces them all in one child process within its own budget; the next cycle takes what
-# finished and carries it in its report. One diagnosis runs at a time: a cycle that finds the previous one
-# still running starts none (an overrun), and its failing targets are diagnosed by a later cycle.
+# daemon thread, which traces them all at once (traceroute.py: unprivileged probes, in that thread) within its
+# own budget; the next cycle takes what finished and carries it in its report. One diagnosis runs at a time: a
+# cycle that finds the previous one still running starts none (an overrun), and its failing targets are
+# diagnosed by a later cycle.
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class PathDiagnosis:
             return self._thread is not None and self._thread.is_alive()
 
     def start(self, targets: Mapping[str, str]) -> bool:
-        """Diagnose ``targets`` (name -> IPv4 address) in the background; False while one still runs."""
+        """Diagnose ``targets`` (name -> IP address) in the background; False while one still runs."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetwatch_agent.probes.connectivity.model import ConnectivityResult
+from fleetwatch_agent.probes.connectivity.model import NETWORK_SOURCES, ConnectivityResult
 
 
 def lines(result: ConnectivityResult, now: float) -> list[str]:
@@ -27,6 +27,10 @@ def lines(result: ConnectivityResult, now: float) -> list[str]:
             else:
                 line += f"; path ends after hop {path.hops} ({path.last_hop or 'no answer'})"
         out.append(line)
+    if result.network_source:
+        name = NETWORK_SOURCES.get(result.network_source, result.network_source)
+        note = f" ({result.network_source_note})" if result.network_source_note else ""
+        out.append(f"  gateway and DNS servers read from {name}{note}")
     if result.checks_cut:
         out.append(f"  ! {result.checks_cut} check(s) cut at the probe's budget (timeout_seconds too short)")
     for outage in result.outages:

@@ -1,43 +1,43 @@
-"""Path diagnosis: short ICMP traceroutes in a separate process (scapy), and how often to run them."""
-# One child traces every failing target of a cycle at once, a round per TTL, and stops at its own deadline
-# with what it has: when an uplink dies every target fails together, and one process (about 40 MB with scapy's
-# layers) is enough for all of them.
+"""Path diagnosis without privileges: short traceroutes of several targets at once, and how often."""
+# The probes are the platform's unprivileged ones (traceroute_linux.py: ICMP or UDP datagram sockets with
+# IP_RECVERR; traceroute_windows.py: IcmpSendEcho2), the rounds the same everywhere (traceroute_hops.py). It
+# runs in the calling thread (pathdiag.py gives it a background one): no child process, no packet library,
+# neither root nor CAP_NET_RAW, so it works under the hardened systemd unit too.
+#
+# Run by hand: python -m fleetwatch_agent.probes.connectivity.traceroute ADDRESS... (one JSON line).
 
 from __future__ import annotations
 
 import argparse
-import atexit
-import contextlib
+import dataclasses
 import ipaddress
 import json
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from fleetwatch_agent.probes.connectivity.model import PathResult
+from fleetwatch_agent.probes.connectivity.traceroute_hops import (
+    ICMP_ERROR_INTERVAL_SECONDS,
+    Hop,
+    Prober,
+    walk,
+)
 
-MODULE = "fleetwatch_agent.probes.connectivity.traceroute"
-# Allowance for starting Python and importing scapy's layers (about 0.5 s here) in the child.
-STARTUP_SECONDS = 2.0
+__all__ = ["ICMP_ERROR_INTERVAL_SECONDS", "PathLimiter", "run_traceroute", "run_traceroutes"]
+
 MIN_PER_HOP_SECONDS = 0.05
 MAX_PER_HOP_SECONDS = 1.0
-# The child stops after this many consecutive hops without an answer: past a dead link every
-# further hop is silent too, and each would cost a whole per-hop timeout.
-MAX_SILENT_HOPS = 3
-# Routers answer about one ICMP error per second to a host (Linux net.ipv4.icmp_ratelimit).
-ICMP_ERROR_INTERVAL_SECONDS = 1.05
-# Each child holds Python and scapy's layers (about 40 MB).
-MAX_CONCURRENT = 2
 MAX_ADDRESSES = 64
-_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+PROTOCOLS = ("auto", "icmp", "udp")
 
 # PathResult.error is "<code>: <detail for people>"; the codes are these.
 ERROR_CODES = ("invalid_argument", "dns_error", "unsupported", "not_permitted", "timeout", "busy", "failed")
+
+# (addresses, protocol) -> (the platform's prober, {address: error} for those it cannot probe).
+Opener = Callable[[Sequence[str], str], tuple[Prober, dict[str, str]]]
 
 
 class PathLimiter:
@@ -71,254 +71,118 @@ class PathLimiter:
 
 def per_hop_timeout(max_hops: int, timeout: float) -> float:
     """Seconds to wait for each hop so that ``max_hops`` silent hops fit in ``timeout``, clamped."""
-    budget = (timeout - STARTUP_SECONDS) / max(1, max_hops)
-    return max(MIN_PER_HOP_SECONDS, min(MAX_PER_HOP_SECONDS, budget))
+    return max(MIN_PER_HOP_SECONDS, min(MAX_PER_HOP_SECONDS, timeout / max(1, max_hops)))
 
 
-def _path_of(data: object) -> PathResult | None:
-    if not isinstance(data, dict):
+def platform_opener(addresses: Sequence[str], protocol: str) -> tuple[Prober, dict[str, str]]:
+    """The probes of this platform; every address gets an "unsupported" error where there are none."""
+    if sys.platform.startswith("linux"):
+        from fleetwatch_agent.probes.connectivity import traceroute_linux
+
+        chosen: traceroute_linux.Protocol = next(
+            (p for p in traceroute_linux.PROTOCOLS if p == protocol), "auto"
+        )
+        return traceroute_linux.open_prober(addresses, chosen)
+    if sys.platform == "win32":
+        from fleetwatch_agent.probes.connectivity import traceroute_windows
+
+        return traceroute_windows.open_prober(addresses)
+    return _NoProber(), dict.fromkeys(addresses, f"unsupported: no unprivileged traceroute on {sys.platform}")
+
+
+class _NoProber:
+    def round(self, targets: Sequence[str], ttl: int, timeout: float) -> dict[str, Hop]:
+        return {}
+
+    def close(self) -> None:
         return None
-    hops, last_hop, reached = data.get("hops"), data.get("last_hop"), data.get("reached")
-    if not (
-        isinstance(hops, int)
-        and not isinstance(hops, bool)
-        and hops >= 0
-        and isinstance(last_hop, str)
-        and isinstance(reached, bool)
-    ):
-        return None
-    cut = "timeout: cut at the path budget" if data.get("cut") is True else ""
-    return PathResult(hops, last_hop, reached, cut)
 
 
-def parse_output(
-    returncode: int, stdout: str, stderr: str, addresses: Sequence[str]
-) -> dict[str, PathResult]:
-    """The PathResult of each address from the child's output: its last stdout line is one JSON object."""
-    # {"paths": {address: {"hops", "last_hop", "reached", "cut"}}} or {"error": "<code>: <detail>"}; anything
-    # else is a "failed" error for every address.
-    lines = [line for line in stdout.splitlines() if line.strip()]
+def _literal(address: str) -> bool:
     try:
-        data = json.loads(lines[-1]) if lines else None
+        ipaddress.ip_address(address)
     except ValueError:
-        data = None
-    if isinstance(data, dict):
-        if isinstance(data.get("error"), str) and data["error"]:
-            return dict.fromkeys(addresses, PathResult(error=data["error"]))
-        paths = data.get("paths")
-        if returncode == 0 and isinstance(paths, dict):
-            parsed = {a: _path_of(paths.get(a)) for a in addresses}
-            if all(p is not None for p in parsed.values()):
-                return {a: p for a, p in parsed.items() if p is not None}
-    errors = [line for line in stderr.splitlines() if line.strip()]
-    said = (errors[-1] if errors else (lines[-1] if lines else "no output"))[:200]
-    if returncode != 0:
-        return dict.fromkeys(addresses, PathResult(error=f"failed: exit status {returncode}: {said}"))
-    return dict.fromkeys(addresses, PathResult(error=f"failed: unexpected output: {said}"))
+        return False
+    return True
 
 
 def run_traceroutes(
-    addresses: Sequence[str], max_hops: int = 15, timeout: float = 10.0
+    addresses: Sequence[str],
+    max_hops: int = 15,
+    timeout: float = 10.0,
+    *,
+    protocol: str = "auto",
+    opener: Opener = platform_opener,
 ) -> dict[str, PathResult]:
-    """Trace the paths to ``addresses`` (IPv4 literals) in one child process, within ``timeout`` seconds."""
-    # The child (``python -m`` this module) imports scapy, so the steady agent never does; it needs root or
-    # CAP_NET_RAW. Failures never raise: they come back as PathResult.error, a code from ERROR_CODES, a colon,
-    # and a detail. A path the child had no time to finish keeps the hops it found, with error "timeout: cut
-    # at the path budget".
+    """Trace the paths to ``addresses`` (IPv4 and IPv6 literals) all at once, within ``timeout`` seconds."""
+    # ``protocol``: "auto" (Linux: ICMP echo where net.ipv4.ping_group_range allows it, else UDP), "icmp" or
+    # "udp" (Windows always sends ICMP echo). Failures never raise: they come back as PathResult.error, a code
+    # from ERROR_CODES, a colon, and a detail. A path the deadline interrupts keeps the hops it found, with
+    # error "timeout: cut at the path budget".
+    started = time.monotonic()
     results: dict[str, PathResult] = {}
     targets: list[str] = []
     for address in dict.fromkeys(addresses):
-        try:
-            targets.append(str(ipaddress.IPv4Address(address)))
-        except ValueError:
-            why = "traceroute is IPv4 only" if ":" in address else "not an IPv4 address"
-            results[address] = PathResult(error=f"unsupported: {address}: {why}")
+        if not _literal(address):
+            results[address] = PathResult(error=f"invalid_argument: {address}: not an IP address")
+        elif len(targets) >= MAX_ADDRESSES:
+            results[address] = PathResult(error=f"busy: more than {MAX_ADDRESSES} addresses at once")
+        else:
+            targets.append(address)
+    if not 1 <= max_hops <= 255 or timeout <= 0 or protocol not in PROTOCOLS:
+        why = f"invalid_argument: max_hops must be 1..255, timeout positive, protocol one of {PROTOCOLS}"
+        return results | dict.fromkeys(targets, PathResult(error=why))
     if not targets:
         return results
-    targets = targets[:MAX_ADDRESSES]
-    started = time.monotonic()
-    if not _slots.acquire(timeout=timeout):
-        busy = PathResult(error=f"busy: {MAX_CONCURRENT} traceroutes already running")
-        return results | dict.fromkeys(targets, busy)
+    prober, errors = opener(targets, protocol)
     try:
-        remaining = max(0.0, timeout - (time.monotonic() - started))
-        hop_timeout = per_hop_timeout(max_hops, remaining)
-        command = [sys.executable, "-m", MODULE, *targets]
-        command += ["--max-hops", str(max_hops), "--per-hop-timeout", f"{hop_timeout:g}"]
-        command += ["--deadline", f"{max(hop_timeout, remaining - STARTUP_SECONDS):g}"]
+        results |= {address: PathResult(error=error) for address, error in errors.items()}
+        traced = [address for address in targets if address not in errors]
+        hop_timeout = per_hop_timeout(max_hops, timeout)
         try:
-            returncode, stdout, stderr = _run_child(command, remaining)
-        except subprocess.TimeoutExpired:
-            return results | dict.fromkeys(
-                targets, PathResult(error=f"timeout: no result within {timeout:g} s")
-            )
-        except OSError as exc:
-            failed = PathResult(error=f"failed: cannot start {sys.executable}: {exc}")
-            return results | dict.fromkeys(targets, failed)
+            results |= walk(prober, traced, max_hops, hop_timeout, started + timeout)
+        except OSError as exc:  # a socket or handle failing mid-way: a failed diagnosis, not a crashed thread
+            results |= dict.fromkeys(traced, PathResult(error=f"failed: {exc.strerror or exc}"))
     finally:
-        _slots.release()
-    return results | parse_output(returncode, stdout, stderr, targets)
+        prober.close()
+    return results
 
 
-_children: set[subprocess.Popen[str]] = set()
-_children_lock = threading.Lock()
-
-
-def _run_child(command: list[str], timeout: float) -> tuple[int, str, str]:
-    """Run the child within ``timeout`` (killed after it: TimeoutExpired); killed too if the agent exits."""
-    child = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-    )
-    with _children_lock:
-        _children.add(child)
+def resolve(address: str) -> str | PathResult:
+    """The literal itself, or the first address of a name (IPv4 or IPv6), or a "dns_error" PathResult."""
+    if _literal(address):
+        return address
     try:
-        stdout, stderr = child.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        raise
-    finally:
-        with _children_lock:
-            _children.discard(child)
-    return child.returncode, stdout, stderr
-
-
-@atexit.register
-def _kill_children() -> None:
-    """The agent is exiting: a diagnosis in a daemon thread must not leave its child behind."""
-    with _children_lock:
-        for child in _children:
-            with contextlib.suppress(OSError):
-                child.kill()
+        return str(socket.getaddrinfo(address, None, socket.AF_UNSPEC, socket.SOCK_DGRAM)[0][4][0])
+    except (OSError, UnicodeError) as exc:
+        return PathResult(error=f"dns_error: {address}: {exc}")
 
 
 def run_traceroute(address: str, max_hops: int = 15, timeout: float = 10.0) -> PathResult:
-    """Trace the path to one ``address`` (an IPv4 literal, or a name looked up first); see run_traceroutes."""
-    try:
-        target = str(ipaddress.ip_address(address))
-    except ValueError:
-        try:
-            target = str(socket.getaddrinfo(address, None, socket.AF_INET, socket.SOCK_RAW)[0][4][0])
-        except (OSError, UnicodeError) as exc:
-            return PathResult(error=f"dns_error: {address}: {exc}")
+    """Trace the path to one ``address`` (an IP literal, or a name looked up first); see run_traceroutes."""
+    target = resolve(address)
+    if isinstance(target, PathResult):
+        return target
     return run_traceroutes([target], max_hops, timeout)[target]
 
 
-# ---- the child process ---------------------------------------------------------------------------
-
-
-class _Tracer:
-    """The child's rounds: echo requests with one TTL to every target still traced, answers by target."""
-
-    def __init__(self, hop_timeout: float) -> None:
-        from scapy.config import conf
-        from scapy.layers.inet import ICMP, IP
-        from scapy.sendrecv import sr
-
-        scapy_conf: Any = conf
-        scapy_conf.verb = 0
-        self.ip: Any = IP
-        self.icmp: Any = ICMP
-        self.send: Any = sr
-        self.hop_timeout = hop_timeout
-        self.identifier = int.from_bytes(os.urandom(2), "big")
-
-    def round(self, targets: Sequence[str], ttl: int) -> dict[str, tuple[int, str]]:
-        """{target: (ICMP type, sender)} of the targets whose probe with this TTL was answered."""
-        probes = [self.ip(dst=t, ttl=ttl) / self.icmp(id=self.identifier, seq=ttl) for t in targets]
-        answered, _ = self.send(probes, timeout=self.hop_timeout, verbose=0)
-        found: dict[str, tuple[int, str]] = {}
-        for sent, received in answered:
-            if self.icmp in received:
-                found[str(sent[self.ip].dst)] = (int(received[self.icmp].type), str(received[self.ip].src))
-        return found
-
-
-def _trace(addresses: Sequence[str], max_hops: int, hop_timeout: float, seconds: float) -> dict[str, object]:
-    """Echo requests with TTL 1..max_hops to every target, each until its destination or its path's end."""
-    # A target silent after an answered hop is asked again after a second (routers answer about one
-    # ICMP error per second to a host), as long as asking again brings answers; all ends after
-    # ``seconds``.
-    until = time.monotonic() + seconds
-    tracer = _Tracer(hop_timeout)
-    paths: dict[str, dict[str, object]] = {
-        a: {"hops": 0, "last_hop": "", "reached": False} for a in addresses
-    }
-    silent = dict.fromkeys(addresses, 0)
-    active = list(addresses)
-    out_of_time = False
-    for ttl in range(1, max_hops + 1):
-        if not active:
-            break
-        if time.monotonic() + hop_timeout > until:
-            out_of_time = True
-            break
-        answers = tracer.round(active, ttl)
-        # Ask again only where the hop before answered: past a silent hop, silence is the path's.
-        missing = [a for a in active if a not in answers and silent[a] == 0]
-        progress = True
-        while missing and progress and time.monotonic() + ICMP_ERROR_INTERVAL_SECONDS + hop_timeout <= until:
-            time.sleep(ICMP_ERROR_INTERVAL_SECONDS)
-            more = tracer.round(missing, ttl)
-            answers.update(more)
-            progress = bool(more)
-            missing = [a for a in missing if a not in more]
-        for address in list(active):
-            if address not in answers:
-                silent[address] += 1
-                if silent[address] >= MAX_SILENT_HOPS:
-                    active.remove(address)
-                continue
-            silent[address] = 0
-            kind, source = answers[address]
-            paths[address].update(hops=ttl, last_hop=source)
-            if kind == 0:  # echo reply: the destination
-                paths[address]["reached"] = True
-                active.remove(address)
-            elif kind == 3:  # destination unreachable: the path ends at this hop
-                paths[address]["reached"] = source == address
-                active.remove(address)
-            # 11, time exceeded: a router on the way
-    for address in active if out_of_time else ():
-        paths[address]["cut"] = True
-    return {"paths": paths}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the child: print one JSON line, the paths or {"error": "<code>: <detail>"}."""
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__)
-    parser.add_argument("addresses", nargs="+", help="IPv4 addresses (not names)")
+    """Trace the given addresses or names; print {address: PathResult as an object} as one JSON line."""
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__)
+    parser.add_argument("addresses", nargs="+", help="IP addresses or names")
     parser.add_argument("--max-hops", type=int, default=15)
-    parser.add_argument("--per-hop-timeout", type=float, default=1.0)
-    parser.add_argument("--deadline", type=float, default=60.0, help="seconds for everything")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds for everything")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="auto")
     args = parser.parse_args(argv)
-    status = 0
-    try:
-        addresses = [str(ipaddress.IPv4Address(a)) for a in args.addresses]
-        if not 1 <= args.max_hops <= 255 or args.per_hop_timeout <= 0 or args.deadline <= 0:
-            raise ValueError("--max-hops must be 1..255, --per-hop-timeout and --deadline positive")
-    except ValueError as exc:
-        result: dict[str, object] = {"error": f"invalid_argument: {exc}"}
-        status = 2
-    else:
-        try:
-            result = _trace(addresses, args.max_hops, args.per_hop_timeout, args.deadline)
-        except ImportError as exc:
-            result = {"error": f"unsupported: scapy is not installed ({exc}); pip install 'scapy>=2.5'"}
-            status = 3
-        except PermissionError as exc:
-            result = {"error": f"not_permitted: traceroute needs root or CAP_NET_RAW ({exc})"}
-            status = 4
-        except Exception as exc:  # the parent maps every failure to a PathResult
-            result = {"error": f"failed: {type(exc).__name__}: {exc}"[:300]}
-            status = 5
-    print(json.dumps(result), flush=True)
-    return status
+    found = {address: resolve(address) for address in args.addresses}
+    literals = [target for target in found.values() if isinstance(target, str)]
+    paths = run_traceroutes(literals, args.max_hops, args.timeout, protocol=args.protocol)
+    results = {
+        address: target if isinstance(target, PathResult) else paths[target]
+        for address, target in found.items()
+    }
+    print(json.dumps({address: dataclasses.asdict(path) for address, path in results.items()}), flush=True)
+    return 0 if all(not path.error for path in results.values()) else 1
 
 
 if __name__ == "__main__":

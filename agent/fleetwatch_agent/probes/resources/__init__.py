@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetwatch_agent.probes.context import ProbeContext
-from fleetwatch_agent.probes.definition import ProbeDefinition
-from fleetwatch_agent.probes.resources import summary, wire
+from fleetwatch_agent.probes.definition import ProbeDefinition, check_interval
+from fleetwatch_agent.probes.resources import wire
 from fleetwatch_agent.probes.resources.collect import make_reader
 
 
@@ -16,6 +16,8 @@ class ResourcesConfig:
     """Settings of the resources probe: [probes.resources]."""
 
     enabled: bool = True
+    # Seconds between two collections; the CPU share is the average over this interval.
+    interval_seconds: float = 15.0
     # Seconds one collection may take before it is reported as failed.
     timeout_seconds: float = 5.0
     # Interface names to leave out (shell patterns).
@@ -24,6 +26,7 @@ class ResourcesConfig:
     ignore_fstypes: tuple[str, ...] = ("squashfs", "iso9660", "udf")
 
     def validate(self) -> None:
+        check_interval(self.interval_seconds)
         if self.timeout_seconds <= 0:
             raise ValueError("timeout_seconds: must be positive")
 
@@ -36,4 +39,11 @@ def make_collector(
     return lambda: wire.message(read())
 
 
-PROBE = ProbeDefinition("resources", ResourcesConfig, make_collector, wire.to_wire, summary.lines)
+def summary_lines(result: wire.Resources, now: float) -> list[str]:
+    """The lines `fleetwatch-agent check` prints; summary.py is imported by `check` only."""
+    from fleetwatch_agent.probes.resources import summary
+
+    return summary.lines(result, now)
+
+
+PROBE = ProbeDefinition("resources", ResourcesConfig, make_collector, wire.to_wire, summary_lines)

@@ -1,22 +1,22 @@
-"""The traceroute limiter, the child's output, run_traceroute against a fake scapy in the child."""
+"""The traceroute's public side: the limiter, run_traceroutes' contract, real traces on loopback, the CLI."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from fleetwatch_agent.probes.connectivity import traceroute
 from fleetwatch_agent.probes.connectivity.model import PathResult
-from fleetwatch_agent.probes.connectivity.traceroute import PathLimiter, parse_output, run_traceroute
+from fleetwatch_agent.probes.connectivity.traceroute import PathLimiter, run_traceroute, run_traceroutes
+from fleetwatch_agent.probes.connectivity.traceroute_hops import Hop
 
-# No packet leaves the host in this file: the traceroute child runs against a fake scapy.
-ADDRESS = "127.0.0.2"
-
-
-# ---- traceroute limiter and output -------------------------------------------------------------------
+# Packets in this file go to 127.0.0.1 and ::1 only; the rest runs against a scripted prober.
 
 
 class FakeClock:
@@ -52,242 +52,155 @@ def test_limiter_refusals_do_not_push_the_next_run_back() -> None:
 
 
 def test_per_hop_timeout_fits_the_hops_in_the_budget_within_bounds() -> None:
-    assert traceroute.per_hop_timeout(16, 10.0) == pytest.approx(0.5)
+    assert traceroute.per_hop_timeout(16, 10.0) == pytest.approx(0.625)
     assert traceroute.per_hop_timeout(1, 60.0) == traceroute.MAX_PER_HOP_SECONDS
     assert traceroute.per_hop_timeout(64, 1.0) == traceroute.MIN_PER_HOP_SECONDS
 
 
-OTHER = "10.0.9.9"
+# ---- run_traceroutes against a scripted prober -----------------------------------------------------------
+
+
+class Prober:
+    """Every target: hop 1 a router, hop 2 the target itself."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.closed = False
+        self.asked: list[tuple[int, tuple[str, ...], float]] = []
+
+    def round(self, targets: Sequence[str], ttl: int, timeout: float) -> dict[str, Hop]:
+        self.asked.append((ttl, tuple(targets), timeout))
+        if self.fail:
+            raise OSError(9, "Bad file descriptor")
+        return {t: Hop("transit", "10.0.0.1") if ttl == 1 else Hop("reached", t) for t in targets}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Opener:
+    def __init__(self, errors: dict[str, str] | None = None, fail: bool = False) -> None:
+        self.prober = Prober(fail)
+        self.errors = errors or {}
+        self.calls: list[tuple[list[str], str]] = []
+
+    def __call__(self, addresses: Sequence[str], protocol: str) -> tuple[Prober, dict[str, str]]:
+        self.calls.append((list(addresses), protocol))
+        return self.prober, {a: e for a, e in self.errors.items() if a in addresses}
+
+
+def test_every_address_is_traced_once_in_the_same_rounds() -> None:
+    opener = Opener()
+    results = run_traceroutes(["10.9.0.1", "2001:db8::7", "10.9.0.1"], 15, 10.0, opener=opener)
+    assert results == {
+        "10.9.0.1": PathResult(2, "10.9.0.1", True),
+        "2001:db8::7": PathResult(2, "2001:db8::7", True),
+    }
+    assert opener.calls == [(["10.9.0.1", "2001:db8::7"], "auto")]
+    assert [ttl for ttl, _, _ in opener.prober.asked] == [1, 2]
+    assert {timeout for _, _, timeout in opener.prober.asked} == {traceroute.per_hop_timeout(15, 10.0)}
+    assert opener.prober.closed
+
+
+def test_names_and_garbage_are_invalid_and_never_probed() -> None:
+    opener = Opener()
+    results = run_traceroutes(["portal.example", "10.9.0.300", ""], 5, 5.0, opener=opener)
+    assert results == {
+        "portal.example": PathResult(error="invalid_argument: portal.example: not an IP address"),
+        "10.9.0.300": PathResult(error="invalid_argument: 10.9.0.300: not an IP address"),
+        "": PathResult(error="invalid_argument: : not an IP address"),
+    }
+    assert opener.calls == []
 
 
 @pytest.mark.parametrize(
-    ("returncode", "stdout", "stderr", "expected"),
-    [
-        (
-            0,
-            '{"paths": {"127.0.0.2": {"hops": 3, "last_hop": "10.199.3.2", "reached": true}}}\n',
-            "",
-            PathResult(3, "10.199.3.2", True),
-        ),
-        (
-            0,
-            'WARNING: noise\n{"paths": {"127.0.0.2": {"hops": 0, "last_hop": "", "reached": false}}}\n',
-            "",
-            PathResult(),
-        ),
-        (
-            0,
-            '{"paths": {"127.0.0.2": {"hops": 2, "last_hop": "10.0.0.2", "reached": false, "cut": true}}}\n',
-            "",
-            PathResult(2, "10.0.0.2", False, "timeout: cut at the path budget"),
-        ),
-        (4, '{"error": "not_permitted: needs root"}\n', "", PathResult(error="not_permitted: needs root")),
-        (0, '{"paths": {"127.0.0.2": {"hops": true, "last_hop": "x", "reached": false}}}\n', "", None),
-        (0, '{"paths": {"127.0.0.2": {"hops": -1, "last_hop": "x", "reached": false}}}\n', "", None),
-        (0, '{"paths": {"127.0.0.2": {"hops": 1, "last_hop": 5, "reached": false}}}\n', "", None),
-        (0, '{"paths": {"10.0.0.1": {"hops": 1, "last_hop": "x", "reached": false}}}\n', "", None),
-        (0, '{"hops": 1, "last_hop": "x", "reached": false}\n', "", None),
-        (0, "[1, 2]\n", "", None),
-        (0, "garbage\n", "", None),
-        (0, "", "", None),
-        (1, "", "Traceback ...\nSystemError: boom\n", None),
-        (-9, '{"paths": {"127.0.0.2": {"hops": 1, "last_hop": "x", "reached": false}}}', "", None),
-    ],
+    ("max_hops", "timeout", "protocol"),
+    [(0, 5.0, "auto"), (256, 5.0, "auto"), (5, 0.0, "auto"), (5, 5.0, "tcp")],
 )
-def test_child_output_mapping(returncode: int, stdout: str, stderr: str, expected: PathResult | None) -> None:
-    result = parse_output(returncode, stdout, stderr, [ADDRESS])[ADDRESS]
-    if expected is not None:
-        assert result == expected
+def test_invalid_settings_are_invalid_arguments(max_hops: int, timeout: float, protocol: str) -> None:
+    opener = Opener()
+    result = run_traceroutes(["10.9.0.1"], max_hops, timeout, protocol=protocol, opener=opener)["10.9.0.1"]
+    assert result.error.startswith("invalid_argument: max_hops must be 1..255")
+    assert opener.calls == []
+
+
+def test_more_than_the_maximum_of_addresses_are_refused_as_busy() -> None:
+    addresses = [f"10.9.{n // 250}.{n % 250 + 1}" for n in range(traceroute.MAX_ADDRESSES + 2)]
+    opener = Opener()
+    results = run_traceroutes(addresses, 5, 5.0, opener=opener)
+    assert len(opener.calls[0][0]) == traceroute.MAX_ADDRESSES
+    busy = [a for a, r in results.items() if r.error.startswith("busy: ")]
+    assert busy == addresses[traceroute.MAX_ADDRESSES :]
+
+
+def test_addresses_the_platform_cannot_probe_carry_its_error() -> None:
+    opener = Opener({"10.9.0.2": "not_permitted: ICMP datagram socket: Permission denied"})
+    results = run_traceroutes(["10.9.0.1", "10.9.0.2"], 5, 5.0, protocol="icmp", opener=opener)
+    assert results["10.9.0.2"] == PathResult(error="not_permitted: ICMP datagram socket: Permission denied")
+    assert results["10.9.0.1"] == PathResult(2, "10.9.0.1", True)
+    assert all("10.9.0.2" not in targets for _, targets, _ in opener.prober.asked)
+
+
+def test_a_socket_failing_mid_way_is_a_failed_diagnosis_not_an_exception() -> None:
+    opener = Opener(fail=True)
+    assert run_traceroutes(["10.9.0.1"], 5, 5.0, opener=opener) == {
+        "10.9.0.1": PathResult(error="failed: Bad file descriptor")
+    }
+    assert opener.prober.closed
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_name(*_: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    assert run_traceroute("portal.example") == PathResult(
+        error="dns_error: portal.example: [Errno -2] Name or service not known"
+    )
+
+
+# ---- real traces on loopback (Linux) ---------------------------------------------------------------------
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux datagram sockets")
+
+
+def ping_sockets_allowed() -> bool:
+    """Whether this process may open ICMP datagram sockets (net.ipv4.ping_group_range)."""
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    return any(low <= group <= high for group in {os.getgid(), *os.getgroups()})
+
+
+@linux_only
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_udp_probes_reach_loopback_at_the_first_hop(address: str) -> None:
+    """Loopback's port unreachable comes back through the error queue: reached, hop 1, no privilege used."""
+    assert run_traceroutes([address], 4, 5.0, protocol="udp") == {address: PathResult(1, address, True)}
+
+
+@linux_only
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_icmp_probes_follow_ping_group_range(address: str) -> None:
+    result = run_traceroutes([address], 4, 5.0, protocol="icmp")[address]
+    if ping_sockets_allowed():
+        assert result == PathResult(1, address, True)
     else:
-        assert result.error.startswith("failed: ") and (result.hops, result.reached) == (0, False)
-    if returncode == 1:
-        assert "SystemError: boom" in result.error
+        assert result.error.startswith("not_permitted: ICMP datagram socket: "), result
+        assert "ping_group_range" in result.error
 
 
-def test_child_output_has_a_path_for_every_address() -> None:
-    stdout = json.dumps({"paths": {ADDRESS: {"hops": 1, "last_hop": "x", "reached": False}}})
-    results = parse_output(0, stdout, "", [ADDRESS, OTHER])
-    assert set(results) == {ADDRESS, OTHER}
-    assert all(r.error.startswith("failed: unexpected output") for r in results.values())
+@linux_only
+def test_auto_traces_loopback_either_way_and_localhost_by_name() -> None:
+    assert run_traceroutes(["127.0.0.1"], 4, 5.0) == {"127.0.0.1": PathResult(1, "127.0.0.1", True)}
+    result = run_traceroute("localhost", 4, 5.0)
+    assert result.reached and result.hops == 1 and result.last_hop in ("127.0.0.1", "::1"), result
 
 
-# ---- run_traceroute against a fake scapy in the child ---------------------------------------------
-
-FAKE_LAYERS = """
-class Layer:
-    def __init__(self, **fields):
-        self.fields = fields
-    def __getattr__(self, name):
-        return self.fields[name]
-    def __truediv__(self, other):
-        return Packet(self, other)
-class Packet:
-    def __init__(self, ip, icmp):
-        self.ip, self.icmp = ip, icmp
-    def __getitem__(self, layer):
-        return self.ip if layer is IP else self.icmp
-class IP(Layer): pass
-class ICMP(Layer): pass
-"""
-
-# FAKE_SCAPY: {ttl: [ICMP type, sender]} for every destination, or {"by_target": {destination: {...}}};
-# or a behaviour word. FAKE_SCAPY_PER_ROUND: at most that many answers per sr() call (rate limits);
-# FAKE_SCAPY_DELAY: seconds each sr() call takes.
-FAKE_SENDRECV = """
-import json, os, time
-from scapy.layers.inet import ICMP, IP
-class Answer:
-    def __init__(self, kind, source):
-        self.kind, self.source = kind, source
-    def __contains__(self, layer):
-        return True
-    def __getitem__(self, layer):
-        return type("L", (), {"src": self.source, "type": self.kind})()
-def sr(probes, timeout, verbose):
-    behaviour = os.environ["FAKE_SCAPY"]
-    per_round = int(os.environ.get("FAKE_SCAPY_PER_ROUND", "1000"))
-    time.sleep(float(os.environ.get("FAKE_SCAPY_DELAY", "0")))
-    answered = []
-    for probe in probes:
-        with open(os.environ["FAKE_SCAPY_LOG"], "a") as log:
-            log.write(f"{probe.ip.fields['ttl']} {timeout} {probe.ip.fields['dst']}\\n")
-        if behaviour == "not_root":
-            raise PermissionError(1, "Operation not permitted")
-        if behaviour == "hang":
-            time.sleep(60)
-        if behaviour == "crash":
-            raise RuntimeError("boom")
-        table = json.loads(behaviour)
-        table = table.get("by_target", {}).get(probe.ip.fields["dst"], {}) if "by_target" in table else table
-        answer = table.get(str(probe.ip.fields["ttl"]))
-        if answer and len(answered) < per_round:
-            answered.append((probe, Answer(*answer)))
-    return answered, []
-"""
-
-
-@pytest.fixture
-def fake_scapy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fake scapy package first on the child's path; returns the file where it logs each probe."""
-    package = tmp_path / "scapy"
-    (package / "layers").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "config.py").write_text("conf = type('Conf', (), {})()\n")
-    (package / "layers" / "__init__.py").write_text("")
-    (package / "layers" / "inet.py").write_text(FAKE_LAYERS)
-    (package / "sendrecv.py").write_text(FAKE_SENDRECV)
-    log = tmp_path / "probes.log"
-    log.touch()
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    monkeypatch.setenv("FAKE_SCAPY_LOG", str(log))
-    return log
-
-
-def probed_ttls(log: Path) -> list[int]:
-    return [int(line.split()[0]) for line in log.read_text().splitlines()]
-
-
-def test_scapy_missing_is_unsupported(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (fake_scapy.parent / "scapy" / "sendrecv.py").unlink()
-    monkeypatch.setenv("FAKE_SCAPY", "{}")
-    result = run_traceroute(ADDRESS, 5, 20.0)
-    assert result.error.startswith("unsupported: scapy is not installed"), result
-    assert probed_ttls(fake_scapy) == []
-
-
-def test_not_root_is_not_permitted(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", "not_root")
-    result = run_traceroute(ADDRESS, 5, 20.0)
-    assert result.error.startswith("not_permitted: "), result
-    assert "CAP_NET_RAW" in result.error
-
-
-def test_exception_in_the_child_is_failed(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", "crash")
-    assert run_traceroute(ADDRESS, 5, 20.0).error == "failed: RuntimeError: boom"
-
-
-def test_child_that_does_not_finish_is_a_timeout(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", "hang")
-    result = run_traceroute(ADDRESS, 5, 3.0)
-    assert result == PathResult(error="timeout: no result within 3 s")
-
-
-def test_ipv6_is_refused_before_starting_a_child(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", "{}")
-    assert run_traceroute("::1").error.startswith("unsupported: ")
-    assert probed_ttls(fake_scapy) == []
-
-
-@pytest.mark.parametrize(
-    ("answers", "expected", "ttls"),
-    [
-        pytest.param(
-            {"1": [11, "10.0.0.1"], "2": [11, "10.0.1.1"], "3": [0, ADDRESS]},
-            PathResult(3, ADDRESS, True),
-            [1, 2, 3],
-            id="reached: stops at the destination",
-        ),
-        pytest.param(
-            {"1": [11, "10.0.0.1"], "2": [3, "10.0.1.1"], "3": [0, ADDRESS]},
-            PathResult(2, "10.0.1.1", False),
-            [1, 2],
-            id="a router says unreachable: the path ends there",
-        ),
-        pytest.param(
-            {"1": [11, "10.0.0.1"], "3": [11, "10.0.2.1"]},
-            PathResult(3, "10.0.2.1", False),
-            [1, 2, 2, 3, 4, 4, 5, 6],  # the first silent hop after an answer is asked again once
-            id="one silent router is skipped, three silent hops end the trace",
-        ),
-        pytest.param({}, PathResult(), [1, 1, 2, 3], id="nothing answers"),
-    ],
-)
-def test_child_walks_the_ttls(
-    fake_scapy: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    answers: dict[str, list[object]],
-    expected: PathResult,
-    ttls: list[int],
-) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", json.dumps(answers))
-    assert run_traceroute(ADDRESS, 15, 20.0) == expected
-    assert probed_ttls(fake_scapy) == ttls
-
-
-def test_child_stops_at_max_hops(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", json.dumps({str(ttl): [11, f"10.0.{ttl}.1"] for ttl in range(1, 20)}))
-    assert run_traceroute(ADDRESS, 4, 10.0) == PathResult(4, "10.0.4.1", False)
-    timeouts = {float(line.split()[1]) for line in fake_scapy.read_text().splitlines()}
-    assert timeouts == {traceroute.per_hop_timeout(4, 10.0)}
-
-
-def test_one_child_traces_every_target_in_rounds(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Behind a router answering one error per round (a rate limit), every path still gets its hop."""
-    targets = ["10.0.5.1", "10.0.5.2", "10.0.5.3"]
-    behind = {"1": [11, "10.0.0.1"], "2": [3, "10.0.0.1"]}
-    table = {"by_target": {t: behind for t in targets}}
-    monkeypatch.setenv("FAKE_SCAPY", json.dumps(table))
-    monkeypatch.setenv("FAKE_SCAPY_PER_ROUND", "1")
-    results = traceroute.run_traceroutes(targets, 15, 30.0)
-    assert results == dict.fromkeys(targets, PathResult(2, "10.0.0.1", False))
-    lines = fake_scapy.read_text().splitlines()
-    assert {line.split()[2] for line in lines} == set(targets)
-
-
-def test_a_child_out_of_time_keeps_its_hops(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every hop answers (a long path): the child's own deadline stops it with what it found."""
-    monkeypatch.setenv("FAKE_SCAPY", json.dumps({str(ttl): [11, f"10.0.{ttl}.1"] for ttl in range(1, 65)}))
-    monkeypatch.setenv("FAKE_SCAPY_DELAY", "0.1")
-    result = run_traceroute(ADDRESS, 64, 3.0)
-    assert result.error == "timeout: cut at the path budget"
-    assert result.hops >= 1 and result.last_hop == f"10.0.{result.hops}.1" and not result.reached
-
-
-def test_invalid_and_ipv6_addresses_start_no_child(fake_scapy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_SCAPY", "{}")
-    results = traceroute.run_traceroutes(["::1", "portal.example"], 5, 5.0)
-    assert results["::1"].error.startswith("unsupported: ::1: traceroute is IPv4 only")
-    assert results["portal.example"].error.startswith("unsupported: ")
-    assert probed_ttls(fake_scapy) == []
+@linux_only
+def test_the_command_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status = traceroute.main(["127.0.0.1", "::1", "--max-hops", "3", "--timeout", "4", "--protocol", "udp"])
+    printed = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert printed == {
+        "127.0.0.1": {"hops": 1, "last_hop": "127.0.0.1", "reached": True, "error": ""},
+        "::1": {"hops": 1, "last_hop": "::1", "reached": True, "error": ""},
+    }
