@@ -1,9 +1,16 @@
-"""A central configuration reaches 4,130 simulated agents within two intervals; an invalid one is refused
-and reported by every agent, which keeps the version it runs.
+"""Scale check, run by hand: a central configuration reaches 4,130 simulated agents, and an invalid
+one is refused and reported by every agent, which keeps the version it runs.
+
+    .venv/bin/python -m pytest -s benchmarks/central_config_fleet.py
 
 Real processes: a collector and `fleetwatch-sim` (4,130 agents over real gRPC, each deciding with the
 agent's own code, fleetwatch_agent.centralstate). The configuration is set with `fleetwatch-collector
-config set` against the collector's data folder, then SIGHUP. Everything is read from /metrics.
+config set` against the collector's data folder, then SIGHUP. Everything is read from /metrics, and
+it prints how many agent intervals the fleet took. It fails when a scrape begun two intervals (and
+2 s for the delivery) after the set still shows an agent on the old version: an agent learns a new
+version in a Push response and shows it in its next report, so the collector's view needs up to two
+intervals plus the delivery, and a late or retried Push makes it miss. It is not part of the test
+suite: it asserts a wall-clock bound, which the shared machines of CI cannot keep.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from fleetwatch_collector.centralconfig import merge, validate_document, version_of
+from tests.e2e.conftest import processes  # noqa: F401  (the fixture)
 from tests.e2e.support import (
     CollectorProcess,
     ManagedProcess,
@@ -124,7 +132,8 @@ def within_two_intervals(
 
 
 def test_a_configuration_reaches_the_whole_fleet_and_an_invalid_one_is_refused_by_all(
-    tmp_path: Path, processes: ProcessGroup
+    tmp_path: Path,
+    processes: ProcessGroup,  # noqa: F811  (the fixture imported above)
 ) -> None:
     data_dir = tmp_path / "collector"
     config = tmp_path / "collector.toml"
