@@ -24,6 +24,7 @@ ERROR_STATUS_NAMES = (
 )  # fmt: skip
 NO_SUCH_NAME = 2
 AUTHORIZATION_ERROR = 16
+NO_ANSWER = "no answer (a wrong community or privacy key looks the same)"
 
 # pysnmp error indications (pysnmp.proto.errind) by class name: (class, text for people).
 _TIMEOUT = ("RequestTimedOut",)
@@ -66,7 +67,7 @@ def from_indication(indication: object) -> PollError:
     description = str(indication) or names[0]
     for name in names:
         if name in _TIMEOUT:
-            return PollError(TIMEOUT, "no answer (a wrong community or privacy key looks the same)")
+            return PollError(TIMEOUT, NO_ANSWER)
         if name in _AUTH:
             return PollError(AUTH, f"authentication refused: {_AUTH[name]}")
         if name in _MALFORMED:

@@ -12,8 +12,9 @@ with max-repetitions 25 (snmp/README.md has the details):
     (answers <= 64 variables)          whole tables: 148 requests, twice the variables, 0.9-1.4 s
                                        one column at a time: 80 requests, 0.55-1.7 s
 
-The poller's CPU follows the variables decoded (~0.1 ms each), so whole tables (41 columns for 20)
-cost twice as much; side by side takes the fewest round trips, which counts most over a WAN link.
+The poller's CPU follows the variables decoded (~2 µs each with ber.py, ~60 µs with pysnmp's pyasn1
+for v3), so whole tables (41 columns for 20) cost twice as much; side by side takes the fewest round
+trips, which counts most over a WAN link.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_snmp import errors, oids, tables
+from fleetwatch_snmp.community import CommunitySession
 from fleetwatch_snmp.counters import CounterExtender
-from fleetwatch_snmp.engines import Engines
 from fleetwatch_snmp.errors import PollError
 from fleetwatch_snmp.oids import Oid
-from fleetwatch_snmp.session import Session
 from fleetwatch_snmp.target import DeviceTarget
-from fleetwatch_snmp.values import Missing, Value, text
+from fleetwatch_snmp.values import Answer, Missing, Value, text
 from fleetwatch_snmp.walk import ColumnWalk
+
+if TYPE_CHECKING:
+    from fleetwatch_snmp.engines import Engines
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,16 @@ log = logging.getLogger(__name__)
 FORGET_AFTER_SECONDS = 7200.0
 # Forgetting scans every device: done at most once per this many seconds, not once per poll.
 FORGET_EVERY_SECONDS = 60.0
+
+
+class _Requests(Protocol):
+    """A device's session: community.py (SNMPv1/v2c) or session.py (SNMPv3, pysnmp)."""
+
+    async def get(self, oids: Sequence[Oid]) -> Answer: ...
+
+    async def next(self, oids: Sequence[Oid]) -> Answer: ...
+
+    async def bulk(self, oids: Sequence[Oid], max_repetitions: int) -> Answer: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,11 @@ class _Reading:
 
 
 class Poller:
-    """Polls devices with one pysnmp engine; keeps each device's counter extension state by name."""
+    """Polls devices; keeps each device's counter extension state by name.
+
+    SNMPv1/v2c devices are asked over a UDP socket per poll with our own codec (community.py); SNMPv3
+    ones through pysnmp engines (session.py, engines.py), imported at the first v3 poll only.
+    """
 
     def __init__(
         self,
@@ -66,7 +84,7 @@ class Poller:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent: {max_concurrent} is not at least 1")
         self._semaphore = asyncio.Semaphore(max_concurrent)
-        self._engines = Engines()
+        self._engines: Engines | None = None
         self._counters = CounterExtender()
         self._getnext: dict[str, float] = {}  # devices walked with GETNEXT: name -> last poll
         self._forget_after = forget_after_seconds
@@ -94,7 +112,8 @@ class Poller:
     def close(self) -> None:
         """Close the engines' sockets; the poller cannot poll any more."""
         self._closed = True
-        self._engines.close()
+        if self._engines is not None:
+            self._engines.close()
 
     def uses_getnext(self, name: str) -> bool:
         """Whether the device named so is walked with GETNEXT (SNMPv1 aside): it mishandled GETBULK."""
@@ -163,19 +182,31 @@ class Poller:
         return None
 
     async def _read(self, target: DeviceTarget) -> _Reading:
+        if target.credential.version != "3":
+            community = await CommunitySession.open(target)
+            try:
+                return await self._read_with(community, target)
+            finally:
+                community.close()
+        from fleetwatch_snmp.engines import Engines  # pysnmp: only for SNMPv3
+        from fleetwatch_snmp.session import Session
+
+        if self._engines is None:
+            self._engines = Engines()
         slot = self._engines.acquire(target.credential)
         try:
-            session = await Session.create(slot, target)
-            system = await _get_scalars(session)
-            if_number = system.get(oids.IF_NUMBER)
-            rows = if_number if isinstance(if_number, int) and if_number > 0 else None
-            columns = await self._walk_interfaces(session, target, rows)
+            return await self._read_with(await Session.create(slot, target), target)
         finally:
             self._engines.release(target.credential, slot)
-        return _Reading(system, columns)
+
+    async def _read_with(self, session: _Requests, target: DeviceTarget) -> _Reading:
+        system = await _get_scalars(session)
+        if_number = system.get(oids.IF_NUMBER)
+        rows = if_number if isinstance(if_number, int) and if_number > 0 else None
+        return _Reading(system, await self._walk_interfaces(session, target, rows))
 
     async def _walk_interfaces(
-        self, session: Session, target: DeviceTarget, rows: int | None
+        self, session: _Requests, target: DeviceTarget, rows: int | None
     ) -> dict[Oid, dict[Oid, Value]]:
         if target.credential.version == "1" or target.name in self._getnext:
             if target.name in self._getnext:
@@ -203,13 +234,13 @@ class Poller:
             del self._getnext[name]
 
 
-async def _get_scalars(session: Session) -> dict[Oid, Value]:
+async def _get_scalars(session: _Requests) -> dict[Oid, Value]:
     """The scalars the device has; a noSuchName (SNMPv1, some v2c agents) drops that one, asks again."""
     asked = list(oids.SCALARS)
     while asked:
         answer = await session.get(asked)
-        if answer.indication is not None:
-            raise errors.from_indication(answer.indication)
+        if answer.error is not None:
+            raise answer.error
         if answer.status == errors.NO_SUCH_NAME and 0 < answer.index <= len(asked):
             del asked[answer.index - 1]
             continue
@@ -220,7 +251,7 @@ async def _get_scalars(session: Session) -> dict[Oid, Value]:
 
 
 async def _walk(
-    session: Session, target: DeviceTarget, bulk: bool, rows: int | None = None
+    session: _Requests, target: DeviceTarget, bulk: bool, rows: int | None = None
 ) -> dict[Oid, dict[Oid, Value]]:
     """The interface columns walked with GETBULK or GETNEXT; ``rows`` is ifNumber when the device gave it.
 
@@ -237,8 +268,8 @@ async def _walk(
             answer = await session.bulk(request, repetitions)
         else:
             answer = await session.next(request)
-        if answer.indication is not None:
-            raise errors.from_indication(answer.indication)
+        if answer.error is not None:
+            raise answer.error
         if answer.status:
             if not bulk and answer.status == errors.NO_SUCH_NAME and 0 < answer.index <= len(columns):
                 walk.finish(columns[answer.index - 1])  # SNMPv1: past the last object

@@ -1,4 +1,6 @@
-"""One device's SNMP requests (GET, GETNEXT, GETBULK) through a pysnmp engine; answers as plain values.
+"""One device's SNMPv3 requests (GET, GETNEXT, GETBULK) through a pysnmp engine; answers as plain values.
+
+SNMPv1 and v2c go through community.py (our own BER codec, far cheaper); v3 needs pysnmp's USM.
 
 Requests go through pysnmp's command generators with numeric OIDs as they are: no MIB view, no
 ObjectIdentity resolution (about 85 µs per variable saved on every request), and answers are turned
@@ -8,20 +10,19 @@ into plain ints, bytes and strs once, here.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.type import univ
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.proto import rfc1902, rfc1905
 
+from fleetwatch_snmp import community, errors
 from fleetwatch_snmp.engines import UDP, UDP6, Slot
 from fleetwatch_snmp.oids import Oid, dotted
 from fleetwatch_snmp.target import DeviceTarget
-from fleetwatch_snmp.values import Missing, Value, Varbind
+from fleetwatch_snmp.values import Answer, Missing, Value
 
 _MISSING = {
     rfc1905.NoSuchObject: Missing.NO_SUCH_OBJECT,
@@ -29,16 +30,6 @@ _MISSING = {
     rfc1905.EndOfMibView: Missing.END_OF_MIB_VIEW,
 }
 _NULL = rfc1902.Null("")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A response (or its absence): pysnmp's error indication, the error status and index, variables."""
-
-    indication: object | None
-    status: int
-    index: int
-    varbinds: list[Varbind]
 
 
 def plain(value: Any) -> Value:
@@ -88,7 +79,7 @@ class Session:
                 return
             try:
                 answer = Answer(
-                    indication,
+                    None if indication is None else errors.from_indication(indication),
                     int(status or 0),
                     int(index or 0),
                     [(oid.asTuple(), plain(value)) for oid, value in varbinds or ()],
@@ -110,10 +101,5 @@ class Session:
 
 async def resolve(host: str, port: int) -> tuple[tuple[int, ...], tuple[str, int]]:
     """pysnmp's transport domain (UDP over IPv4 or IPv6) and address of ``host``; names looked up."""
-    try:
-        literal = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        family, _type, _proto, _name, sockaddr = found[0]
-        return (UDP6 if family == socket.AF_INET6 else UDP), (str(sockaddr[0]), port)
-    return (UDP6 if literal.version == 6 else UDP), (host, port)
+    family, address = await community.resolve(host, port)
+    return (UDP6 if family == socket.AF_INET6 else UDP), address

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from fleetwatch_proto.limits import CONTROL_CHARACTERS, MAX_TEXT_BYTES
+from fleetwatch_snmp.errors import PollError
 from fleetwatch_snmp.oids import Oid
 
 
@@ -20,6 +22,16 @@ class Missing(enum.Enum):
 # OBJECT IDENTIFIER -> dotted str.
 Value = int | bytes | str | Missing
 Varbind = tuple[Oid, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response (or its absence): why there is none, the error status and index, the variables."""
+
+    error: PollError | None
+    status: int
+    index: int
+    varbinds: list[Varbind]
 
 
 def text(raw: bytes | str) -> str:
