@@ -37,7 +37,8 @@ _UNSIGNED_BITS = {0x41: 32, 0x42: 32, 0x43: 32, 0x46: 64, 0x47: 32}
 _MISSING = {0x80: Missing.NO_SUCH_OBJECT, 0x81: Missing.NO_SUCH_INSTANCE, 0x82: Missing.END_OF_MIB_VIEW}
 
 MAX_REQUEST_ID = 2**31 - 1
-_MAX_LENGTH_BYTES = 3  # no SNMP message over UDP is 16 MiB
+# Long-form lengths in up to 4 octets: RFC 3417 lets a sender use more than it needs (as net-snmp reads).
+_MAX_LENGTH_BYTES = 4
 
 
 class BerError(ValueError):
@@ -211,10 +212,14 @@ def decode_response(data: bytes) -> Response:
     start, pos = _expect(data, pos, end, _OCTET_STRING, "community")
     community = data[start:pos]
     start, stop = _expect(data, pos, end, RESPONSE, "PDU")
+    if stop != end:
+        raise BerError("bytes after the PDU")
     request_id, pos = _int(data, start, stop, "request-id")
     status, pos = _int(data, pos, stop, "error-status")
     index, pos = _int(data, pos, stop, "error-index")
     start, end = _expect(data, pos, stop, _SEQUENCE, "variable bindings")
+    if end != stop:
+        raise BerError("bytes after the variable bindings")
     varbinds: list[Varbind] = []
     append = varbinds.append
     pos = start

@@ -24,7 +24,7 @@ from fleetwatch_snmp.target import DeviceTarget
 from fleetwatch_snmp.values import Answer
 
 # Datagrams kept while no request waits for them (late answers, noise): the rest are dropped.
-_MAX_QUEUED = 8
+_MAX_QUEUED = 64
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -92,6 +92,7 @@ class CommunitySession:
         queue = self._datagrams.queue
         while not queue.empty():  # late answers to earlier requests
             queue.get_nowait()
+        self._datagrams.refused = False
         for _attempt in range(self._attempts):
             self._transport.sendto(message)
             until = loop.time() + self._timeout
