@@ -1,25 +1,39 @@
 """Benchmark: a central SNMP poll of 200 simulated routers, fleetwatch's Poller beside snmp_exporter.
 
-Starts snmpsim processes serving 200 routers of 24 interfaces (benchmarks/snmpfleet.py) and
-Debian's prometheus-snmp-exporter (0.21) with an snmp.yml reading the same OIDs. Then, for each
-concurrency, alternates cycles: fleetwatch's Poller polls every router with ``poll_many`` (in
+The routers (24 interfaces each, the community of a router is its name) are served by one of:
+
+- ``--sim snmpd`` (the default): net-snmp snmpd processes (benchmarks/snmpdfleet.py), a few ports
+  each, in a network namespace of their own (``fwbench-<pid>``) whose interfaces are lo and 23
+  veth with UDP traffic moving their counters. snmpd spends 3-6 µs of CPU per varbind, so the cycle
+  measures the pollers, not the simulators. Needs root: this process makes the namespace, runs
+  itself inside it (``ip netns exec ... --inside``), where the measuring happens, and deletes it at
+  the end, also after an error or Ctrl-C.
+- ``--sim snmpsim``: snmpsim processes serving `.snmprec` recordings of branch routers
+  (benchmarks/snmpfleet.py) on the host's loopback; snmpsim is Python and spends ~0.2 ms of CPU per
+  varbind (more than either poller) and answers at most 64 varbinds per GETBULK.
+
+Debian's prometheus-snmp-exporter (0.21) reads the same OIDs through an snmp.yml made for them. For
+each concurrency, cycles alternate: fleetwatch's Poller polls every router with ``poll_many`` (in
 this process, whose CPU time is the poller's), and the exporter is scraped once per router
-(``/snmp?target=...&module=...``, as many in flight; its CPU from /proc/<pid>/stat). Ends with
-one profiled fleetwatch cycle. Appends the figures, the machine and the date to
-benchmarks/RESULTS.md (not with ``--quick``, a smoke run of 10 routers and one cycle).
+(``/snmp?target=...&module=...``, as many in flight; its CPU from /proc/<pid>/stat). Both must read
+every router entirely (the poller: the interfaces its default filter keeps, so every row was read;
+the exporter: its ``snmp_scrape_pdus_returned``). Ends with one profiled fleetwatch cycle. Appends
+the figures, the machine and the date to benchmarks/RESULTS.md (not with ``--quick``, a smoke run of
+10 routers and one cycle).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
-import math
 import os
 import pstats
 import re
-import statistics
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,11 +43,13 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import snmpdfleet
 import snmpfleet
-from benchlib import append_results, free_port, machine, stop, utc_now
+from benchlib import append_results, free_port, stop
+from snmpresults import Cycle, Run, Shape, report
 
 from fleetwatch_snmp.credentials import Credential
 from fleetwatch_snmp.poller import Poller
@@ -42,13 +58,34 @@ from fleetwatch_snmp.target import DEFAULT_EXCLUDED_TYPES, DeviceTarget
 HERE = Path(__file__).resolve().parent
 EXPORTER = "/usr/bin/prometheus-snmp-exporter"
 MODULE = "if_mib_numeric"
-INTERVAL_SECONDS = 60.0  # the polling interval the CPU share is given for
-TARGET_CYCLE_SECONDS = 15.0
-TARGET_CORE_SHARE = 0.30
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PDUS_RE = re.compile(rb"^snmp_scrape_pdus_returned ([0-9.e+]+)$", re.M)
 SCRAPE_RE = re.compile(rb"^snmp_scrape_duration_seconds ([0-9.e+-]+)$", re.M)
-VARBINDS_PER_DEVICE = len(snmpfleet.POLLED_SCALARS) + len(snmpfleet.POLLED_COLUMNS) * snmpfleet.INTERFACES
+SIM_PROCESSES = {"snmpd": 4, "snmpsim": 8}  # default --sim-processes
+NAMESPACE_GRACE_SECONDS = 60.0  # for the run inside the namespace to stop its processes
+
+
+class Fleet(Protocol):
+    """Running simulators: where each router answers (name -> port on 127.0.0.1), their processes."""
+
+    ports: dict[str, int]
+
+    def address(self, name: str) -> str: ...
+
+    def pids(self) -> list[int]: ...
+
+
+def shape(sim: str) -> Shape:
+    """Each router's interfaces and the variables a whole poll of it reads, as ``sim`` serves them."""
+    module = snmpdfleet if sim == "snmpd" else snmpfleet
+    interfaces = module.INTERFACES
+    return Shape(
+        interfaces,
+        module.reported_interfaces(DEFAULT_EXCLUDED_TYPES),
+        snmpfleet.varbinds_per_device(interfaces),
+        len(snmpfleet.POLLED_SCALARS),
+        len(snmpfleet.POLLED_COLUMNS),
+    )
 
 
 def process_cpu(pid: int) -> float:
@@ -62,28 +99,6 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     total = sum(values) / CLOCK_TICKS
     return total - (values[3] + values[4]) / CLOCK_TICKS, total
-
-
-@dataclass
-class Cycle:
-    """One poll of every router by one side."""
-
-    wall: float
-    cpu: float
-    sim_cpu: float
-    machine_busy: float  # share of all cores busy during the cycle
-    complete: int  # routers read entirely
-    varbinds: int
-    device_seconds: list[float]
-    failures: Counter[str]
-
-    def line(self, side: str, concurrency: int, devices: int) -> str:
-        return (
-            f"{side:>13} c={concurrency:<3} {self.wall:6.2f} s, CPU {self.cpu:6.2f} s, "
-            f"complete {self.complete}/{devices}, simulators' CPU {self.sim_cpu:5.1f} s, "
-            f"machine busy {self.machine_busy:.0%}"
-            + (f"; failures: {dict(self.failures)}" if self.failures else "")
-        )
 
 
 class Meter:
@@ -113,18 +128,21 @@ class Meter:
         )
 
 
-async def fleetwatch_cycle(poller: Poller, targets: list[DeviceTarget], sim_pids: Sequence[int]) -> Cycle:
-    expected = snmpfleet.reported_interfaces(DEFAULT_EXCLUDED_TYPES)
+async def fleetwatch_cycle(
+    poller: Poller, targets: list[DeviceTarget], sim_pids: Sequence[int], routers: Shape
+) -> Cycle:
+    """A poll of every target; a router counts as read entirely when every interface the filter keeps is
+    reported (each row then was read: it is a walk), its varbinds as those of a whole poll."""
     with Meter(time.process_time, sim_pids) as meter:
         devices = await poller.poll_many(targets)
     failures = Counter(
         d.error or f"{len(d.interfaces)} interfaces"
         for d in devices
-        if d.error or len(d.interfaces) != expected
+        if d.error or len(d.interfaces) != routers.reported
     )
     complete = len(devices) - sum(failures.values())
     seconds = [d.poll_duration_seconds for d in devices]
-    return meter.cycle(complete, VARBINDS_PER_DEVICE * complete, seconds, failures)
+    return meter.cycle(complete, routers.varbinds * complete, seconds, failures)
 
 
 def scrape(url: str) -> bytes:
@@ -137,12 +155,14 @@ def scrape(url: str) -> bytes:
     return body
 
 
-def exporter_cycle(pool: ThreadPoolExecutor, urls: list[str], pid: int, sim_pids: Sequence[int]) -> Cycle:
+def exporter_cycle(
+    pool: ThreadPoolExecutor, urls: list[str], pid: int, sim_pids: Sequence[int], varbinds: int
+) -> Cycle:
     with Meter(lambda: process_cpu(pid), sim_pids) as meter:
         bodies = list(pool.map(scrape, urls))
     pdus = [int(float(m.group(1))) if (m := PDUS_RE.search(body)) else 0 for body in bodies]
     seconds = [float(m.group(1)) if (m := SCRAPE_RE.search(body)) else float("nan") for body in bodies]
-    failures = Counter(f"{n} varbinds" if n else "HTTP error" for n in pdus if n != VARBINDS_PER_DEVICE)
+    failures = Counter(f"{n} varbinds" if n else "HTTP error" for n in pdus if n != varbinds)
     return meter.cycle(len(urls) - sum(failures.values()), sum(pdus), seconds, failures)
 
 
@@ -197,23 +217,14 @@ def profile_cycle(runner: asyncio.Runner, poller: Poller, targets: list[DeviceTa
     return f"own time by package: {shares}. Top functions by own time: {functions}", table.getvalue()
 
 
-@dataclass
-class Run:
-    """Every measured cycle, by side and concurrency, and the profile's summary."""
-
-    fleetwatch: dict[int, list[Cycle]]
-    exporter: dict[int, list[Cycle]]
-    profile: str = ""
-
-
 class Sides:
     """The two pollers of the same routers: fleetwatch's (one Poller per concurrency) and the exporter."""
 
     def __init__(
-        self, runner: asyncio.Runner, fleet: snmpfleet.SimFleet, exporter_pid: int, port: int
+        self, runner: asyncio.Runner, fleet: Fleet, routers: Shape, exporter_pid: int, port: int
     ) -> None:
         names = sorted(fleet.ports)
-        self.runner, self.exporter_pid, self.sims = runner, exporter_pid, fleet.pids()
+        self.runner, self.exporter_pid, self.sims, self.routers = runner, exporter_pid, fleet.pids(), routers
         self.urls = [
             f"http://127.0.0.1:{port}/snmp?target={fleet.address(n)}&module={MODULE}_{n}" for n in names
         ]
@@ -228,11 +239,13 @@ class Sides:
         return self.pollers[concurrency]
 
     def fleetwatch(self, concurrency: int) -> Cycle:
-        return self.runner.run(fleetwatch_cycle(self.poller(concurrency), self.targets, self.sims))
+        return self.runner.run(
+            fleetwatch_cycle(self.poller(concurrency), self.targets, self.sims, self.routers)
+        )
 
     def exporter(self, concurrency: int) -> Cycle:
         with ThreadPoolExecutor(concurrency) as pool:
-            return exporter_cycle(pool, self.urls, self.exporter_pid, self.sims)
+            return exporter_cycle(pool, self.urls, self.exporter_pid, self.sims, self.routers.varbinds)
 
     def close(self) -> None:
         for poller in self.pollers.values():
@@ -264,93 +277,35 @@ def alternate(args: argparse.Namespace, sides: Sides) -> Run:
     return run
 
 
+def simulators(args: argparse.Namespace, workdir: Path) -> contextlib.AbstractContextManager[Fleet]:
+    if args.sim == "snmpd":
+        return snmpdfleet.running_fleet(workdir, args.devices, args.sim_processes)
+    return snmpfleet.running_fleet(workdir, args.devices, args.sim_processes, moving=not args.static)
+
+
+def describe(args: argparse.Namespace) -> str:
+    """What served the routers, for the results."""
+    if args.sim == "snmpd":
+        return snmpdfleet.describe(args.sim_processes, moving=not args.static)
+    moving = "static counters" if args.static else "octet and packet counters and sysUpTime moving: "
+    return f"{args.sim_processes} snmpsim processes ({moving}snmpsim's `numeric` variation)"
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> Run:
-    with snmpfleet.running_fleet(workdir, args.devices, args.sim_processes, moving=not args.static) as fleet:
+    with simulators(args, workdir) as fleet:
         config = workdir / "snmp.yml"
         config.write_text(snmpfleet.exporter_config(sorted(fleet.ports), MODULE))
         port = free_port()
         exporter = start_exporter(config, port)
         try:
             with asyncio.Runner() as runner:
-                sides = Sides(runner, fleet, exporter.pid, port)
+                sides = Sides(runner, fleet, shape(args.sim), exporter.pid, port)
                 try:
                     return alternate(args, sides)
                 finally:
                     sides.close()
         finally:
             stop(exporter)
-
-
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _micro(seconds_e6: float) -> str:
-    return "n/a" if math.isnan(seconds_e6) else f"{seconds_e6:.0f} µs"
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"×{a / b:.2f}" if b > 0 and not math.isnan(a) else "n/a"
-
-
-def report(args: argparse.Namespace, run: Run, command: str, load: str) -> str:
-    """The RESULTS.md section of one run."""
-    moving = (
-        "static counters"
-        if args.static
-        else "octet and packet counters and sysUpTime moving: snmpsim's `numeric` variation"
-    )
-    lines = [
-        f"## bench_snmp — {utc_now()}",
-        "",
-        f"Machine: {machine()}; load average at the start {load}",
-        f"Command: `{command}`",
-        "",
-        f"{args.devices} routers × {snmpfleet.INTERFACES} interfaces served by {args.sim_processes} "
-        f"snmpsim processes ({moving}); each poll reads {VARBINDS_PER_DEVICE} varbinds (4 system scalars, "
-        f"20 IF-MIB columns × {snmpfleet.INTERFACES}), {args.cycles} measured cycle(s) per side and "
-        "concurrency, alternating. fleetwatch: `Poller(max_concurrent=c).poll_many`, CPU of the polling "
-        "process; snmp_exporter: c scrapes in flight, CPU of the exporter process. The simulators' CPU "
-        "counts for neither.",
-        "",
-        "| figure | fleetwatch Poller | snmp_exporter 0.21 | fleetwatch / exporter | target |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for c in args.concurrency:
-        fw, ex = run.fleetwatch[c], run.exporter[c]
-        wall = [_median([x.wall for x in side]) for side in (fw, ex)]
-        spread = [f"{min(x.wall for x in side):.1f}–{max(x.wall for x in side):.1f}" for side in (fw, ex)]
-        cpu = [_median([x.cpu for x in side]) for side in (fw, ex)]
-        whole = [[x for x in side if x.complete == args.devices] for side in (fw, ex)]  # no failed poll
-        per_varbind = [_median([x.cpu / x.varbinds for x in side]) * 1e6 for side in whole]
-        device = [_median([s for x in side for s in x.device_seconds]) * 1e3 for side in (fw, ex)]
-        slowest = [max(s for x in side for s in x.device_seconds) for side in (fw, ex)]
-        complete = [min(x.complete for x in side) for side in (fw, ex)]
-        sims = [_median([x.sim_cpu for x in side]) for side in (fw, ex)]
-        busy = [_median([x.machine_busy for x in side]) for side in (fw, ex)]
-        share = [seconds / INTERVAL_SECONDS for seconds in cpu]
-        lines += [
-            f"| c={c}: cycle time, median (min–max) | {wall[0]:.2f} s ({spread[0]}) "
-            f"| {wall[1]:.2f} s ({spread[1]}) | {_ratio(wall[0], wall[1])} | < {TARGET_CYCLE_SECONDS:g} s |",
-            f"| c={c}: CPU per cycle, median (share of one core at a {INTERVAL_SECONDS:g} s interval) "
-            f"| {cpu[0]:.2f} s ({share[0]:.1%}) | {cpu[1]:.2f} s ({share[1]:.1%}) | {_ratio(cpu[0], cpu[1])} "
-            f"| < {TARGET_CORE_SHARE:.0%} |",
-            f"| c={c}: CPU per varbind, median of the cycles without a failed poll ({len(whole[0])}, "
-            f"{len(whole[1])}) | {_micro(per_varbind[0])} | {_micro(per_varbind[1])} "
-            f"| {_ratio(per_varbind[0], per_varbind[1])} | |",
-            f"| c={c}: one router's poll, median (slowest) | {device[0]:.0f} ms ({slowest[0]:.1f} s) "
-            f"| {device[1]:.0f} ms ({slowest[1]:.1f} s) | {_ratio(device[0], device[1])} | |",
-            f"| c={c}: routers read entirely, worst cycle | {complete[0]}/{args.devices} "
-            f"| {complete[1]}/{args.devices} | | {args.devices} |",
-            f"| c={c}: simulators' CPU per cycle; machine busy (all cores) | {sims[0]:.1f} s; {busy[0]:.0%} "
-            f"| {sims[1]:.1f} s; {busy[1]:.0%} | | |",
-        ]
-        failures = [sum((x.failures for x in side), Counter()) for side in (fw, ex)]
-        if any(failures):
-            text = [", ".join(f"{n} × {reason}" for reason, n in f.most_common()) or "none" for f in failures]
-            lines.append(f"| c={c}: failed polls, all cycles | {text[0]} | {text[1]} | | none |")
-    lines += ["", f"Profile of fleetwatch's poll ({run.profile})" if run.profile else "", ""]
-    return "\n".join(lines) + "\n"
 
 
 def concurrency_list(text: str) -> list[int]:
@@ -360,33 +315,67 @@ def concurrency_list(text: str) -> list[int]:
     return values
 
 
+def in_namespace(argv: Sequence[str], moving: bool) -> int:
+    """This script run with ``argv`` inside a network namespace made for it (``--inside``), then deleted."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        raise SystemExit("--sim snmpd makes a network namespace: it needs root and ip (iproute2)")
+    with snmpdfleet.network(f"fwbench-{os.getpid()}", moving) as lab:
+        inner = subprocess.Popen([*lab.prefix(), sys.executable, __file__, "--inside", *argv])
+        try:
+            return inner.wait()
+        except BaseException as exc:  # Ctrl-C reached the inner run too; SIGTERM is passed on
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                inner.wait(2 if isinstance(exc, KeyboardInterrupt) else 0)
+            if inner.poll() is None:
+                inner.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                inner.wait(NAMESPACE_GRACE_SECONDS)  # then the namespace's deletion ends what is left
+            raise
+
+
+def _terminated(_signal: int, _frame: object) -> None:
+    """SIGTERM as SystemExit, so that the processes started are stopped and the namespace deleted."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--sim", choices=("snmpd", "snmpsim"), default="snmpd", help="the routers' simulator")
     parser.add_argument("--devices", type=int, default=200)
-    parser.add_argument("--sim-processes", type=int, default=8, help="snmpsim processes serving the routers")
+    parser.add_argument(
+        "--sim-processes", type=int, help="simulator processes serving the routers (snmpd 4, snmpsim 8)"
+    )
     parser.add_argument("--concurrency", type=concurrency_list, default=[8, 16, 32], help="e.g. 8,16,32")
     parser.add_argument("--cycles", type=int, default=5, help="measured cycles per side and concurrency")
-    parser.add_argument("--static", action="store_true", help="static counters (no snmpsim variation)")
+    parser.add_argument(
+        "--static", action="store_true", help="static counters (snmpsim: no variation; snmpd: no traffic)"
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled fleetwatch cycle")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 routers, one cycle, no results")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # in the namespace made
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminated)
+    if not os.path.exists(EXPORTER):
+        raise SystemExit(f"{EXPORTER} not found (apt-get install prometheus-snmp-exporter)")
+    if args.sim == "snmpd" and not args.inside:
+        return in_namespace(sys.argv[1:], moving=not args.static)
+    args.sim_processes = args.sim_processes or SIM_PROCESSES[args.sim]
     if args.quick:
         args.devices, args.cycles, args.concurrency = 10, 1, args.concurrency[:1]
         args.sim_processes = min(args.sim_processes, 2)
-    if not os.path.exists(EXPORTER):
-        raise SystemExit(f"{EXPORTER} not found (apt-get install prometheus-snmp-exporter)")
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     command = (
-        f"python benchmarks/bench_snmp.py --devices {args.devices} --sim-processes {args.sim_processes} "
-        f"--concurrency {','.join(map(str, args.concurrency))} --cycles {args.cycles}"
-        + (" --static" if args.static else "")
+        f"python benchmarks/bench_snmp.py --sim {args.sim} --devices {args.devices} "
+        f"--sim-processes {args.sim_processes} --concurrency {','.join(map(str, args.concurrency))} "
+        f"--cycles {args.cycles}" + (" --static" if args.static else "")
     )
     with tempfile.TemporaryDirectory(prefix="bench-snmp-") as tmp:
         run = measure(args, Path(tmp))
-    text = report(args, run, command, load)
+    text = report(run, args.devices, args.cycles, shape(args.sim), describe(args), command, load)
     print(text)
     if not args.quick:
         append_results(args.results, text)
@@ -394,4 +383,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # everything started was stopped on the way out
+        sys.exit(130)

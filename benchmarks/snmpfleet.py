@@ -1,7 +1,7 @@
 """Simulated routers for SNMP benchmarks and tests: `.snmprec` recordings, snmpsim processes, an snmp.yml.
 
-A router here has the system group and IF-MIB's ifTable and ifXTable (64-bit counters) of 24
-interfaces shaped like a branch router's (WAN, LAN, 10G uplinks, a switch module, a LAG, loopback,
+A router here has the system group, ifNumber and IF-MIB's ifTable and ifXTable (64-bit counters)
+of 24 interfaces shaped like a branch router's (WAN, LAN, 10G uplinks, a switch module, a LAG, loopback,
 Null0, tunnels, VLAN interfaces, a serial line). With ``moving=True`` the octet and unicast-packet
 counters and sysUpTime advance with time through snmpsim's ``numeric`` variation (the 32-bit ones
 wrap at 2**32); otherwise every value is static. ``running_fleet`` serves the recordings from several
@@ -26,8 +26,9 @@ SNMPSIM = Path(sys.executable).parent / "snmpsim-command-responder"
 SYSTEM = "1.3.6.1.2.1.1"
 IF_ENTRY = "1.3.6.1.2.1.2.2.1"
 IFX_ENTRY = "1.3.6.1.2.1.31.1.1.1"
+IF_NUMBER = "1.3.6.1.2.1.2.1.0"
 # The scalars and columns fleetwatch's poller reads (fleetwatch_snmp.oids), numeric.
-POLLED_SCALARS = (f"{SYSTEM}.1.0", f"{SYSTEM}.2.0", f"{SYSTEM}.3.0", f"{SYSTEM}.5.0")
+POLLED_SCALARS = (f"{SYSTEM}.1.0", f"{SYSTEM}.2.0", f"{SYSTEM}.3.0", f"{SYSTEM}.5.0", IF_NUMBER)
 POLLED_COLUMNS = (
     *(f"{IF_ENTRY}.{n}" for n in (2, 3, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20)),
     *(f"{IFX_ENTRY}.{n}" for n in (1, 6, 7, 10, 11, 15, 18)),
@@ -95,6 +96,11 @@ TEMPLATE = _template()
 INTERFACES = len(TEMPLATE)  # 24
 
 
+def varbinds_per_device(interfaces: int) -> int:
+    """The variables one complete poll of a router with ``interfaces`` rows reads (scalars and columns)."""
+    return len(POLLED_SCALARS) + len(POLLED_COLUMNS) * interfaces
+
+
 def reported_interfaces(excluded_types: frozenset[int]) -> int:
     """How many of a router's interfaces a poller reports when it leaves these IANAifTypes out."""
     return sum(1 for port in TEMPLATE if port.if_type not in excluded_types)
@@ -133,6 +139,7 @@ def recording(number: int, moving: bool = True) -> list[str]:
         f"{SYSTEM}.5.0|4|{name}.branch.example.net",
         f"{SYSTEM}.6.0|4|branch {number:03d}, comms room, rack 1",
         f"{SYSTEM}.7.0|2|78",
+        f"{IF_NUMBER}|2|{INTERFACES}",
     ]
     for index, port in enumerate(TEMPLATE, start=1):
         lines += _interface_lines(rng, number, index, port, uptime, moving)
@@ -329,6 +336,7 @@ def exporter_config(
             ("sysUpTime", 3, "gauge"), ("sysName", 5, "DisplayString"),
         )
     ]  # fmt: skip
+    metrics.append(f"  - {{name: ifNumber, oid: {IF_NUMBER}, type: gauge, help: ifNumber}}\n")
     for name, oid, kind in INTERFACE_METRICS:
         metrics.append(
             f"  - name: {name}\n    oid: {oid}\n    type: {kind}\n    help: {name}\n"
