@@ -218,9 +218,10 @@ class SnmpSection:
     devices_file: str = ""
     # Seconds between the starts of two polls of every device.
     interval_seconds: float = 60.0
-    # Devices polled at once. Each answer costs the collector's event loop about 80 ms of CPU to
-    # decode (pysnmp), and a poll's deadline runs while other answers are decoded: more at once
-    # makes healthy devices miss their deadline (benchmarks/RESULTS.md, bench_snmp).
+    # Devices polled at once. A v2c router of 24 interfaces costs the event loop about 3 ms of CPU
+    # (v3, through pysnmp, about 10 times more); a poll's deadline runs while other answers are
+    # decoded, so very many v3 polls at once can make healthy devices miss it (benchmarks/RESULTS.md,
+    # bench_snmp: 200 v2c routers in 0.6-0.7 s at 16 or 32).
     max_concurrent: int = 16
     # Seconds one device's whole poll may take; then it counts as not answering (timeout).
     deadline_seconds: float = 10.0
