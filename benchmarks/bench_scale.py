@@ -18,6 +18,10 @@ measured) against Pushgateway PUTs/s (the same series per push, 8 threads per ge
 `--soak`: 50,000 agents at a 60 s interval for 10 minutes (no fill burst: they start spread over the
 interval): all up throughout? how many refusals (RESOURCE_EXHAUSTED, retry hints)?
 `--profile`: cProfile of the Push handler and of the exposition in-process (scale_profile.py).
+`--pushes`: only the single-report Pushes/s at --pushes-agents (no Pushgateway), for this tree's collector
+and, with `--baseline DIR` (a folder holding another fleetwatch_collector package, e.g. one exported with
+`git archive HEAD collector/fleetwatch_collector | tar -x -C DIR --strip-components=1`), the other one,
+alternating for --rounds rounds, each collector with a fresh store: compare their ratio on a noisy machine.
 Appends the figures, the machine and the date to benchmarks/RESULTS.md.
 """
 
@@ -314,6 +318,91 @@ def soak(args: argparse.Namespace) -> str:
     return "\n".join(rows) + "\n"
 
 
+@dataclass
+class PushRun:
+    rate: float  # Pushes acknowledged per second
+    cpu_per_push: float  # collector CPU seconds per Push
+    busy: float  # collector cores busy
+    generators_cpu: float
+    refused: dict[str, int]
+
+
+def push_run(args: argparse.Namespace, order: list[int], source: Path | None) -> PushRun:
+    """One collector (``source``: another package folder, else this tree's): enrol, one fill, one burst."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peers = Peers(Path(tmp), source=source, pushgateway=False)
+        generators: Generators | None = None
+        try:
+            generators = Generators(args.generators, peers, len(order))
+            grow(peers, generators, order, 0, len(order))
+            generators.run("fill", 64)
+            cpu = peers.cpu(peers.collector)
+            stats = generators.run("burst", args.burst_seconds)
+            used = peers.cpu(peers.collector) - cpu
+        except BaseException:
+            print((Path(tmp) / "collector.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            if generators is not None:
+                generators.close()
+            peers.close()
+    return PushRun(
+        stats.ok / stats.seconds,
+        used / max(1, stats.ok),
+        used / stats.seconds,
+        stats.cpu_seconds,
+        stats.refused,
+    )
+
+
+def pushes(args: argparse.Namespace) -> str:
+    """--pushes: single-report Pushes/s of this tree's collector, and of --baseline's, alternating."""
+    order = fleet_order(args.pushes_agents)
+    sources: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.baseline is not None:
+        sources.insert(0, (f"baseline ({args.baseline})", args.baseline))
+    runs: dict[str, list[PushRun]] = {label: [] for label, _ in sources}
+    for n in range(args.rounds):
+        for label, source in sources:
+            runs[label].append(push_run(args, order, source))
+            last = runs[label][-1]
+            print(
+                f"round {n + 1} {label}: {last.rate:,.0f} Pushes/s, {last.cpu_per_push * 1e3:.2f} ms",
+                file=sys.stderr,
+            )
+    command = (
+        f"python benchmarks/bench_scale.py --pushes --pushes-agents {args.pushes_agents}"
+        f" --rounds {args.rounds} --generators {args.generators} --burst-seconds {args.burst_seconds:g}"
+        + (f" --baseline {args.baseline}" if args.baseline else "")
+    )
+    rows = section_header("bench_scale --pushes", command)
+    rows[-2] = "| figure | " + " | ".join(label for label, _ in sources) + " | target |"
+    rows[-1] = "| --- " * (len(sources) + 2) + "|"
+
+    def row(name: str, make: Callable[[PushRun], str], target: str = "") -> str:
+        cells = [", ".join(make(r) for r in runs[label]) for label, _ in sources]
+        return f"| {name} | " + " | ".join(cells) + f" | {target} |"
+
+    rows += [
+        row("single-report Pushes/s, each round", lambda r: f"{r.rate:,.0f}", f"≥ {TARGET_PUSHES:,}"),
+        row("collector CPU per Push", lambda r: f"{r.cpu_per_push * 1e3:.2f} ms"),
+        row("collector cores busy", lambda r: f"{r.busy:.2f}"),
+        row("load generators' CPU", lambda r: f"{r.generators_cpu:.1f} s"),
+        row("refused (code: count)", lambda r: str(r.refused or "none")),
+    ]
+    if args.baseline is not None:
+        base, this = (runs[label] for label, _ in sources)
+        speed = statistics.median(t.rate / b.rate for t, b in zip(this, base, strict=True))
+        cpu = statistics.median(b.cpu_per_push / t.cpu_per_push for t, b in zip(this, base, strict=True))
+        rows += [
+            "",
+            f"This tree / baseline, median of the rounds: Pushes/s x{speed:.2f}, "
+            f"CPU per Push x{cpu:.2f} less.",
+        ]
+    rows.append("")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -327,6 +416,10 @@ def main() -> int:
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="cProfile of ingest and exposition instead")
     parser.add_argument("--profile-agents", type=int, default=4130)
+    parser.add_argument("--pushes", action="store_true", help="only single-report Pushes/s (see above)")
+    parser.add_argument("--pushes-agents", type=int, default=4130)
+    parser.add_argument("--baseline", type=Path, help="--pushes: a folder with another fleetwatch_collector")
+    parser.add_argument("--rounds", type=int, default=2, help="--pushes: rounds per collector")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     if args.profile:
@@ -335,6 +428,8 @@ def main() -> int:
         text = profile(args.profile_agents)
     elif args.soak:
         text = soak(args)
+    elif args.pushes:
+        text = pushes(args)
     else:
         text = run(args)
     print(text)

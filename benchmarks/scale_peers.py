@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
+import os
 import re
 import statistics
 import subprocess
@@ -134,31 +135,44 @@ burst = 100000
 class Peers:
     """The collector and the Pushgateway, on loopback ports, with their data in ``tmp``."""
 
-    def __init__(self, tmp: Path, profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        profile: Path | None = None,
+        source: Path | None = None,
+        pushgateway: bool = True,
+    ) -> None:
         """``profile``: run the collector under cProfile (its main thread, the event loop), written
-        there when it stops."""
+        there when it stops; ``source``: a folder holding another ``fleetwatch_collector`` package
+        to run instead of this tree's (a baseline); ``pushgateway``: start one beside it."""
         self.tmp = tmp
         grpc_port, http_port, gateway_port = free_port(), free_port(), free_port()
         self.grpc_address = f"127.0.0.1:{grpc_port}"
         self.metrics_url = f"http://127.0.0.1:{http_port}/metrics"
         self.pushgateway_url = f"http://127.0.0.1:{gateway_port}"
         config = write_config(tmp, grpc_port, http_port)
+        env = dict(os.environ)
+        if source is not None:  # ahead of the editable install's path entries
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(source), env.get("PYTHONPATH"))))
         self.token = subprocess.run(
             [BIN / "fleetwatch-collector", "token", "create", "--any-site", "--config", str(config)],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=env,
         ).stdout.strip()  # fmt: skip
         self.log = (tmp / "collector.log").open("wb")
         profiled = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fleetwatch_collector"]
         command = [*(profiled if profile else [BIN / "fleetwatch-collector"]), "run", "--config", str(config)]
-        self.collector = subprocess.Popen(command, stdout=self.log, stderr=self.log)
-        self.pushgateway = subprocess.Popen(
-            [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{gateway_port}",
-             f"--persistence.file={tmp / 'pushgateway.store'}", "--push.disable-consistency-check",
-             "--log.level=warn"],
-            stdout=self.log, stderr=self.log,
-        )  # fmt: skip
+        self.collector = subprocess.Popen(command, stdout=self.log, stderr=self.log, env=env)
+        self.pushgateway: subprocess.Popen[bytes] | None = None
+        if pushgateway:
+            self.pushgateway = subprocess.Popen(
+                [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{gateway_port}",
+                 f"--persistence.file={tmp / 'pushgateway.store'}", "--push.disable-consistency-check",
+                 "--log.level=warn"],
+                stdout=self.log, stderr=self.log,
+            )  # fmt: skip
         self._wait(self.metrics_url)
-        self._wait(self.pushgateway_url + "/metrics")
+        if pushgateway:
+            self._wait(self.pushgateway_url + "/metrics")
 
     def _wait(self, url: str) -> None:
         deadline = time.monotonic() + 60
@@ -171,11 +185,13 @@ class Peers:
                     raise SystemExit(f"{url} did not answer; see {self.tmp / 'collector.log'}") from None
                 time.sleep(0.2)
 
-    def cpu(self, which: subprocess.Popen[bytes]) -> float:
+    def cpu(self, which: subprocess.Popen[bytes] | None) -> float:
+        assert which is not None, "no such process in this run"
         times = psutil.Process(which.pid).cpu_times()
         return float(times.user + times.system)
 
-    def rss(self, which: subprocess.Popen[bytes]) -> int:
+    def rss(self, which: subprocess.Popen[bytes] | None) -> int:
+        assert which is not None, "no such process in this run"
         return int(psutil.Process(which.pid).memory_info().rss)
 
     def refusals(self) -> dict[str, int]:

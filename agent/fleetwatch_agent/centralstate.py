@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +25,11 @@ from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 log = logging.getLogger(__name__)
 FILE_NAME = "central-config.pb"
 MAX_REASON_BYTES = 256
+# A new decision (applied or refused) is told to the collector by the next cycle, brought forward to
+# a random moment within this share of the interval (at most CONFIRM_SPREAD_MAX_SECONDS): agents that
+# got the version in the same second (a fleet reconnecting at once) do not all push in the same second.
+CONFIRM_SPREAD_RATIO = 0.1
+CONFIRM_SPREAD_MAX_SECONDS = 10.0
 
 
 def read_local(path: Path | None) -> dict[str, Any]:
@@ -58,6 +64,11 @@ def short_reason(error: Exception) -> str:
     """A refusal's reason as the wire carries it: one line, at most MAX_REASON_BYTES bytes."""
     text = " ".join(str(error).split())
     return text.encode()[:MAX_REASON_BYTES].decode(errors="ignore")
+
+
+def confirm_delay(interval_seconds: float, rng: random.Random) -> float:
+    """Seconds from a new decision to the cycle that tells the collector (see CONFIRM_SPREAD_RATIO)."""
+    return rng.uniform(0.0, min(interval_seconds * CONFIRM_SPREAD_RATIO, CONFIRM_SPREAD_MAX_SECONDS))
 
 
 class CentralState:
@@ -118,6 +129,12 @@ class CentralState:
         self.version, self.message, self.refused = message.version, message, ("", "")
         log.info("central configuration %s applied", message.version)
         return config
+
+    @property
+    def said(self) -> tuple[str, str, str]:
+        """What ``stamp`` writes: the version run, the version refused and why. When ``offer`` changes
+        it, the collector is to be told (``confirm_delay``)."""
+        return (self.version, *self.refused)
 
     def stamp(self, target: pb.Report | pb.PushRequest) -> None:
         """The version run and the refusal into a report or a request."""

@@ -216,8 +216,9 @@ async def _enroll(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, collector=_collector_section(config, args.collector))
     _setup_logging("info")
     transport = Transport(config.collector)
+    central = CentralState(Path(config.agent.data_dir), read_local(args.config))  # the site's, if any
     try:
-        credential = await enroll(transport, _token(args), config)
+        credential = await enroll(transport, _token(args), config, central.offer)
     finally:
         await transport.close()
     print(f"enrolled as {credential.agent_id} at site {credential.site or '(as configured)'}")

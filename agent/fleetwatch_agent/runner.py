@@ -112,6 +112,13 @@ class ProbeRunner:
         self._clock = clock
         self._calls: dict[str, DaemonCall[object]] = {}
 
+    def rebuilt(self, probes: tuple[BoundProbe, ...]) -> ProbeRunner:
+        """A runner of ``probes`` (a new configuration) that keeps this one's calls still running:
+        a hung probe is not started a second time, and goes on reporting since when it hangs."""
+        runner = ProbeRunner(probes, self._clock)
+        runner._calls = {name: call for name, call in self._calls.items() if call.running}
+        return runner
+
     def stuck(self) -> dict[str, float]:
         """Seconds since each probe whose last call has not returned yet started."""
         now = self._clock()

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from fleetwatch_agent import __version__, convert, credentials, schedule
 from fleetwatch_agent.aiotools import sleep_unless, wait_any
-from fleetwatch_agent.centralstate import CentralState
+from fleetwatch_agent.centralstate import CentralState, confirm_delay
 from fleetwatch_agent.config import AgentConfig, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import HostFacts, machine_identity, read_host_facts
@@ -61,8 +61,21 @@ def location_of(config: AgentConfig) -> Location:
     return Location(config.site.slug, config.site.district, config.site.type, config.site.name)
 
 
-async def enroll(transport: Transport, token: str, config: AgentConfig) -> AgentCredential:
-    """Exchange a site token for this host's credential and save it in the data folder."""
+async def wait_until(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` or ``wake`` is set."""
+    if seconds > 0 and not (stop.is_set() or wake.is_set()):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_any(stop, wake), seconds)
+
+
+async def enroll(
+    transport: Transport,
+    token: str,
+    config: AgentConfig,
+    take_config: Callable[[pb.AgentConfig], object] | None = None,
+) -> AgentCredential:
+    """Exchange a site token for this host's credential and save it in the data folder; the site's
+    central configuration that comes with it goes to ``take_config`` (CentralState.offer)."""
     facts = await in_daemon_thread(read_host_facts, "host-facts")
     host = convert.host_info(facts, location_of(config), __version__)
     # A reinstalled machine gets its agent id (and its history) back by this identity.
@@ -76,6 +89,8 @@ async def enroll(transport: Transport, token: str, config: AgentConfig) -> Agent
     )
     path = credentials.save(Path(config.agent.data_dir), credential)
     log.info("enrolled as %s at site %s; credential saved in %s", credential.agent_id, credential.site, path)
+    if take_config is not None and response.HasField("config"):
+        take_config(response.config)
     return credential
 
 
@@ -96,6 +111,7 @@ class AgentService:
         # The last good central configuration, if any, runs from the first cycle (centralstate.py).
         self._central = central
         self._pending: AgentConfig | None = None
+        self._decided = asyncio.Event()  # a version applied or refused: the next cycle comes early
         config = (central.load() if central is not None else None) or config
         self._config = config
         self._rng = rng or random.Random()
@@ -122,8 +138,11 @@ class AgentService:
         self._location = location_of(config)
         self._queued = asyncio.Event()
         self._enrolled = asyncio.Event()
+        # The first cycle waits for the first enrolment attempt: enrolled, it runs the site's configuration.
+        self._enrol_tried = asyncio.Event()
         if self._credential is not None:
             self._enrolled.set()
+            self._enrol_tried.set()
         elif not config.collector.token_file:
             raise CredentialError(
                 f"not enrolled: no {data_dir / credentials.FILE_NAME}; run "
@@ -203,10 +222,19 @@ class AgentService:
         return await self._spool_io(self._next_batch, done)
 
     async def _collect_loop(self, stop: asyncio.Event) -> None:
+        await wait_any(stop, self._enrol_tried)
         interval = self._plan.cadence_seconds
         start = tick = first_tick(time.monotonic(), interval, self._rng)
         probes = schedule.Schedule(self._plan.every, self._rng)
-        while not await sleep_unless(stop, tick - time.monotonic()):
+        while not await self._wait_tick(stop, tick - time.monotonic()):
+            if self._decided.is_set():
+                # The collector learns the decision from the next report: it comes now (or soon, jittered),
+                # the schedule's grid moved earlier with it (the same cycle index, the same probes due).
+                self._decided.clear()
+                soon = time.monotonic() + confirm_delay(interval, self._rng)
+                if soon < tick:
+                    start, tick = start - (tick - soon), soon
+                continue
             if self._pending is not None:  # a new central configuration: between two cycles
                 self._apply(self._pending)
                 interval, start = self._plan.cadence_seconds, tick
@@ -222,12 +250,28 @@ class AgentService:
             self._queued.set()
             tick = next_tick(tick, time.monotonic(), interval)
 
+    async def _wait_tick(self, stop: asyncio.Event, seconds: float) -> bool:
+        """Sleep ``seconds``, less when a central configuration was decided meanwhile; True: stopping."""
+        await wait_until(stop, self._decided, seconds)
+        return stop.is_set()
+
+    def _decide(self, message: pb.AgentConfig) -> None:
+        """A central configuration from the collector (CentralState.offer): applied at the next cycle,
+        which comes early when the decision is new (applied or refused) to tell the collector."""
+        if self._central is None:
+            return
+        said = self._central.said
+        self._pending = self._central.offer(message) or self._pending
+        if self._central.said != said:
+            self._decided.set()
+
     def _apply(self, config: AgentConfig) -> None:
         """Run ``config`` from the next cycle: the probes and their schedule built anew (probes.*
         options and [agent] interval_seconds are all a central configuration changes)."""
         self._pending = None
         self._config = config
-        self._runner = ProbeRunner(self._bind(config.probes, self._context))
+        # A probe that hangs keeps its call, and its "still running since", across the rebuild.
+        self._runner = self._runner.rebuilt(self._bind(config.probes, self._context))
         self._plan = schedule.plan(config.agent.interval_seconds, self._runner.probes)
         log.info(
             "now running central configuration %s: %s",
@@ -241,7 +285,7 @@ class AgentService:
         while self._credential is None and not stop.is_set():
             try:
                 token = Path(self._config.collector.token_file).read_text()
-                self._credential = await enroll(self._transport, token, self._config)
+                self._credential = await enroll(self._transport, token, self._config, self._decide)
                 self._enrolled.set()
             except OSError as exc:
                 log.error("cannot read collector.token_file: %s", exc)
@@ -249,6 +293,8 @@ class AgentService:
                 log.error("enrolment failed: %s", exc)
                 if exc.failed_over:  # an address not tried yet: at once
                     continue
+            finally:
+                self._enrol_tried.set()
             attempt += 1
             await sleep_unless(stop, backoff_delay(attempt, self._rng, base=5.0))
 
@@ -295,8 +341,8 @@ class AgentService:
                 await self._spool_io(self._spool.release)
                 break
             attempt = 0
-            if response.HasField("config") and self._central is not None:
-                self._pending = self._central.offer(response.config) or self._pending
+            if response.HasField("config"):
+                self._decide(response.config)
             if response.retry_after_ms:  # the collector asks for a pause before the next batch
                 await self._spool_io(self._spool.delete, sent)
                 await sleep_unless(stop, response.retry_after_ms / 1000.0)

@@ -8,10 +8,12 @@ import json
 import sys
 import time
 import tomllib
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from fleetwatch_collector.centralconfig import parse_scope, validate_document
-from fleetwatch_collector.centralstore import CentralConfigs
+from fleetwatch_collector.centralstore import AgentStatus, CentralConfigs
 from fleetwatch_collector.config import CollectorConfig
 from fleetwatch_collector.store import Store
 from fleetwatch_proto.limits import SLUG_RE
@@ -23,7 +25,11 @@ def add_config_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     data_dir_help = "collector data folder (default: server.data_dir of --config, or its default)"
     config = sub.add_parser("config", help="central agent configuration by scope: all, district, site")
     actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="print the effective configuration of a site and its version")
+    show = actions.add_parser(
+        "show",
+        help="print the effective configuration of a site and its version, the agents per version they run "
+        "and those refusing their site's version",
+    )
     show.add_argument("--site", metavar="SLUG", help="site slug (default: the `all` scope alone)")
     show.add_argument("--district", metavar="SLUG", help="its district (default: from the site inventory)")
     show.add_argument("--format", choices=("toml", "json"), default="toml")
@@ -70,6 +76,43 @@ def to_toml(doc: dict[str, object]) -> str:
     return "\n".join(lines + tables).strip() + "\n"
 
 
+@dataclass(frozen=True)
+class AgentsView:
+    """The agents (of one site, or all) by the version they run, and those refusing their site's."""
+
+    running: dict[str, int]  # version ("" = none: the local file alone) -> agents
+    refusing: list[AgentStatus]  # refusing the current version of their site
+
+
+def agents_view(central: CentralConfigs, site: str = "") -> AgentsView:
+    """What the agents said in their latest Push (stored by the running collector at each refresh)."""
+    running: Counter[str] = Counter()
+    refusing: list[AgentStatus] = []
+    for status in central.statuses():
+        if site and status.site != site:
+            continue
+        running[status.version] += 1
+        current = central.for_site(status.site, status.district)
+        if current is not None and status.refused_version == current.version:
+            refusing.append(status)
+    return AgentsView(dict(running.most_common()), refusing)
+
+
+def agents_lines(view: AgentsView) -> list[str]:
+    """The agents' part of `config show` as TOML comments, so the output stays a document."""
+    lines = [f"# agents by the version they run ({sum(view.running.values())} agents):"]
+    lines.extend(
+        f"#   {version or '(none: the local file alone)'}  {n}" for version, n in view.running.items()
+    )
+    lines.append(f"# agents refusing their site's version: {len(view.refusing)}")
+    lines.extend(
+        f"#   {s.agent_id}  site {s.site or '?'}  version {s.refused_version}: "
+        f"{s.refused_reason or '(no reason given)'}"
+        for s in view.refusing
+    )
+    return lines
+
+
 def _district_of(site: str, config: CollectorConfig) -> str:
     inventory = load_inventory(Path(config.sites.file) if config.sites.file else None)
     known = inventory.resolve(site)
@@ -109,12 +152,31 @@ def run_config_command(args: argparse.Namespace, config: CollectorConfig) -> int
                 print("# no central configuration: agents run their local files alone")
                 return 0
             scopes = [s for s in ("all", f"district:{district}", f"site:{site}") if central.history(s)]
+            view = agents_view(central, site)
             if args.format == "json":
-                doc = {"version": effective.version, "scopes": scopes, "config": effective.document}
+                agents = {
+                    "running": view.running,
+                    "refusing": [
+                        {
+                            "agent_id": s.agent_id,
+                            "site": s.site,
+                            "version": s.refused_version,
+                            "reason": s.refused_reason,
+                        }
+                        for s in view.refusing
+                    ],
+                }
+                doc = {
+                    "version": effective.version,
+                    "scopes": scopes,
+                    "config": effective.document,
+                    "agents": agents,
+                }
                 print(json.dumps(doc, indent=2, sort_keys=True))
             else:
                 print(f"# version {effective.version}, from scopes: {', '.join(scopes) or '(none)'}")
                 sys.stdout.write(to_toml(effective.document))
+                print("\n" + "\n".join(agents_lines(view)))
     finally:
         central.close()
     return 0

@@ -3,6 +3,10 @@
 Each `config set` appends a row (never updated: the history stays); the newest row of a scope is
 its document. The running collector re-reads the table when its newest row id changes (checked
 every ``refresh_seconds`` and at SIGHUP), so a Push costs a dictionary look-up, never SQL.
+
+What each agent said in its latest Push (the version it runs, the one it refuses and why) is kept
+in memory too, and written to the agent_config table only when it changed, in one transaction at
+each refresh: `config show` reads it there.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +34,18 @@ CREATE TABLE IF NOT EXISTS central_config (
     created   REAL NOT NULL,
     document  TEXT NOT NULL         -- the validated document as JSON (centralconfig.py)
 );
+CREATE TABLE IF NOT EXISTS agent_config (
+    agent_id         TEXT PRIMARY KEY,
+    site             TEXT NOT NULL,  -- the site and district the collector serves it for
+    district         TEXT NOT NULL,
+    version          TEXT NOT NULL,  -- the version it runs ("" = its local file alone)
+    refused_version  TEXT NOT NULL,  -- the version it refuses ("" = none), and why
+    refused_reason   TEXT NOT NULL,
+    updated          REAL NOT NULL
+) WITHOUT ROWID;
 """
+# An agent's word on its configuration: site, district, version run, version refused, reason.
+Said = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,19 @@ class Effective:
     document: Document
     version: str
     message: pb.AgentConfig
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """What an agent said of its central configuration in its latest Push, and where it is."""
+
+    agent_id: str
+    site: str
+    district: str
+    version: str
+    refused_version: str
+    refused_reason: str
+    updated: float
 
 
 @dataclass(frozen=True)
@@ -64,7 +93,16 @@ class CentralConfigs:
         self._documents: dict[str, Document] = {}
         self._cache: dict[tuple[str, str], Effective | None] = {}
         self._wake = asyncio.Event()
+        # Agent id -> its latest word, as stored or to store; the words not stored yet, and when.
+        self._said_lock = threading.Lock()
+        self._said: dict[str, Said] = {}
+        self._unsaved: dict[str, tuple[Said, float]] = {}
         self.refresh()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT agent_id, site, district, version, refused_version, refused_reason FROM agent_config"
+            ).fetchall()
+        self._said = {row[0]: (row[1], row[2], row[3], row[4], row[5]) for row in rows}
 
     def close(self) -> None:
         with self._lock:
@@ -124,6 +162,50 @@ class CentralConfigs:
         version = version_of(merged)
         return Effective(merged, version, to_message(merged, version))
 
+    def note(self, agent_id: str, labels: SiteLabels | None, request: pb.PushRequest) -> None:
+        """What a Push says of the agent's configuration, kept when it changed (a dictionary look-up);
+        stored at the next ``save``."""
+        said = (
+            labels.site if labels else "",
+            labels.district if labels else "",
+            request.config_version,
+            request.config_refused_version,
+            request.config_refused_reason,
+        )
+        if self._said.get(agent_id) != said:
+            with self._said_lock:
+                self._said[agent_id] = said
+                self._unsaved[agent_id] = (said, time.time())
+
+    def save(self) -> int:
+        """Store what agents said since the last save, in one transaction; how many agents."""
+        with self._said_lock:
+            unsaved, self._unsaved = self._unsaved, {}
+        if not unsaved:
+            return 0
+        rows = [(agent_id, *said, when) for agent_id, (said, when) in unsaved.items()]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO agent_config VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                with self._said_lock:  # tried again at the next save, unless a newer word came
+                    self._unsaved = {**unsaved, **self._unsaved}
+                raise
+        return len(rows)
+
+    def statuses(self) -> list[AgentStatus]:
+        """What every enrolled agent (not revoked) said last, by agent id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT agent_id, site, district, version, refused_version, refused_reason, updated"
+                " FROM agent_config WHERE agent_id IN (SELECT agent_id FROM agents WHERE revoked = 0)"
+                " ORDER BY agent_id"
+            ).fetchall()
+        return [AgentStatus(*row) for row in rows]
+
     def for_labels(self, labels: SiteLabels | None) -> Effective | None:
         return self.for_site(labels.site, labels.district) if labels else self.for_site("", "")
 
@@ -141,3 +223,9 @@ class CentralConfigs:
                 await asyncio.to_thread(self.refresh)
             except sqlite3.Error as exc:
                 log.error("central configuration: cannot read %s: %s", self.path, exc)
+            try:
+                await asyncio.to_thread(self.save)
+            except sqlite3.Error as exc:
+                log.error(
+                    "central configuration: cannot store the agents' versions in %s: %s", self.path, exc
+                )

@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.dedup import AppliedSeqs
@@ -154,6 +155,7 @@ def enrol(
         else:
             # Its sequence numbers start again at 1 (new spool); reports_total and counters go on.
             agent_id = known
+            store.credentials_changed()  # its old secret stops working (credcache.py)
             db.execute(
                 "UPDATE agents SET secret_hash = ?, token_id = ?, enrolled_at = ?, site = ?, district = ?,"
                 " site_type = ?, site_name = ?, applied = ?, state_seq = 0, hostname = ?, cert_name = ?"
@@ -172,6 +174,23 @@ def enrol(
         db.execute("UPDATE tokens SET enrolments = enrolments + 1 WHERE token_id = ?", (token_id,))
         duplicate = _same_hostname(db, agent_id, hostname, site.site if site else None) if hostname else None
     return Enrolled(agent_id, agent_secret, site, continued=known is not None, duplicate_of=duplicate)
+
+
+def enroll_response(
+    enrolled: Enrolled, site: SiteLabels, site_type: int, config: pb.AgentConfig | None
+) -> pb.EnrollResponse:
+    """What the agent gets: its id and secret, its site as recorded, and its site's central
+    configuration (``config``, None: none), which it runs from its first cycle (docs/central-config.md)."""
+    message = pb.EnrollResponse(
+        agent_id=enrolled.agent_id,
+        secret=enrolled.secret,
+        site=site.site,
+        district=site.district,
+        site_type=cast("pb.SiteType", site_type),  # the stubs' enum type
+    )
+    if config is not None:
+        message.config.CopyFrom(config)
+    return message
 
 
 def _same_hostname(db: sqlite3.Connection, agent_id: str, hostname: str, site: str | None) -> str | None:
@@ -235,12 +254,14 @@ def verify(cred: Credential, secret: str) -> bool:
 
 def revoke_agent(store: Store, agent_id: str) -> bool:
     with store.transaction() as db:
+        store.credentials_changed()
         return db.execute("UPDATE agents SET revoked = 1 WHERE agent_id = ?", (agent_id,)).rowcount > 0
 
 
 def forget_agent(store: Store, agent_id: str) -> bool:
     """Delete the agent: credential and state. A running collector drops its series at its next check."""
     with store.transaction() as db:
+        store.credentials_changed()
         return db.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,)).rowcount > 0
 
 

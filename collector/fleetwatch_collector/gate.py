@@ -178,20 +178,29 @@ class Gate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, context: grpc.aio.ServicerContext, method: str, call: Call, deadline: float, limit: int
     ) -> bytes:
         """The request message, read within ``deadline``; refuses (aborts) when it cannot be had."""
-        reading: asyncio.Future[Any] = asyncio.ensure_future(context.read())
-        call.reading = reading
+        # The read runs in the handler's own task, under a timeout: no task of its own and no wait
+        # set, which cost an event-loop turn and several callbacks per call. An eviction cancels the
+        # task while it reads (``call.reading``; callpools.py), which ends up here as evicted.
+        task = asyncio.current_task()
+        call.reading = task
+        message: Any = None
+        timed_out = False
         try:
-            done, _ = await asyncio.wait({reading}, timeout=max(0.0, deadline - self._clock()))
+            async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                message = await context.read()
+        except TimeoutError:
+            timed_out = True
         except asyncio.CancelledError:
-            reading.cancel()
-            raise
-        call.reading = None
-        if call.evicted or reading.cancelled():
+            if not call.evicted:
+                raise
+            if task is not None:
+                task.uncancel()  # the eviction's cancellation is handled: the refusal below
+        finally:
+            call.reading = None
+        if call.evicted:
             await self._refuse(context, method, _evicted())
-        if not done:
-            reading.cancel()
+        if timed_out:
             await self._refuse(context, method, _timeout())
-        message = reading.result()
         if not isinstance(message, bytes):  # EOF: gRPC refused an oversized message, or none came
             await self._refuse(
                 context,

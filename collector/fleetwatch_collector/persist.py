@@ -67,8 +67,13 @@ class Persister:
         except Exception as exc:  # the writer thread must survive anything, or every save hangs
             log.exception("unexpected error saving agent state")
             error = StoreError(f"unexpected error saving agent state: {exc}")
+        # One wake-up of each event loop for the whole group, not one per Push: each wake-up is a
+        # write to the loop's self-pipe, and the event loop's thread pays for every one.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, future in group:
-            future.get_loop().call_soon_threadsafe(_resolve, future, error)
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, futures, error)
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer thread."""
@@ -76,10 +81,11 @@ class Persister:
         self._thread.join()
 
 
-def _resolve(future: asyncio.Future[None], error: StoreError | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _resolve_all(futures: list[asyncio.Future[None]], error: StoreError | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

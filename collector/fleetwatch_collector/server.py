@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from fleetwatch_collector.centralstore import CentralConfigs
 from fleetwatch_collector.config import CallsSection, CollectorConfig, TlsSection
+from fleetwatch_collector.credcache import CredentialCache
 from fleetwatch_collector.enrolment import credential
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.gate import Gate
@@ -24,7 +25,7 @@ from fleetwatch_collector.service import SERVICE_NAME, CollectorService
 from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_collector.snmpapi import SnmpBackend
 from fleetwatch_collector.snmpservice import SnmpConfigError, SnmpService
-from fleetwatch_collector.store import Store
+from fleetwatch_collector.store import CREDENTIALS_MAX_AGE_SECONDS, Store
 from fleetwatch_collector.upkeep import Upkeep
 from fleetwatch_proto.addresses import is_loopback_host
 from fleetwatch_proto.tomlconfig import ConfigError
@@ -133,7 +134,11 @@ class CollectorServer:
         # bounds calls by kind, agent and address, and counts every refusal.
         self.gate = Gate(
             config.calls,
-            lambda agent_id: credential(self.store, agent_id),
+            CredentialCache(  # exact: every credential change signals it (credcache.py)
+                lambda agent_id: credential(self.store, agent_id),
+                self.store.credentials.value,
+                CREDENTIALS_MAX_AGE_SECONDS,
+            ),
             self.metrics,
             mutual_tls=mutual_tls,
         )

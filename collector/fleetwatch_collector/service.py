@@ -7,7 +7,6 @@ import logging
 import operator
 import random
 import time
-from typing import cast
 
 import grpc
 import grpc.aio
@@ -18,7 +17,7 @@ from fleetwatch_collector.auth import current_identity
 from fleetwatch_collector.centralstore import CentralConfigs
 from fleetwatch_collector.checks import Limits, Rejection
 from fleetwatch_collector.config import EnrolmentSection
-from fleetwatch_collector.enrolment import EnrolmentError, enrol
+from fleetwatch_collector.enrolment import EnrolmentError, enrol, enroll_response
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.gate import peer_host
 from fleetwatch_collector.persist import Persister
@@ -177,7 +176,9 @@ class CollectorService:
         if self._central is None:
             return
         entry = self._fleet.get(agent_id)
-        effective = self._central.for_labels(entry.labels() if entry is not None else site)
+        labels = entry.labels() if entry is not None else site
+        self._central.note(agent_id, labels, request)  # for `config show`
+        effective = self._central.for_labels(labels)
         if effective is None or effective.version == request.config_version:
             return
         if request.config_refused_version == effective.version:  # it has it, and cannot run it
@@ -279,13 +280,8 @@ class CollectorService:
             site.site or "?",
         )
         site_type = SITE_TYPE.number(site.site_type) or request.host.site_type
-        return pb.EnrollResponse(
-            agent_id=enrolled.agent_id,
-            secret=enrolled.secret,
-            site=site.site,
-            district=site.district,
-            site_type=cast("pb.SiteType", site_type),  # the stubs' enum type
-        )
+        effective = self._central.for_labels(site) if self._central is not None else None
+        return enroll_response(enrolled, site, site_type, effective.message if effective else None)
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(

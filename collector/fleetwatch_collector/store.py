@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.changesignal import ChangeSignal
 from fleetwatch_collector.fleet import Snapshot
 
 SCHEMA_VERSION = 4
+# The longest a running collector keeps a credential read from the store (credcache.py): the bound on
+# applying a change that was not signalled (made around the collector, e.g. a hand edit of the store).
+CREDENTIALS_MAX_AGE_SECONDS = 300.0
 # Columns added after version 1, for stores made by older collectors: (table, column, statement).
 MIGRATIONS = (
     ("agents", "counters", "ALTER TABLE agents ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'"),
@@ -85,6 +88,10 @@ class Store:
         self.path = path
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        # Rewritten after a transaction that changed a credential commits (credentials_changed), read by
+        # the collector's credential cache (credcache.py), whichever process made the change.
+        self.credentials = ChangeSignal(path.with_name(path.name + "-credentials"), path)
+        self._signal_after_commit = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
@@ -109,6 +116,13 @@ class Store:
             self._reader.execute("PRAGMA synchronous=NORMAL")  # it only reads
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        try:
+            self.credentials.create()
+        except OSError as exc:
+            self.close()
+            raise StoreError(
+                f"{self.credentials.path}: cannot create the credential change signal: {exc}"
+            ) from exc
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
@@ -123,6 +137,7 @@ class Store:
         """A write transaction, rolled back on any error; database errors become StoreError."""
         with self._write_lock:
             try:
+                self._signal_after_commit = False
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
@@ -133,6 +148,26 @@ class Store:
                     raise
             except (sqlite3.DatabaseError, OverflowError) as exc:
                 raise StoreError(f"{self.path}: write failed: {exc}") from exc
+            if self._signal_after_commit:
+                self._signal_after_commit = False
+                self._signal()
+
+    def credentials_changed(self) -> None:
+        """A credential changed (a secret, revoked, forgotten): inside a transaction, signalled once it
+        commits; outside, at once. Every path that changes the agents' credential columns calls it."""
+        if self._db.in_transaction:
+            self._signal_after_commit = True
+        else:
+            self._signal()
+
+    def _signal(self) -> None:
+        try:
+            self.credentials.bump()
+        except OSError as exc:
+            raise StoreError(
+                f"{self.credentials.path}: the change is stored, but a running collector cannot be told "
+                f"(it applies it within {CREDENTIALS_MAX_AGE_SECONDS:g} s): {exc}"
+            ) from exc
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read-only query on the reading connection."""
@@ -160,7 +195,23 @@ class Store:
             db.executemany(
                 "UPDATE agents SET host=?, applied=?, state_seq=?, reports_total=?, counters=?,"
                 " last_report_ms=?, last_seen=?, interval_s=?, hostname=? WHERE agent_id=?",
-                [(*dataclasses.astuple(s)[1:], s.agent_id) for s in snapshots],
+                # Not dataclasses.astuple: it deep-copies every field, in the thread that shares the
+                # interpreter lock with the event loop.
+                [
+                    (
+                        s.host,
+                        s.applied,
+                        s.state_seq,
+                        s.reports_total,
+                        s.counters,
+                        s.last_report_ms,
+                        s.last_seen,
+                        s.interval_seconds,
+                        s.hostname,
+                        s.agent_id,
+                    )
+                    for s in snapshots
+                ],
             )
 
     def agent_ids(self) -> dict[str, bool]:
@@ -189,3 +240,4 @@ class Store:
         with self._write_lock, self._read_lock:
             self._db.close()
             self._reader.close()
+        self.credentials.close()

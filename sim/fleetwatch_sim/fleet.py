@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fleetwatch_agent import __version__, convert
 from fleetwatch_agent.aiotools import sleep_unless
-from fleetwatch_agent.centralstate import CentralState
+from fleetwatch_agent.centralstate import CentralState, confirm_delay
 from fleetwatch_agent.config import CollectorSection
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
@@ -208,6 +208,7 @@ async def _drive(agent: SimulatedAgent, identity: Identity, drive: Drive) -> Non
     memory = HostIncidents()
     while not drive.stop.is_set() and time.monotonic() < drive.deadline:
         now = time.monotonic()
+        pause = None  # as the agent: after a new decision on a configuration, the next cycle comes soon
         effects = drive.scenario.effects(agent.location.site, agent.index, time.time() - drive.started)
         if not effects.switched_off:
             message = make_report(agent, seq, now - last, effects, memory, drive, interval=interval)
@@ -234,9 +235,11 @@ async def _drive(agent: SimulatedAgent, identity: Identity, drive: Drive) -> Non
                     continue
                 stats.pushes_ok += 1
                 stats.reports_acked += backlog.ack(batch[-1].seq)
+                said = central.said
                 interval = _take_config(central, response, interval)
+                pause = confirm_delay(interval, rng) if central.said != said else None
                 break
-        await sleep_unless(drive.stop, interval - (time.monotonic() - now))
+        await sleep_unless(drive.stop, interval - (time.monotonic() - now) if pause is None else pause)
 
 
 async def run_fleet(

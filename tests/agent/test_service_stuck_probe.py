@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from fleetwatch_agent import credentials
+from fleetwatch_agent.centralstate import CentralState
 from fleetwatch_agent.config import AgentConfig, AgentSection, CollectorSection, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential
 from fleetwatch_agent.probes.antivirus import AntivirusConfig
@@ -98,3 +99,79 @@ def test_a_probe_that_never_returns_does_not_stop_the_reports(tmp_path: Path) ->
     intervals = (max(seen) - min(seen)) * INTERVAL
     assert intervals >= CYCLES - 3
     assert (last_ms - first_ms) / 1000 < intervals + 3.0
+
+
+def test_a_hung_probe_keeps_its_record_across_a_central_configuration(tmp_path: Path) -> None:
+    """A central configuration rebuilds the probes: the hung call is not started a second time, and
+    the reports go on saying since when it hangs."""
+    release = threading.Event()
+    calls: list[float] = []
+
+    def stuck() -> object:
+        calls.append(time.monotonic())
+        release.wait(120.0)
+        return None
+
+    def with_stuck_probe(section: ProbesSection, context: ProbeContext) -> tuple[BoundProbe, ...]:
+        return (*bind_probes(section, context), BoundProbe("stuck", stuck, STUCK_TIMEOUT))
+
+    async def scenario() -> tuple[str, list[tuple[int, str, str]]]:
+        seen: dict[int, tuple[str, str]] = {}
+        async with running_collector(tmp_path / "collector") as server:
+            config, agent_id = enrolled_config(server, tmp_path / "agent")
+            server.central.set("all", {"antivirus_outdated_after_days": 3}, time.time())
+            server.reload()
+            await poll(lambda: server.central.for_site("", "") is not None, "the document served")
+            served = server.central.for_site("", "")
+            assert served is not None
+            # The local file's tables, as written: what the central configuration goes under.
+            local = {
+                "agent": {"data_dir": config.agent.data_dir, "interval_seconds": INTERVAL},
+                "collector": {"addresses": list(config.collector.addresses), "timeout_seconds": 5.0},
+                "probes": {"antivirus": {"enabled": False}, "connectivity": {"enabled": False}},
+            }
+            central = CentralState(Path(config.agent.data_dir), local)
+            service = AgentService(config, random.Random(5), bind=with_stuck_probe, central=central)
+            stop = asyncio.Event()
+            task = asyncio.create_task(service.run(stop))
+
+            def record() -> bool:
+                entry = server.fleet.get(agent_id)
+                if task.done():
+                    return True
+                if entry is not None and entry.state_seq not in seen:
+                    host = entry.states["host"]
+                    errors = {p.name: p.error for p in host.probes}
+                    seen[entry.state_seq] = (host.config[0], errors["stuck"])
+                return sum(1 for version, _ in seen.values() if version == served.version) >= 4
+
+            try:
+                await poll(record, "four reports with the central configuration")
+                assert not task.done(), task
+            finally:
+                stop.set()
+                await task
+        return served.version, [(seq, version, error) for seq, (version, error) in sorted(seen.items())]
+
+    try:
+        version, seen = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert len(calls) == 1, f"the hung probe was started {len(calls)} times"
+    assert_one_hang(version, seen)
+
+
+def assert_one_hang(version: str, seen: list[tuple[int, str, str]]) -> None:
+    """Reports before and after ``version`` ran, and the stuck probe's age growing all along."""
+    applied = [error for _, ran, error in seen if ran == version]
+    assert len(applied) >= 4 and len(applied) < len(seen), seen
+    since = []
+    for seq, _, error in seen:
+        if seq == 1:
+            assert error == f"timeout: no result after {STUCK_TIMEOUT:g}s"
+            continue
+        prefix = "timeout: still running since "
+        assert error.startswith(prefix), (seq, error)
+        since.append(int(error.removeprefix(prefix).removesuffix("s")))
+    # One hang all along: its age grows across the rebuild, never starts again.
+    assert since == sorted(since) and since[-1] >= len(applied) - 1, seen

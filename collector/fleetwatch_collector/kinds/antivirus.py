@@ -162,17 +162,18 @@ def render(c: Chunks, agent: AgentEntry, state: AntivirusState) -> None:
                     int(name == product_state),
                     (*product, ("state", name)),
                 )
-            c.add("fleetwatch_antivirus_realtime_protection", int(p.realtime_protection), product)
-            c.add("fleetwatch_antivirus_on_access_scanning", int(p.on_access_scanning), product)
+            samples: list[tuple[str, float]] = [
+                ("fleetwatch_antivirus_realtime_protection", int(p.realtime_protection)),
+                ("fleetwatch_antivirus_on_access_scanning", int(p.on_access_scanning)),
+            ]
             if p.signature_updated_unix > 0:
-                c.add(
-                    "fleetwatch_antivirus_signature_updated_timestamp_seconds",
-                    p.signature_updated_unix,
-                    product,
+                samples.append(
+                    ("fleetwatch_antivirus_signature_updated_timestamp_seconds", p.signature_updated_unix)
                 )
             version = numeric_version(p.signature_version)
             if version is not None:
-                c.add("fleetwatch_antivirus_signature_version", version, product)
+                samples.append(("fleetwatch_antivirus_signature_version", version))
+            c.add_all(product, samples)
             for kind, when in (("quick", p.last_quick_scan_unix), ("full", p.last_full_scan_unix)):
                 if when > 0:
                     c.add(

@@ -18,7 +18,7 @@ from fleetwatch_collector.checks import (
 from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
-from fleetwatch_proto.limits import TARGET_NAME_RE
+from fleetwatch_proto.limits import CONTROL_CHARACTERS, MAX_TEXT_BYTES, TARGET_NAME_RE
 from fleetwatch_proto.names import PROBE_ERROR, PROBE_KIND
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
@@ -138,6 +138,40 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
     targets = report.connectivity.targets
     check_count(where, ".connectivity.targets", len(targets), limits.max_targets)
     check_text(f"{where}.connectivity", "lan_error", report.connectivity.lan_error)
+    if not _targets_pass(targets):
+        _check_targets(where, targets)
+    for i, event in enumerate(report.events):
+        if event.HasField("device_seen"):
+            check_texts(f"{where}.events[{i}].device_seen", event.device_seen, DEVICE_TEXTS)
+        elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
+            raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
+
+
+def _targets_pass(targets: Sequence[pb.TargetResult]) -> bool:
+    """True when every target passes ``_check_targets`` (the common case), found without formatting
+    the path of each; False when one may not (then ``_check_targets`` says which, and why)."""
+    texts: list[str] = []
+    name_ok = TARGET_NAME_RE.fullmatch
+    for t in targets:
+        if name_ok(t.name) is None or t.received > t.sent or t.tls_cert_not_after_unix < 0:
+            return False
+        if not (
+            0.0 <= t.rtt_min_seconds <= MAX_SECONDS
+            and 0.0 <= t.rtt_avg_seconds <= MAX_SECONDS
+            and 0.0 <= t.rtt_max_seconds <= MAX_SECONDS
+            and 0.0 <= t.jitter_seconds <= MAX_SECONDS
+        ):
+            return False
+        if t.HasField("tls_cert_days_left") and not -MAX_CERT_DAYS <= t.tls_cert_days_left <= MAX_CERT_DAYS:
+            return False
+        texts += (t.role, t.path_last_hop, t.detail, t.address)
+    # No text can be too long when none has a quarter of the byte limit in characters, and joining
+    # texts makes no control character.
+    short = all(len(text) * 4 <= MAX_TEXT_BYTES for text in texts)
+    return short and CONTROL_CHARACTERS.search("".join(texts)) is None
+
+
+def _check_targets(where: str, targets: Sequence[pb.TargetResult]) -> None:
     for i, target in enumerate(targets):
         at = f"{where}.connectivity.targets[{i}]"
         if not TARGET_NAME_RE.fullmatch(target.name):
@@ -153,11 +187,6 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
             raise Rejection("invalid_value", f"{at}.tls_cert_not_after_unix: negative time")
         if target.HasField("tls_cert_days_left"):
             check_range(at, "tls_cert_days_left", target.tls_cert_days_left, -MAX_CERT_DAYS, MAX_CERT_DAYS)
-    for i, event in enumerate(report.events):
-        if event.HasField("device_seen"):
-            check_texts(f"{where}.events[{i}].device_seen", event.device_seen, DEVICE_TEXTS)
-        elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
-            raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
 
 
 def take(state: ConnectivityState, newer: Sequence[pb.Report]) -> None:
@@ -208,27 +237,36 @@ def cert_not_after(t: pb.TargetResult, collected: float) -> float | None:
 
 
 def _targets(c: Chunks, conn: pb.Connectivity, collected: float) -> None:
+    kinds = PROBE_KIND.name
     for t in distinct(conn.targets, lambda t: t.name):
-        labels = (("target", t.name), ("kind", PROBE_KIND.name(t.kind, "other")))
+        target = (("target", t.name),)
+        labels = (*target, ("kind", kinds(t.kind, "other")))
         c.add("fleetwatch_connectivity_up", int(t.success), (*labels, ("role", t.role)))
+        samples: list[tuple[str, float]]
         if t.success:
-            c.add("fleetwatch_connectivity_rtt_seconds", t.rtt_avg_seconds, labels)
-            c.add("fleetwatch_connectivity_rtt_min_seconds", t.rtt_min_seconds, labels)
-            c.add("fleetwatch_connectivity_rtt_max_seconds", t.rtt_max_seconds, labels)
-            c.add("fleetwatch_connectivity_jitter_seconds", t.jitter_seconds, labels)
+            samples = [
+                ("fleetwatch_connectivity_rtt_seconds", t.rtt_avg_seconds),
+                ("fleetwatch_connectivity_rtt_min_seconds", t.rtt_min_seconds),
+                ("fleetwatch_connectivity_rtt_max_seconds", t.rtt_max_seconds),
+                ("fleetwatch_connectivity_jitter_seconds", t.jitter_seconds),
+            ]
         else:
             reason = PROBE_ERROR.name(t.error, "other")
             c.add("fleetwatch_connectivity_failure_info", 1, (*labels, ("reason", reason)))
+            samples = []
         if t.sent:
-            c.add("fleetwatch_connectivity_loss_ratio", 1.0 - t.received / t.sent, labels)
-        target = (("target", t.name),)
+            samples.append(("fleetwatch_connectivity_loss_ratio", 1.0 - t.received / t.sent))
+        c.add_all(labels, samples)
+        samples = []
         if t.http_status:
-            c.add("fleetwatch_connectivity_http_status_code", t.http_status, target)
+            samples.append(("fleetwatch_connectivity_http_status_code", t.http_status))
         not_after = cert_not_after(t, collected)
         if not_after is not None:
-            c.add("fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds", not_after, target)
+            samples.append(("fleetwatch_connectivity_tls_cert_not_after_timestamp_seconds", not_after))
         if t.path_diagnosed:
-            c.add("fleetwatch_connectivity_path_hops", t.path_hops, target)
+            samples.append(("fleetwatch_connectivity_path_hops", t.path_hops))
+        if samples:
+            c.add_all(target, samples)
 
 
 KIND = Kind(

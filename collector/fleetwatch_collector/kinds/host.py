@@ -160,13 +160,22 @@ def render(c: Chunks, agent: AgentEntry, state: HostState) -> None:
         ),
     )
     for probe, ran_ms in state.runs.values():  # names are label values (validate), one run each
-        extra = (("probe", probe.name),)
-        c.add("fleetwatch_agent_probe_success", int(probe.success), extra)
-        c.add("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds, extra)
-        c.add("fleetwatch_agent_probe_last_run_timestamp_seconds", ran_ms / 1000.0, extra)
+        c.add_all(
+            (("probe", probe.name),),
+            (
+                ("fleetwatch_agent_probe_success", int(probe.success)),
+                ("fleetwatch_agent_probe_duration_seconds", probe.duration_seconds),
+                ("fleetwatch_agent_probe_last_run_timestamp_seconds", ran_ms / 1000.0),
+            ),
+        )
     if state.spool is not None:
-        c.add("fleetwatch_agent_spool_reports", state.spool.queued_reports)
-        c.add("fleetwatch_agent_spool_dropped_reports_total", state.spool.dropped_reports_total)
+        c.add_all(
+            (),
+            (
+                ("fleetwatch_agent_spool_reports", state.spool.queued_reports),
+                ("fleetwatch_agent_spool_dropped_reports_total", state.spool.dropped_reports_total),
+            ),
+        )
     version, refused, _reason = state.config
     if version:
         c.add("fleetwatch_agent_config_info", 1, (("version", version),))

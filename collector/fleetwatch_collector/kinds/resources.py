@@ -140,38 +140,52 @@ def render(c: Chunks, agent: AgentEntry, state: ResourcesState) -> None:
     r = state.section
     if r is None:
         return
-    c.add("fleetwatch_host_cpu_utilization_ratio", r.cpu_utilization_ratio)
-    c.add("fleetwatch_host_cpus", r.cpu_count)
+    head: list[tuple[str, float]] = [
+        ("fleetwatch_host_cpu_utilization_ratio", r.cpu_utilization_ratio),
+        ("fleetwatch_host_cpus", r.cpu_count),
+    ]
     if r.HasField("load"):
-        c.add("fleetwatch_host_load1", r.load.load1)
-        c.add("fleetwatch_host_load5", r.load.load5)
-        c.add("fleetwatch_host_load15", r.load.load15)
-    c.add("fleetwatch_host_memory_total_bytes", r.memory_total_bytes)
-    c.add("fleetwatch_host_memory_available_bytes", r.memory_available_bytes)
-    c.add("fleetwatch_host_swap_total_bytes", r.swap_total_bytes)
-    c.add("fleetwatch_host_swap_used_bytes", r.swap_used_bytes)
-    c.add("fleetwatch_host_boot_time_seconds", r.boot_time_unix)
-    c.add("fleetwatch_host_processes", r.process_count)
+        load = r.load
+        head += [
+            ("fleetwatch_host_load1", load.load1),
+            ("fleetwatch_host_load5", load.load5),
+            ("fleetwatch_host_load15", load.load15),
+        ]
+    head += [
+        ("fleetwatch_host_memory_total_bytes", r.memory_total_bytes),
+        ("fleetwatch_host_memory_available_bytes", r.memory_available_bytes),
+        ("fleetwatch_host_swap_total_bytes", r.swap_total_bytes),
+        ("fleetwatch_host_swap_used_bytes", r.swap_used_bytes),
+        ("fleetwatch_host_boot_time_seconds", r.boot_time_unix),
+        ("fleetwatch_host_processes", r.process_count),
+    ]
+    c.add_all((), head)
     for fs in distinct(r.filesystems, lambda fs: fs.mountpoint):
-        extra = (("mountpoint", fs.mountpoint), ("fstype", fs.fstype))
-        c.add("fleetwatch_host_filesystem_size_bytes", fs.size_bytes, extra)
-        c.add("fleetwatch_host_filesystem_used_bytes", fs.used_bytes, extra)
-        c.add("fleetwatch_host_filesystem_free_bytes", fs.free_bytes, extra)
+        sizes: list[tuple[str, float]] = [
+            ("fleetwatch_host_filesystem_size_bytes", fs.size_bytes),
+            ("fleetwatch_host_filesystem_used_bytes", fs.used_bytes),
+            ("fleetwatch_host_filesystem_free_bytes", fs.free_bytes),
+        ]
         if fs.has_inodes:
-            c.add("fleetwatch_host_filesystem_inodes", fs.inodes_total, extra)
-            c.add("fleetwatch_host_filesystem_inodes_free", fs.inodes_free, extra)
+            sizes.append(("fleetwatch_host_filesystem_inodes", fs.inodes_total))
+            sizes.append(("fleetwatch_host_filesystem_inodes_free", fs.inodes_free))
+        c.add_all((("mountpoint", fs.mountpoint), ("fstype", fs.fstype)), sizes)
     for nic in distinct(r.interfaces, lambda nic: nic.name):
-        extra_nic = (("interface", nic.name),)
-        c.add("fleetwatch_host_network_up", int(nic.up), extra_nic)
-        c.add("fleetwatch_host_network_speed_bytes", nic.speed_bits_per_second // 8, extra_nic)
-        c.add("fleetwatch_host_network_receive_bytes_total", nic.receive_bytes, extra_nic)
-        c.add("fleetwatch_host_network_transmit_bytes_total", nic.transmit_bytes, extra_nic)
-        c.add("fleetwatch_host_network_receive_packets_total", nic.receive_packets, extra_nic)
-        c.add("fleetwatch_host_network_transmit_packets_total", nic.transmit_packets, extra_nic)
-        c.add("fleetwatch_host_network_receive_errors_total", nic.receive_errors, extra_nic)
-        c.add("fleetwatch_host_network_transmit_errors_total", nic.transmit_errors, extra_nic)
-        c.add("fleetwatch_host_network_receive_drops_total", nic.receive_drops, extra_nic)
-        c.add("fleetwatch_host_network_transmit_drops_total", nic.transmit_drops, extra_nic)
+        c.add_all(
+            (("interface", nic.name),),
+            (
+                ("fleetwatch_host_network_up", int(nic.up)),
+                ("fleetwatch_host_network_speed_bytes", nic.speed_bits_per_second // 8),
+                ("fleetwatch_host_network_receive_bytes_total", nic.receive_bytes),
+                ("fleetwatch_host_network_transmit_bytes_total", nic.transmit_bytes),
+                ("fleetwatch_host_network_receive_packets_total", nic.receive_packets),
+                ("fleetwatch_host_network_transmit_packets_total", nic.transmit_packets),
+                ("fleetwatch_host_network_receive_errors_total", nic.receive_errors),
+                ("fleetwatch_host_network_transmit_errors_total", nic.transmit_errors),
+                ("fleetwatch_host_network_receive_drops_total", nic.receive_drops),
+                ("fleetwatch_host_network_transmit_drops_total", nic.transmit_drops),
+            ),
+        )
 
 
 KIND = Kind(
