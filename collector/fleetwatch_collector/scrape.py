@@ -15,10 +15,6 @@ log = logging.getLogger(__name__)
 
 COMPACT_SECONDS = 1.0  # the most a gzip scrape compresses: what changed in about this long
 IDLE_SECONDS = 900.0  # without a gzip scrape for this long, the compaction stops until the next one
-# The body goes to the socket in writes of about this size. Each write releases the GIL, and under
-# ingest load the event loop's thread keeps it up to sys.getswitchinterval() (5 ms) before the
-# scrape's thread gets it back: 30,000 gzip members written one by one would wait minutes.
-WRITE_BYTES = 1 << 20
 
 
 def accepts_gzip(header: str) -> bool:
@@ -128,22 +124,15 @@ class MetricsPage:
             self._metrics.agents.labels(state).set(getattr(counts, state))
         self._metrics.unknown_site.set(counts.unknown_site)
         spent = time.perf_counter() - started
-        pending: list[bytes] = []
-        size = 0
         while True:  # time the rendering, not the writing to the socket in between
             started = time.perf_counter()
             chunk = next(chunks, None)
             spent += time.perf_counter() - started
             if chunk is None:
                 break
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= WRITE_BYTES:
-                yield b"".join(pending)
-                pending, size = [], 0
+            yield chunk
         self._metrics.render_duration.set(spent)
-        pending.append(encode(self._metrics.render()))
-        yield b"".join(pending)
+        yield encode(self._metrics.render())
 
     def close(self) -> None:
         self.compactor.close()

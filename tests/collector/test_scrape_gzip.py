@@ -13,7 +13,7 @@ import pytest
 
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.http import make_app
-from fleetwatch_collector.scrape import WRITE_BYTES, Compactor, MetricsPage, accepts_gzip
+from fleetwatch_collector.scrape import Compactor, MetricsPage, accepts_gzip
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from tests.collector.support import add_antivirus, full_report
 from tests.collector.test_exposition_gzip import Clock, comparable
@@ -120,28 +120,6 @@ def test_both_encodings_carry_the_same_samples(page: MetricsPage) -> None:
     inflater = zlib.decompressobj(31)
     assert inflater.decompress(zipped)
     assert inflater.eof and inflater.unused_data
-
-
-@pytest.mark.parametrize("gzipped", [False, True])
-def test_the_body_goes_to_the_socket_in_few_large_writes(gzipped: bool) -> None:
-    """Thousands of members, yet a write per WRITE_BYTES or so: each write hands the GIL over."""
-    fleet = FleetState(clock=Clock())
-    for n in range(300):
-        fleet.apply(f"agent-{n}", [add_antivirus(full_report(1, hostname=f"pc-{n}"))])
-    page = MetricsPage(fleet, CollectorMetrics())
-    try:
-        chunks, _counts = fleet.render_gzip_chunks() if gzipped else fleet.render_chunks()
-        pieces = sum(1 for _ in chunks)
-        writes = list(page.render_gzip() if gzipped else page.render())
-    finally:
-        page.close()
-    body = b"".join(writes)
-    assert pieces > 10 * len(writes)
-    assert len(writes) <= len(body) // WRITE_BYTES + 2
-    assert all(len(write) >= WRITE_BYTES for write in writes[:-1])
-    text = (gzip.decompress(body) if gzipped else body).decode()
-    assert text.startswith(fleet.render()[0].decode())
-    assert 'fleetwatch_agent_up{agent_id="agent-299"' in text
 
 
 # ---------------------------------------------------------------------------------------------------
