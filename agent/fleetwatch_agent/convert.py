@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from fleetwatch_agent.hostfacts import HostFacts
 from fleetwatch_agent.probes import PROBES, ProbeDefinition
-from fleetwatch_agent.report import CycleReport, Location
+from fleetwatch_agent.report import CycleReport, Location, Totals
 from fleetwatch_agent.wiretext import hostname, text
 from fleetwatch_proto.limits import MAX_EVENTS
 from fleetwatch_proto.names import SITE_TYPE
@@ -61,3 +61,30 @@ def report(cycle: CycleReport, registry: tuple[ProbeDefinition[Any, Any], ...] =
         )
         del message.events[MAX_EVENTS:]
     return message
+
+
+def add_totals(totals: Totals, message: pb.Report) -> Totals:
+    """``totals`` with the events of ``message`` added, stamped on it (Report.totals): the counts the
+    agent keeps with the report in one spool transaction."""
+    threats: list[str] = []
+    outages: list[tuple[str, float]] = []
+    new_devices = 0
+    for event in message.events:
+        if event.HasField("threat"):
+            threats.append(event.threat.product)
+        elif event.HasField("outage"):
+            outage = event.outage
+            outages.append((outage.target, max(0, outage.end_unix_ms - outage.start_unix_ms) / 1000.0))
+        elif event.HasField("device_seen"):
+            new_devices += 1
+    if threats or outages or new_devices:
+        totals = totals.plus(threats, outages, new_devices)
+    message.totals.CopyFrom(
+        pb.Totals(
+            threats=totals.threats,
+            outages=totals.outages,
+            outage_seconds=totals.outage_seconds,
+            lan_new_devices=totals.lan_new_devices,
+        )
+    )
+    return totals

@@ -199,11 +199,12 @@ class AgentService:
         )
 
     def _store(self, message: pb.Report, cursors: dict[str, str]) -> int:
-        """In the spool's thread: the report, with the queue's figures, durably into the queue with the
-        cursors it advances; its size."""
+        """In the spool's thread: the report, with the queue's figures and the agent's totals (its
+        events added), durably into the queue with the cursors it advances and those totals; its size."""
+        totals = convert.add_totals(self._spool.totals, message)
         self._add_spool_stats(message)
         body = message.SerializeToString()
-        self._spool.put(message.seq, message.collected_unix_ms, body, cursors)
+        self._spool.put(message.seq, message.collected_unix_ms, body, cursors, totals)
         return len(body)
 
     def _next_batch(self, done: Sequence[int] = ()) -> tuple[list[SpooledReport], int]:

@@ -8,6 +8,12 @@ Probe cursors (a log position, detections already seen) are stored in the same t
 as the report that carries their effects, so a probe resumes exactly after the newest kept
 report; a corrupt spool loses its cursors and probes restart from "now" (no history replay).
 
+The agent's totals (its event counts since the spool was created, stamped on every report) are
+written in the same transaction as the report that carries them, and kept in memory once
+committed: a report is never stored without the counts it shows, nor the counts without it. A
+report dropped by a bound still counts in the totals of the later ones; a corrupt spool moved
+aside starts them at 0 again (the collector sees a counter reset).
+
 Invariants: a report is deleted only after a Push that carried it succeeded, or when a
 bound (reports, bytes, age) forces the oldest out, which is counted. Each batch carries the
 newest report first, so the collector is current at once, then the oldest in seq order.
@@ -21,6 +27,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from fleetwatch_agent.report import Totals
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,16 @@ CREATE TABLE IF NOT EXISTS cursors (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS totals (
+    counter TEXT NOT NULL,     -- threats, outages, outage_seconds (by key); lan_new_devices (key '')
+    key     TEXT NOT NULL,     -- product or target
+    value   NUMERIC NOT NULL,
+    PRIMARY KEY (counter, key)
+);
 """
+# The counters of Totals kept by key, and the one kept alone.
+KEYED_TOTALS = ("threats", "outages", "outage_seconds")
+LAN_NEW_DEVICES = "lan_new_devices"
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class Spool:
         self._count, self._bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM reports"
         ).fetchone()
+        self._totals = self._load_totals()
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -128,9 +146,54 @@ class Spool:
         rows = self._db.execute("SELECT name, value FROM cursors").fetchall()
         return {name: value for name, value in rows}
 
-    def put(self, seq: int, collected_ms: int, body: bytes, cursors: Mapping[str, str] | None = None) -> int:
-        """Store one report and the probe cursors it advances in one durable transaction, then
-        enforce the bounds; returns how many reports were dropped."""
+    @property
+    def totals(self) -> Totals:
+        """The totals committed with the newest stored report (zero in a new spool)."""
+        return self._totals
+
+    def _load_totals(self) -> Totals:
+        keyed: dict[str, dict[str, float]] = {name: {} for name in KEYED_TOTALS}
+        lan_new_devices = 0
+        for counter, key, value in self._db.execute("SELECT counter, key, value FROM totals"):
+            if counter == LAN_NEW_DEVICES:
+                lan_new_devices = int(value)
+            elif counter in keyed:
+                keyed[counter][key] = value
+        return Totals(
+            threats={k: int(v) for k, v in keyed["threats"].items()},
+            outages={k: int(v) for k, v in keyed["outages"].items()},
+            outage_seconds={k: float(v) for k, v in keyed["outage_seconds"].items()},
+            lan_new_devices=lan_new_devices,
+        )
+
+    def _write_totals(self, totals: Totals) -> None:
+        """The rows of ``totals`` that differ from the committed ones (counts only grow: none go)."""
+        old, new = self._totals, totals
+        rows = [
+            (name, key, value)
+            for name in KEYED_TOTALS
+            for key, value in getattr(new, name).items()
+            if getattr(old, name).get(key) != value
+        ]
+        if new.lan_new_devices != old.lan_new_devices:
+            rows.append((LAN_NEW_DEVICES, "", new.lan_new_devices))
+        if rows:
+            self._db.executemany(
+                "INSERT INTO totals (counter, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(counter, key) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+    def put(
+        self,
+        seq: int,
+        collected_ms: int,
+        body: bytes,
+        cursors: Mapping[str, str] | None = None,
+        totals: Totals | None = None,
+    ) -> int:
+        """Store one report, the probe cursors it advances and the totals it carries in one durable
+        transaction, then enforce the bounds; returns how many reports were dropped."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             replaced = self._db.execute("SELECT LENGTH(body) FROM reports WHERE seq = ?", (seq,)).fetchone()
@@ -147,9 +210,13 @@ class Spool:
                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                     list(cursors.items()),
                 )
+            if totals is not None:
+                self._write_totals(totals)
             self._count += 1
             self._bytes += len(body)
             dropped = self._enforce_bounds(seq)
+        if totals is not None:  # committed
+            self._totals = totals
         return dropped
 
     def _enforce_bounds(self, newest: int) -> int:

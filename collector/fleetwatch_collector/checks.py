@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -19,6 +21,7 @@ from fleetwatch_proto.limits import (
     MAX_REPORTS_PER_PUSH,
     MAX_TARGETS,
     MAX_TEXT_BYTES,
+    MAX_TOTALS_KEYS,
 )
 
 # Longest duration or round-trip time anything reports, in seconds (one day).
@@ -93,3 +96,21 @@ def check_count(where: str, field: str, actual: int, limit: int) -> None:
     """Refuse more than ``limit`` entries in the repeated field ``field`` (with its leading dot)."""
     if actual > limit:
         raise Rejection("too_many_items", f"{where}{field}: {actual} entries, at most {limit} allowed")
+
+
+def check_counts(
+    where: str,
+    field: str,
+    counts: Mapping[str, float],
+    key_problem: Callable[[str], str | None] = text_problem,
+) -> None:
+    """Refuse an agent's counts by key (Totals) with more keys than counters keep, a key
+    ``key_problem`` objects to, or a count that is not a finite number >= 0. Counts lower than the
+    newest stored are accepted: a new spool (reinstalled agent) restarts them, a counter reset."""
+    check_count(where, f".{field}", len(counts), MAX_TOTALS_KEYS)
+    for key, value in counts.items():
+        problem = key_problem(key)
+        if problem:
+            raise Rejection("invalid_label", f"{where}.{field}[{key[:64]!r}]: {problem}")
+        if not 0.0 <= value < math.inf:  # also false for NaN
+            raise Rejection("invalid_value", f"{where}.{field}[{key[:64]!r}]: {value} is not a count")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 # Site and district slugs: label values alerts group on, ASCII only.
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
@@ -45,3 +46,14 @@ MAX_DEVICE_INTERFACES = 512
 # routers have 24-90 interfaces each, fewer after the pollers' default filters.
 MAX_REPORT_DEVICE_INTERFACES = 256
 MAX_EVENTS = 256
+# Distinct label values of one event counter per agent (products with threats, targets with outages):
+# beyond, the rest are counted under OTHER_KEY. An agent's Totals maps hold at most one more key.
+MAX_COUNTED_KEYS = 64
+OTHER_KEY = "other"
+MAX_TOTALS_KEYS = MAX_COUNTED_KEYS + 1
+
+
+def counted_key(counted: Collection[str], key: str) -> str:
+    """The key to count ``key`` under, given the keys ``counted`` so far: itself, or OTHER_KEY once
+    MAX_COUNTED_KEYS distinct keys are counted (bounded series)."""
+    return key if key in counted or len(counted) < MAX_COUNTED_KEYS else OTHER_KEY

@@ -7,8 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fleetwatch_collector.checks import Limits, Rejection, check_count, check_text, check_texts
-from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
+from fleetwatch_collector.checks import (
+    Limits,
+    Rejection,
+    check_count,
+    check_counts,
+    check_text,
+    check_texts,
+)
+from fleetwatch_collector.kinds.base import Kind, bounded, counted_by_events, newest_section, newest_totals
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
 from fleetwatch_proto.names import ANTIVIRUS_STATE
@@ -101,10 +108,13 @@ METRICS = (
 
 @dataclass
 class AntivirusState:
-    """The newest Antivirus section; threats detected by product, from ThreatDetected events."""
+    """The newest Antivirus section; threats detected by product, from the agent's totals, else
+    from ThreatDetected events."""
 
     section: pb.Antivirus | None = None
     threats: dict[str, int] = field(default_factory=dict)
+    # Collection time of the report whose totals ``threats`` holds; 0: counted from events.
+    threats_as_of_ms: int = 0
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
@@ -120,13 +130,26 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
     for i, event in enumerate(report.events):
         if event.HasField("threat"):
             check_texts(f"{where}.events[{i}].threat", event.threat, THREAT_TEXTS)
+    if report.HasField("totals"):
+        check_counts(f"{where}.totals", "threats", report.totals.threats)
 
 
 def take(state: AntivirusState, newer: Sequence[pb.Report]) -> None:
     state.section = newest_section(newer, "antivirus", state.section)
+    newest, later = newest_totals(newer)
+    if newest is not None:  # the agent's own counts: set, never added (a resend changes nothing)
+        state.threats = dict(newest.totals.threats)
+        state.threats_as_of_ms = newest.collected_unix_ms
+        for report in later:
+            _add_threats(state, report)
 
 
 def count_events(state: AntivirusState, report: pb.Report) -> None:
+    if counted_by_events(report, state.threats_as_of_ms):
+        _add_threats(state, report)
+
+
+def _add_threats(state: AntivirusState, report: pb.Report) -> None:
     for event in report.events:
         if event.HasField("threat"):
             product = bounded(state.threats, event.threat.product)
@@ -193,5 +216,5 @@ KIND = Kind(
     take=take,
     render=render,
     count_events=count_events,
-    counters=("threats",),
+    counters=("threats", "threats_as_of_ms"),
 )

@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 
 from fleetwatch_collector.checks import Limits
 from fleetwatch_collector.metricspec import MetricSpec
+from fleetwatch_proto import limits
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 S = TypeVar("S")
 M = TypeVar("M", bound=Message)
 
-MAX_COUNTED_KEYS = 64  # distinct label values of one event counter per agent; beyond, "other"
+# Distinct label values of one event counter per agent; beyond, "other" (agents bound their totals alike).
+MAX_COUNTED_KEYS = limits.MAX_COUNTED_KEYS
 
 
 def no_events(state: object, report: pb.Report) -> None:
@@ -47,11 +49,13 @@ class Kind(Generic[S]):
     new_state: Callable[[], S]
     # validate(where, report, limits): raise Rejection for its part of a report, at path `where`.
     validate: Callable[[str, pb.Report, Limits], None]
-    # take(state, newer): keep the newest values of reports newer than those shown (in seq order).
+    # take(state, newer): keep the newest values of reports newer than those shown (in seq order),
+    # and the counters of the newest report's totals (Report.totals: the agent's own counts).
     take: Callable[[S, Sequence[pb.Report]], None]
     # render(chunks, entry, state): add its samples of one agent; called at ingest, never at scrape.
     render: Callable[[Chunks, AgentEntry, S], None]
-    # count_events(state, report): add the effect of its events; called once per applied report.
+    # count_events(state, report): add the effect of its events; called once per applied report
+    # (a report with totals adds nothing: ``take`` sets the counters from them).
     count_events: Callable[[S, pb.Report], None] = no_events
     # Fields of the state kept in the store (JSON), so counts survive a collector restart.
     # Their names are keys of one JSON object shared by all kinds: unique across kinds.
@@ -85,6 +89,23 @@ def newest_section(newer: Sequence[pb.Report], section: str, current: M | None) 
     return current
 
 
+def newest_totals(newer: Sequence[pb.Report]) -> tuple[pb.Report | None, Sequence[pb.Report]]:
+    """The newest report of ``newer`` (in seq order) with totals, and the reports after it (from an
+    agent downgraded since: their events count on top); (None, ()) when none has totals."""
+    for i in range(len(newer) - 1, -1, -1):
+        if newer[i].HasField("totals"):
+            return newer[i], newer[i + 1 :]
+    return None, ()
+
+
+def counted_by_events(report: pb.Report, totals_as_of_ms: int) -> bool:
+    """Whether the events of ``report`` add to a kind's counters: not when it carries totals (the
+    newest report's totals set them), nor when it was collected before the report whose totals the
+    counters hold (``totals_as_of_ms``, 0: none): a backlog of an agent upgraded meanwhile, whose
+    totals started after these events."""
+    return not report.HasField("totals") and report.collected_unix_ms >= totals_as_of_ms
+
+
 def bounded(counters: dict[str, Any], key: str) -> str:
     """``key``, or "other" once MAX_COUNTED_KEYS distinct keys are counted (bounded series)."""
-    return key if key in counters or len(counters) < MAX_COUNTED_KEYS else "other"
+    return limits.counted_key(counters, key)

@@ -11,11 +11,12 @@ from fleetwatch_collector.checks import (
     Limits,
     Rejection,
     check_count,
+    check_counts,
     check_range,
     check_text,
     check_texts,
 )
-from fleetwatch_collector.kinds.base import Kind, bounded, newest_section
+from fleetwatch_collector.kinds.base import Kind, bounded, counted_by_events, newest_section, newest_totals
 from fleetwatch_collector.metricspec import host_metric
 from fleetwatch_collector.textformat import distinct
 from fleetwatch_proto.limits import CONTROL_CHARACTERS, MAX_TEXT_BYTES, TARGET_NAME_RE
@@ -123,13 +124,16 @@ METRICS = (
 
 @dataclass
 class ConnectivityState:
-    """The newest Connectivity section and LAN sweep; outages and new LAN devices, from events."""
+    """The newest Connectivity section and LAN sweep; outages and new LAN devices, from the agent's
+    totals, else from events."""
 
     section: pb.Connectivity | None = None
     lan_devices: int | None = None  # devices that answered the newest successful sweep
     lan_new_devices: int = 0
     outages: dict[str, int] = field(default_factory=dict)  # ended outages by target
     outage_seconds: dict[str, float] = field(default_factory=dict)
+    # Collection time of the report whose totals the three counters hold; 0: counted from events.
+    outages_as_of_ms: int = 0
 
 
 def validate(where: str, report: pb.Report, limits: Limits) -> None:
@@ -145,6 +149,14 @@ def validate(where: str, report: pb.Report, limits: Limits) -> None:
             check_texts(f"{where}.events[{i}].device_seen", event.device_seen, DEVICE_TEXTS)
         elif event.HasField("outage") and not TARGET_NAME_RE.fullmatch(event.outage.target):
             raise Rejection("invalid_label", f"{where}.events[{i}].outage.target: not a target name")
+    if report.HasField("totals"):
+        totals = report.totals
+        check_counts(f"{where}.totals", "outages", totals.outages, _target_problem)
+        check_counts(f"{where}.totals", "outage_seconds", totals.outage_seconds, _target_problem)
+
+
+def _target_problem(name: str) -> str | None:
+    return None if TARGET_NAME_RE.fullmatch(name) else "not a target name"
 
 
 def _targets_pass(targets: Sequence[pb.TargetResult]) -> bool:
@@ -195,9 +207,23 @@ def take(state: ConnectivityState, newer: Sequence[pb.Report]) -> None:
         if report.connectivity.lan_swept and not report.connectivity.lan_error:
             state.lan_devices = report.connectivity.lan_devices
             break
+    newest, later = newest_totals(newer)
+    if newest is not None:  # the agent's own counts: set, never added (a resend changes nothing)
+        totals = newest.totals
+        state.outages = dict(totals.outages)
+        state.outage_seconds = dict(totals.outage_seconds)
+        state.lan_new_devices = totals.lan_new_devices
+        state.outages_as_of_ms = newest.collected_unix_ms
+        for report in later:
+            _add_events(state, report)
 
 
 def count_events(state: ConnectivityState, report: pb.Report) -> None:
+    if counted_by_events(report, state.outages_as_of_ms):
+        _add_events(state, report)
+
+
+def _add_events(state: ConnectivityState, report: pb.Report) -> None:
     for event in report.events:
         if event.HasField("device_seen"):
             state.lan_new_devices += 1
@@ -279,5 +305,5 @@ KIND = Kind(
     take=take,
     render=render,
     count_events=count_events,
-    counters=("outages", "outage_seconds", "lan_new_devices"),
+    counters=("outages", "outage_seconds", "lan_new_devices", "outages_as_of_ms"),
 )

@@ -180,7 +180,7 @@ class SnmpDevice(_message.Message):
     def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., credential_ref: _Optional[str] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("seq", "collected_unix_ms", "interval_seconds", "probes", "host", "resources", "antivirus", "connectivity", "network_devices", "events", "spool", "config_version", "config_refused_version", "config_refused_reason")
+    __slots__ = ("seq", "collected_unix_ms", "interval_seconds", "probes", "host", "resources", "antivirus", "connectivity", "network_devices", "events", "spool", "config_version", "config_refused_version", "config_refused_reason", "totals")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     COLLECTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class Report(_message.Message):
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_REFUSED_VERSION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     collected_unix_ms: int
     interval_seconds: int
@@ -209,7 +210,41 @@ class Report(_message.Message):
     config_version: str
     config_refused_version: str
     config_refused_reason: str
-    def __init__(self, seq: _Optional[int] = ..., collected_unix_ms: _Optional[int] = ..., interval_seconds: _Optional[int] = ..., probes: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., antivirus: _Optional[_Union[Antivirus, _Mapping]] = ..., connectivity: _Optional[_Union[Connectivity, _Mapping]] = ..., network_devices: _Optional[_Iterable[_Union[NetworkDevice, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., spool: _Optional[_Union[SpoolStats, _Mapping]] = ..., config_version: _Optional[str] = ..., config_refused_version: _Optional[str] = ..., config_refused_reason: _Optional[str] = ...) -> None: ...
+    totals: Totals
+    def __init__(self, seq: _Optional[int] = ..., collected_unix_ms: _Optional[int] = ..., interval_seconds: _Optional[int] = ..., probes: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., antivirus: _Optional[_Union[Antivirus, _Mapping]] = ..., connectivity: _Optional[_Union[Connectivity, _Mapping]] = ..., network_devices: _Optional[_Iterable[_Union[NetworkDevice, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., spool: _Optional[_Union[SpoolStats, _Mapping]] = ..., config_version: _Optional[str] = ..., config_refused_version: _Optional[str] = ..., config_refused_reason: _Optional[str] = ..., totals: _Optional[_Union[Totals, _Mapping]] = ...) -> None: ...
+
+class Totals(_message.Message):
+    __slots__ = ("threats", "outages", "outage_seconds", "lan_new_devices")
+    class ThreatsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class OutagesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class OutageSecondsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    THREATS_FIELD_NUMBER: _ClassVar[int]
+    OUTAGES_FIELD_NUMBER: _ClassVar[int]
+    OUTAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAN_NEW_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    threats: _containers.ScalarMap[str, int]
+    outages: _containers.ScalarMap[str, int]
+    outage_seconds: _containers.ScalarMap[str, float]
+    lan_new_devices: int
+    def __init__(self, threats: _Optional[_Mapping[str, int]] = ..., outages: _Optional[_Mapping[str, int]] = ..., outage_seconds: _Optional[_Mapping[str, float]] = ..., lan_new_devices: _Optional[int] = ...) -> None: ...
 
 class ProbeResult(_message.Message):
     __slots__ = ("name", "success", "duration_seconds", "error")
