@@ -3,6 +3,7 @@ and a /metrics reader that streams bodies of hundreds of megabytes without keepi
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import multiprocessing
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 import psutil
 from benchlib import free_port, stop
-from scale_load import Stats, generator
+from scale_load import Stats, enrol, generator
 
 BIN = Path(sys.executable).parent
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
@@ -261,3 +262,17 @@ class Generators:
             process.join(30)
             if process.is_alive():
                 process.kill()
+
+
+def split(items: list[tuple[int, str, str]], parts: int) -> list[list[tuple[int, str, str]]]:
+    return [items[n::parts] for n in range(parts)]
+
+
+def grow(peers: Peers, generators: Generators, order: list[int], done: int, agents: int) -> float:
+    """Enrol the agents ``order[done:agents]`` and hand them to the generators; seconds of enrolment."""
+    started = time.perf_counter()
+    identities = asyncio.run(enrol(peers.grpc_address, len(order), order[done:agents], peers.token))
+    seconds = time.perf_counter() - started
+    generators.send("add", split(identities, len(generators.processes)))
+    generators.gather()
+    return seconds
