@@ -33,7 +33,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 
 proto: venv
 	$(BIN)/python proto/generate.py
