@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 RUN_PATH = "import fleetwatch_agent.cli, fleetwatch_agent.service"
-GROUPS = (("fleetwatch", "agent"), ("google", "protobuf"), ("grpc", "grpc"), ("psutil", "psutil"))
+GROUPS = (
+    ("fleetwatch", "agent"),
+    ("google", "protobuf"),
+    ("grpc", "grpc"),
+    ("h2", "h2"),
+    ("hpack", "h2"),
+    ("hyperframe", "h2"),
+    ("psutil", "psutil"),
+)
 
 
 class ImportCost(importlib.abc.MetaPathFinder):

@@ -256,7 +256,8 @@ def footprint_run(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> s
         )  # fmt: skip
         floor = subprocess.Popen(
             [sys.executable, HERE / "stack_floor.py", "--collector", collector.address,
-             "--interval", str(CADENCE_SECONDS)], env=dict(env, PYTHONPATH=str(HERE.parent / "proto")),
+             "--interval", str(CADENCE_SECONDS)],
+            env=dict(env, PYTHONPATH=os.pathsep.join(str(HERE.parent / p) for p in ("proto", "agent"))),
         )  # fmt: skip
         others = [node, floor]
         wait_for("node_exporter", lambda: answers(node_url))
@@ -323,11 +324,12 @@ def footprint_section(
         "",
         *footprint.others(watched[1:-2] + watched[-1:]),
         "",
-        "CPU per cycle by thread: gRPC's own threads (its event engine's pool, lifeguard and timer; they "
-        "wake a few times a second even when idle), the agent's threads alive at the end (event loop, spool, "
-        "gRPC's poller), and the threads that ended in the window (the probes' and the host facts' calls):",
+        "CPU per cycle by thread: grpcio's own threads, if the agent has them (its event engine's pool, "
+        "lifeguard and timer; they wake a few times a second even when idle), the agent's threads alive at "
+        "the end (event loop, spool), and the threads that ended in the window (the probes' and the host "
+        "facts' calls):",
         "",
-        "| process | gRPC's threads | alive at the end | ended |",
+        "| process | grpcio's threads | alive at the end | ended |",
         "| --- | --- | --- | --- |",
         *(by_thread(w) for w in (agent, resources)),
         "",

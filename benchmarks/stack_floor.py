@@ -1,11 +1,12 @@
 """The agent's stack without the agent: what its memory and CPU per cycle cannot go below.
 
-Imports what the agent is built on (asyncio, grpcio, protobuf with the generated contract, psutil,
-sqlite3, tomllib, logging) and every ``--interval`` seconds does a resources cycle's work in the
-plainest way, in one thread: the psutil reads, a Report message, one row written to SQLite (WAL,
-synchronous=FULL) and deleted without an fsync of its own (as the agent's spool does), and one Push
-to the collector (empty and without a credential: the collector refuses it, after a full round
-trip). Started by ``bench_agent_rss.py --footprint``.
+Imports what the agent is built on (asyncio, its gRPC client over h2 -- the agent's h2channel, which
+stands for the library it replaced --, protobuf with the generated contract, psutil, sqlite3, tomllib,
+logging) and every ``--interval`` seconds does a resources cycle's work in the plainest way, in one
+thread: the psutil reads, a Report message, one row written to SQLite (WAL, synchronous=FULL) and
+deleted without an fsync of its own (as the agent's spool does), and one Push to the collector (empty,
+gzip and without a credential: the collector refuses it, after a full round trip). Started by
+``bench_agent_rss.py --footprint``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import time
 import tomllib
 from pathlib import Path
 
-import grpc
-import grpc.aio
 import psutil
 
+from fleetwatch_agent.h2channel import Channel, RpcError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 
 log = logging.getLogger("stack_floor")
+PUSH = "/fleetwatch.v1.Collector/Push"
 
 
 def resources() -> pb.Resources:
@@ -51,8 +51,8 @@ def resources() -> pb.Resources:
 
 
 async def run(address: str, interval: float, db: sqlite3.Connection) -> None:
-    channel = grpc.aio.insecure_channel(address)
-    stub = pb_grpc.CollectorStub(channel)  # type: ignore[no-untyped-call]
+    channel = Channel(address, None)
+    empty = pb.PushRequest().SerializeToString()
     seq = 0
     while True:
         seq += 1
@@ -61,9 +61,9 @@ async def run(address: str, interval: float, db: sqlite3.Connection) -> None:
         with db:
             db.execute("INSERT INTO reports VALUES (?, ?)", (seq, report.SerializeToString()))
         try:
-            await stub.Push(pb.PushRequest(), timeout=10, compression=grpc.Compression.Gzip)
-        except grpc.aio.AioRpcError as exc:
-            log.debug("push: %s", exc.code())
+            await channel.unary(PUSH, empty, timeout=10, compressed=True)
+        except RpcError as exc:
+            log.debug("push: %s", exc.code.name)
         db.execute("PRAGMA synchronous=NORMAL")
         with db:
             db.execute("DELETE FROM reports WHERE seq = ?", (seq,))

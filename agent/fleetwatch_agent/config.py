@@ -66,10 +66,14 @@ class SiteSection:
 class CollectorSection:
     """How to reach the collector."""
 
-    # host:port pairs in order of preference; the agent moves to the next when one is
-    # unreachable or refuses its credential (agent/README.md, "Several collector addresses").
+    # host:port pairs; the agent moves to the next when one is unreachable or refuses its
+    # credential (agent/README.md, "Several collector addresses").
     addresses: tuple[str, ...] = ("127.0.0.1:50051",)
-    # Seconds after leaving the first address before the agent tries it again.
+    # The agent's order of the addresses: "ordered" = as written (the first is preferred);
+    # "rendezvous" = ranked by a hash of the agent id and each address, so a fleet spreads evenly
+    # over a cluster of collectors, each agent with its own first (its home) and failover order.
+    spread: Literal["ordered", "rendezvous"] = "ordered"
+    # Seconds after leaving the first address (its home) before the agent tries it again.
     failback_seconds: float = 300.0
     # Deadline of one Push call.
     timeout_seconds: float = 10.0

@@ -4,45 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TypeVar
 
-import grpc
-import grpc.aio
+from google.protobuf.message import DecodeError, Message
 
+from fleetwatch_agent import __version__
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.failover import Route, address_order
+from fleetwatch_agent.grpcwire import Metadata, StatusCode
+from fleetwatch_agent.h2channel import Channel, ChannelOptions, RpcError, tls_context
 from fleetwatch_proto import metadata
 from fleetwatch_proto.addresses import is_loopback_host
 from fleetwatch_proto.tomlconfig import ConfigError
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
-from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
+
+MessageT = TypeVar("MessageT", bound=Message)
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_CODES = frozenset(
     {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
+        StatusCode.UNAVAILABLE,
+        StatusCode.DEADLINE_EXCEEDED,
+        StatusCode.RESOURCE_EXHAUSTED,
+        StatusCode.ABORTED,
     }
 )
 # The collector judged the batch itself invalid: sending it again cannot succeed.
-PERMANENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
+PERMANENT_CODES = frozenset({StatusCode.INVALID_ARGUMENT, StatusCode.OUT_OF_RANGE})
 # The reports are fine but this agent may not deliver them now: keep them, retry slowly.
-CREDENTIAL_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+CREDENTIAL_CODES = frozenset({StatusCode.UNAUTHENTICATED, StatusCode.PERMISSION_DENIED})
 # Codes after which the next attempt goes to the next collector address: that collector is
 # unreachable, or it does not accept this agent (a credential belongs to one collector database).
 FAILOVER_CODES = frozenset(
     {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
+        StatusCode.UNAVAILABLE,
+        StatusCode.DEADLINE_EXCEEDED,
+        StatusCode.UNAUTHENTICATED,
+        StatusCode.PERMISSION_DENIED,
     }
 )
 
@@ -52,7 +56,7 @@ class PushError(Exception):
 
     # Any other failure keeps the batch and waits longer.
 
-    def __init__(self, code: grpc.StatusCode, details: str, retry_after_seconds: float = 0.0):
+    def __init__(self, code: StatusCode, details: str, retry_after_seconds: float = 0.0):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
@@ -83,46 +87,40 @@ def is_loopback_address(address: str) -> bool:
     return is_loopback_host(address.rpartition(":")[0].strip("[]"))
 
 
-def channel_options(
-    keepalive_seconds: float, max_message_bytes: int, server_name: str
-) -> list[tuple[str, object]]:
-    options: list[tuple[str, object]] = [
-        ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.keepalive_permit_without_calls", 0),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.enable_retries", 0),  # retries are the agent's, with its own backoff
-    ]
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
-    return options
+def channel_options(keepalive_seconds: float, max_message_bytes: int, server_name: str) -> ChannelOptions:
+    """The channel's settings: keepalive while calls are in flight, largest message sent, server name."""
+    return ChannelOptions(
+        keepalive_seconds=keepalive_seconds,
+        keepalive_timeout_seconds=20.0,
+        max_send_message_bytes=max_message_bytes,
+        server_name=server_name,
+        user_agent=f"fleetwatch-agent/{__version__}",
+    )
 
 
-def channel_credentials(section: CollectorSection) -> grpc.ChannelCredentials | None:
-    """TLS credentials per the configuration, None for plaintext."""
+def channel_credentials(section: CollectorSection) -> ssl.SSLContext | None:
+    """The TLS context per the configuration, None for plaintext."""
     use_tls = section.tls == "on" or (
         section.tls == "auto" and not all(is_loopback_address(a) for a in section.addresses)
     )
     if not use_tls:
         return None
-
-    def read(option: str, path: str) -> bytes | None:
-        if not path:
-            return None
+    for option in ("ca_file", "cert_file", "key_file"):
+        path = getattr(section, option)
         try:
-            return Path(path).read_bytes()
+            if path:
+                open(path, "rb").close()  # readable now, or the OS says why
         except OSError as exc:
             raise ConfigError(f"option collector.{option}: cannot read {path}: {exc.strerror}") from exc
+    try:
+        return tls_context(section.ca_file, section.cert_file, section.key_file)
+    except ssl.SSLError as exc:
+        files = ", ".join(f for f in (section.ca_file, section.cert_file, section.key_file) if f)
+        raise ConfigError(f"option collector.ca_file, cert_file, key_file: {files}: {exc}") from exc
 
-    return grpc.ssl_channel_credentials(
-        root_certificates=read("ca_file", section.ca_file),
-        private_key=read("key_file", section.key_file),
-        certificate_chain=read("cert_file", section.cert_file),
-    )
 
-
-def _retry_after(call_error: grpc.aio.AioRpcError) -> float:
-    for key, value in call_error.trailing_metadata() or ():
+def _retry_after(trailing: Metadata) -> float:
+    for key, value in trailing:
         if key == metadata.RETRY_AFTER_MS:
             try:
                 return max(0.0, int(value) / 1000.0)
@@ -131,12 +129,29 @@ def _retry_after(call_error: grpc.aio.AioRpcError) -> float:
     return 0.0
 
 
+def _method(name: str) -> str:
+    """The HTTP/2 path of a method of the contract's Collector service."""
+    return f"/{pb.DESCRIPTOR.services_by_name['Collector'].full_name}/{name}"
+
+
+PUSH_METHOD = _method("Push")
+ENROLL_METHOD = _method("Enroll")
+
+
+def _parse(message_type: type[MessageT], payload: bytes) -> MessageT:
+    """The response message; a payload that is not one is INTERNAL, as gRPC reports it."""
+    try:
+        return message_type.FromString(payload)
+    except DecodeError as exc:
+        raise PushError(StatusCode.INTERNAL, f"cannot parse the {message_type.__name__}: {exc}") from exc
+
+
 class Transport:
     """Calls the collector for one or many agents over shared channels, failing over between addresses."""
 
-    # Calls go to the current address, the first at start. A call that fails with a code of
-    # FAILOVER_CODES moves the current address to the next one (round robin). Once the first
-    # address has been left, it is tried again after ``failback_seconds``.
+    # Each agent tries the addresses in its order (failover.address_order: as written, or ranked by
+    # rendezvous hashing of its id), along which a Route fails over (a code of FAILOVER_CODES) and
+    # back. The agents of one order share its Route: n addresses make at most n! of them.
 
     def __init__(
         self,
@@ -145,18 +160,17 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._addresses = tuple(section.addresses)
-        self._current = 0
+        self._spread = section.spread
         self._failback_seconds = section.failback_seconds
-        self._failback_at = math.inf
-        self._failures = 0  # calls failed in a row since the last success
         self._clock = clock
+        self._orders: dict[str, tuple[str, ...]] = {}  # key -> its order (rendezvous)
+        self._routes: dict[tuple[str, ...], Route] = {}  # order -> its failover state
+        self._last = self._route("")  # the route of the latest call
         self._timeout = section.timeout_seconds
         self._options = channel_options(section.keepalive_seconds, max_message_bytes, section.server_name)
         self._credentials = channel_credentials(section)
-        self._compression = (
-            grpc.Compression.Gzip if section.compression == "gzip" else grpc.Compression.NoCompression
-        )
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._compress = section.compression == "gzip"
+        self._channels: dict[str, Channel] = {}
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -164,47 +178,58 @@ class Transport:
 
     @property
     def address(self) -> str:
-        return self._addresses[self._current]
+        """The current address of the latest call's agent (of the first order before any call)."""
+        return self._last.address
 
-    def _pick(self) -> int:
-        """The address index of the next call: the current one, or the first again when its time came."""
-        if self._current != 0 and self._clock() >= self._failback_at:
-            log.info("trying the first collector address %s again", self._addresses[0])
-            self._current = 0
-            self._failback_at = math.inf
-        return self._current
+    def order(self, key: str) -> tuple[str, ...]:
+        """The addresses as the agent of ``key`` tries them: its agent id, or before it has one its
+        machine id or host name ("" = as written)."""
+        order = self._orders.get(key)
+        if order is None:
+            order = address_order(self._addresses, self._spread, key)
+            if self._spread == "rendezvous":
+                self._orders[key] = order
+        return order
 
-    def _stub(self, index: int) -> pb_grpc.CollectorStub:
-        address = self._addresses[index]
+    def _route(self, key: str) -> Route:
+        order = self.order(key)
+        route = self._routes.get(order)
+        if route is None:
+            route = self._routes[order] = Route(order, self._failback_seconds, self._clock)
+        self._last = route
+        return route
+
+    def _channel(self, address: str) -> Channel:
         channel = self._channels.get(address)
         if channel is None:
-            if self._credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=self._options)
-            else:
-                channel = grpc.aio.secure_channel(address, self._credentials, options=self._options)
-            self._channels[address] = channel
-        return pb_grpc.CollectorStub(channel)  # type: ignore[no-untyped-call]
+            channel = self._channels[address] = Channel(address, self._credentials, self._options)
+        return channel
 
-    def _failed(self, index: int, exc: grpc.aio.AioRpcError) -> PushError:
-        code = exc.code()
-        error = PushError(code, exc.details() or "", _retry_after(exc))
-        self._failures += 1
-        # Only the first failure of a call made at the current address moves it (calls of
-        # many agents may fail together).
-        if code in FAILOVER_CODES and len(self._addresses) > 1 and index == self._current:
-            self._current = (index + 1) % len(self._addresses)
-            if index == 0:
-                self._failback_at = self._clock() + self._failback_seconds
-            error.failed_over = self._failures < len(self._addresses)
-            log.warning("collector %s: %s; moving to %s", self._addresses[index], code.name, self.address)
+    async def _call(
+        self,
+        address: str,
+        method: str,
+        request: bytes,
+        call_metadata: Metadata = (),
+        compressed: bool = False,
+    ) -> bytes:
+        """One unary call to ``address``; PushError with the status unless OK."""
+        try:
+            result = await self._channel(address).unary(
+                method, request, self._timeout, call_metadata, compressed
+            )
+        except RpcError as exc:
+            raise PushError(exc.code, exc.details, _retry_after(exc.trailing_metadata)) from exc
+        return result.payload
+
+    def _failed(self, route: Route, address: str, error: PushError) -> PushError:
+        current = route.address
+        error.failed_over = route.failed(address, error.code in FAILOVER_CODES)
+        if route.address != current:
+            log.warning("collector %s: %s; moving to %s", address, error.code.name, route.address)
         return error
 
-    def _succeeded(self, index: int) -> None:
-        if self._failures:
-            log.info("collector %s answered", self._addresses[index])
-        self._failures = 0
-
-    def _call_metadata(self, identity: Identity | None) -> tuple[tuple[str, str], ...]:
+    def _call_metadata(self, identity: Identity | None) -> Metadata:
         if identity is None:
             return ()
         return (
@@ -220,43 +245,41 @@ class Transport:
         return await self.push_request(identity, request)
 
     async def push_request(self, identity: Identity, request: pb.PushRequest) -> pb.PushResponse:
-        index = self._pick()
+        route = self._route(identity.agent_id)
+        address = route.pick()
         try:
-            response = await self._push_at(index, identity, request)
-        except grpc.aio.AioRpcError as exc:
-            raise self._failed(index, exc) from exc
-        self._succeeded(index)
+            response = await self._push_at(address, identity, request)
+        except PushError as exc:
+            raise self._failed(route, address, exc) from exc.__cause__
+        route.succeeded(address)
         return response
 
     async def _push_at(
-        self, index: int, identity: Identity | None, request: pb.PushRequest
+        self, address: str, identity: Identity | None, request: pb.PushRequest
     ) -> pb.PushResponse:
-        response: pb.PushResponse = await self._stub(index).Push(
-            request,
-            timeout=self._timeout,
-            metadata=self._call_metadata(identity),
-            compression=self._compression,
+        payload = await self._call(
+            address, PUSH_METHOD, request.SerializeToString(), self._call_metadata(identity), self._compress
         )
-        return response
+        return _parse(pb.PushResponse, payload)
 
     async def probe(self, index: int, identity: Identity | None) -> pb.PushResponse:
         """An empty Push to one address, without failover: OK proves the address accepts ``identity``."""
         # An empty Push stores nothing and lists nobody at the collector. Without an identity the
         # answer UNAUTHENTICATED still proves the collector reachable.
-        try:
-            return await self._push_at(index, identity, pb.PushRequest())
-        except grpc.aio.AioRpcError as exc:
-            raise PushError(exc.code(), exc.details() or "", _retry_after(exc)) from exc
+        return await self._push_at(self._addresses[index], identity, pb.PushRequest())
 
     async def enroll(self, token: str, host: pb.HostInfo, machine_id: str = "") -> pb.EnrollResponse:
-        index = self._pick()
+        """Enrol at the first address of the order of ``machine_id`` (else of the host name)."""
+        route = self._route(machine_id or host.hostname)
+        address = route.pick()
+        request = pb.EnrollRequest(token=token, host=host, machine_id=machine_id)
         try:
-            response: pb.EnrollResponse = await self._stub(index).Enroll(
-                pb.EnrollRequest(token=token, host=host, machine_id=machine_id), timeout=self._timeout
+            response = _parse(
+                pb.EnrollResponse, await self._call(address, ENROLL_METHOD, request.SerializeToString())
             )
-        except grpc.aio.AioRpcError as exc:
-            raise self._failed(index, exc) from exc
-        self._succeeded(index)
+        except PushError as exc:
+            raise self._failed(route, address, exc) from exc.__cause__
+        route.succeeded(address)
         return response
 
     async def close(self) -> None:
@@ -285,11 +308,11 @@ def verdict(address: str, identity: Identity | None, error: PushError | None) ->
     if error is None:
         status = "ok" if identity is not None else "not_enrolled"
         return CollectorVerdict(address, status, "OK")
-    if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if error.code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED):
         status = "unreachable"
     elif error.credential_problem:
         status = "refused" if identity is not None else "not_enrolled"
-    elif error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and identity is not None:
+    elif error.code is StatusCode.RESOURCE_EXHAUSTED and identity is not None:
         status = "ok"  # busy, after the credential was checked
     else:
         status = "error"

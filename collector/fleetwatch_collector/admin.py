@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.cluster import append_revoked, load_key
 from fleetwatch_collector.config import CollectorConfig
 from fleetwatch_collector.gate import AGENT_URN
 from fleetwatch_collector.store import Store
@@ -149,14 +150,15 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
             site = None if args.any_site else resolve_site(args, _inventory(config))
             lifetime = parse_duration(args.expires)
             max_uses = parse_max_uses(args, config)
-            text = enrolment.create_token(store, site, now, now + lifetime if lifetime else None, max_uses)
+            key = load_key(config.cluster.key_file) if config.cluster.key_file else None
+            expires = now + lifetime if lifetime else None
+            text = enrolment.create_token(store, site, now, expires, max_uses, key)
             where = f"site {site.site} ({site.district}, {site.site_type})" if site else "any site"
             print(text, flush=True)  # alone on stdout, for scripts
             uses = "unlimited enrolments" if max_uses is None else f"at most {max_uses} enrolments"
-            print(
-                f"token for {where}, expires {_when(now + lifetime if lifetime else None)}; {uses}",
-                file=sys.stderr,
-            )
+            if key is not None:
+                uses += " at each member of the cluster (signed: every member accepts it)"
+            print(f"token for {where}, expires {_when(expires)}; {uses}", file=sys.stderr)
         elif args.command == "token" and args.action == "list":
             print("token_id  site  created  expires  max_uses  revoked  enrolments")
             for t in enrolment.list_tokens(store):
@@ -165,18 +167,18 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
                 limit = "unlimited" if t.max_uses is None else t.max_uses
                 print(f"{t.token_id}  {slug}  {dates}  {limit}  {t.revoked}  {t.enrolments}")
         elif args.command == "token":
-            if not enrolment.revoke_token(store, args.token_id):
+            # With a cluster key, a token signed at another member is recorded here as revoked.
+            if not enrolment.revoke_token(store, args.token_id, now if config.cluster.key_file else None):
                 raise ConfigError(f"no token {args.token_id!r}")
-            print(f"token {args.token_id} revoked")
+            elsewhere = " at this member; revoke it at every member" if config.cluster.key_file else ""
+            print(f"token {args.token_id} revoked{elsewhere}")
         elif args.action == "list":
             print("agent_id  site  revoked  enrolled  last_seen")
             for agent_id, site_labels, revoked, enrolled, seen in enrolment.list_agents(store):
                 slug = site_labels.site if site_labels else "*"
                 print(f"{agent_id}  {slug}  {revoked}  {_when(enrolled)}  {_when(seen)}")
         elif args.action == "revoke":
-            if not enrolment.revoke_agent(store, args.agent_id):
-                raise ConfigError(f"no agent {args.agent_id!r}")
-            print(f"agent {args.agent_id} revoked: its next Push is refused, its series leave /metrics")
+            revoke_agent(store, args.agent_id, config)
         else:
             if not enrolment.forget_agent(store, args.agent_id):
                 raise ConfigError(f"no agent {args.agent_id!r}")
@@ -184,6 +186,22 @@ def run_store_command(args: argparse.Namespace, config: CollectorConfig) -> int:
     finally:
         store.close()
     return 0
+
+
+def revoke_agent(store: Store, agent_id: str, config: CollectorConfig) -> None:
+    """`agent revoke`: in this store, and in the cluster's revoked file when there is one (an agent
+    enrolled at another member may not be in this store yet)."""
+    shared = config.cluster.revoked_file
+    if shared and not AGENT_ID_RE.fullmatch(agent_id):
+        raise ConfigError(f"{agent_id!r} is not an agent id")
+    here = enrolment.revoke_agent(store, agent_id)
+    if not here and not shared:
+        raise ConfigError(f"no agent {agent_id!r}")
+    print(f"agent {agent_id} revoked: its next Push is refused, its series leave /metrics")
+    if shared:
+        added = append_revoked(Path(shared), agent_id, config.cluster.self)
+        state = "added to" if added else "already in"
+        print(f"{state} {shared}: the other members refuse it once they read that file", file=sys.stderr)
 
 
 def run_tls_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
-"""Authentication: the calling agent is who its credential says, never its payload (gate.py calls it)."""
+"""Authentication: the calling agent is who its credential says, never its payload (gate.py calls it).
+
+The credential is the store's (``lookup``); in a cluster, a secret signed with the cluster key that
+the store does not hold is judged by ``signed`` (clusterauth.py), which records it when it is valid.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import grpc
 
 from fleetwatch_collector.agentstate import SiteLabels
 from fleetwatch_collector.enrolment import Credential, verify
+from fleetwatch_collector.signedcred import is_signed
 from fleetwatch_proto import metadata as keys
 from fleetwatch_proto.limits import AGENT_ID_RE
 
@@ -34,7 +39,12 @@ class AuthFailure(Exception):
         self.reason = reason
 
 
-def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> Identity:
+Lookup = Callable[[str], Credential | None]
+# (agent id, secret) -> the credential a signed secret proves, None: none (clusterauth.py).
+SignedLookup = Callable[[str, str], Credential | None]
+
+
+def authenticate(metadata: Any, lookup: Lookup, signed: SignedLookup | None = None) -> Identity:
     """The identity proven by the call metadata; AuthFailure says why there is none."""
     values = dict(metadata or ())
     agent_id = values.get(keys.AGENT_ID)
@@ -51,6 +61,8 @@ def authenticate(metadata: Any, lookup: Callable[[str], Credential | None]) -> I
             f"missing '{keys.AUTHORIZATION}: {keys.BEARER} <secret>'",
         )
     cred = lookup(agent_id)
+    if (cred is None or not verify(cred, secret)) and signed is not None and is_signed(secret):
+        cred = signed(agent_id, secret)
     if cred is None or not verify(cred, secret):
         raise AuthFailure(
             grpc.StatusCode.UNAUTHENTICATED, "bad_credential", "unknown agent or wrong secret; enrol again"

@@ -38,7 +38,8 @@ COLLECTOR_METRICS: tuple[MetricSpec, ...] = (
         "fleetwatch_collector_agents",
         "gauge",
         "Known agents by state: up, down (both on /metrics), retired (revoked, or silent longer than"
-        " fleet.retire_after_days: off /metrics).",
+        " fleet.retire_after_days: off /metrics), handed_over (homed at another cluster member and silent"
+        " here for cluster.handover_seconds: off /metrics until they report here again).",
         "state",
     ),
     _collector(

@@ -343,6 +343,35 @@ class RemoteWriteSection:
 
 
 @dataclass(frozen=True)
+class ClusterSection:
+    """Several collectors serving one fleet (docs/decisions.md, "Several collectors")."""
+
+    # Every member's address exactly as the agents list it in collector.addresses, the same list on
+    # every member; () = a single collector.
+    members: tuple[str, ...] = ()
+    # This collector's entry of members.
+    self: str = ""
+    # File of the cluster key: at least 32 random bytes, the same file on every member, mode 0600.
+    # With it, agent secrets and enrolment tokens are signed: every member accepts them. "" = none.
+    key_file: str = ""
+    # Seconds a member still exposes an agent whose home is another member after its last report here.
+    handover_seconds: float = 300.0
+    # File of revoked agent ids shared by the members (one per line, '#' comments), read again when
+    # it changes; `agent revoke` appends to it. "" = none.
+    revoked_file: str = ""
+
+    def validate(self) -> None:
+        if len(set(self.members)) != len(self.members) or not all(m.strip() for m in self.members):
+            raise ValueError("members: every entry once, none empty")
+        if self.members and not self.self:
+            raise ValueError("self: required with members (this collector's entry of members)")
+        if self.self and self.self not in self.members:
+            raise ValueError(f"self: {self.self!r} is not one of members {list(self.members)}")
+        if not self.handover_seconds > 0:
+            raise ValueError("handover_seconds: must be positive")
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     """The whole collector configuration file."""
 
@@ -356,6 +385,7 @@ class CollectorConfig:
     http: HttpSection = field(default_factory=HttpSection)
     snmp: SnmpSection = field(default_factory=SnmpSection)
     remote_write: RemoteWriteSection = field(default_factory=RemoteWriteSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
 
 
 def load_config(path: Path | None) -> CollectorConfig:

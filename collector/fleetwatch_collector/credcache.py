@@ -9,6 +9,10 @@ in another process) rewrites the signal once its transaction committed, and ever
 the signal first. So a look-up that begins after such a change was committed reads the store again:
 a revoked agent is refused at its next Push, an old secret stops working when the new one is issued.
 
+In a cluster (clusterauth.py) an agent met for the first time is added to the store without the
+signal (no reader can have kept a credential for an id the store did not have) and handed to the
+cache with ``keep``; the ids of the shared revoked file are checked at every look-up, never kept.
+
 ::
 
     Enroll / agent revoke / agent forget        Push (event loop)
@@ -18,8 +22,9 @@ a revoked agent is refused at its next Push, an old secret stops working when th
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 from fleetwatch_collector.enrolment import Credential
 
@@ -41,8 +46,10 @@ class CredentialCache:
         signal: Callable[[], bytes | None],
         max_age: float,
         clock: Callable[[], float] = time.monotonic,
+        revoked: Container[str] = frozenset(),
     ) -> None:
         self._load = load
+        self._revoked = revoked
         self._signal = signal
         self._max_age = max_age
         self._clock = clock
@@ -64,4 +71,13 @@ class CredentialCache:
             credential = self._load(agent_id)
             if credential is not None and signal is not None:
                 self._kept[agent_id] = credential
+        if credential is not None and not credential.revoked and agent_id in self._revoked:
+            return dataclasses.replace(credential, revoked=True)
         return credential
+
+    def keep(self, agent_id: str, credential: Credential) -> None:
+        """Keep what was just written to the store for an id it did not have, unless the signal moved
+        since the last look-up (then the next look-up reads the store anyway)."""
+        signal = self._signal()
+        if signal is not None and signal == self._seen:
+            self._kept[agent_id] = credential

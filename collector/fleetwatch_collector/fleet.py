@@ -10,18 +10,16 @@ from typing import TypeVar
 
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
-from fleetwatch_collector.checks import Rejection
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.exposition import LabelTexts, render_agent, render_fleet
+from fleetwatch_collector.exposure import Exposure, Membership
 from fleetwatch_collector.gzipblocks import GzipBlocks, Plan, gzip_fleet
 from fleetwatch_collector.remotewrite.backfill import Backfill
+from fleetwatch_collector.seqcheck import check_seqs
 from fleetwatch_collector.sitedir import SiteDirectory
-from fleetwatch_proto.limits import MIN_INTERVAL_SECONDS
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 T = TypeVar("T")
-# Sequence numbers beyond the reports made since the last one: blocks skipped by crashes (64 each).
-SEQ_SLACK = 4096
 # Most the collector keeps of one agent at the default limits, with and without devices (docs/security.md).
 MEMORY_PER_AGENT_CEILING_BYTES = 7 * 1024 * 1024  # measured: 6.0 MiB (256 interfaces, escaped texts)
 MEMORY_PER_AGENT_WITHOUT_DEVICES_BYTES = 2 * 1024 * 1024  # measured: 1.6 MiB
@@ -42,12 +40,14 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class AgentCounts:
-    """Agents by state at one scrape; ``unknown_site`` counts listed agents of no inventory site."""
+    """Agents by state at one scrape; ``unknown_site`` counts listed agents of no inventory site;
+    ``handed_over``, agents of another member's home that no longer report here (exposure.py)."""
 
     up: int
     down: int
     retired: int
     unknown_site: int
+    handed_over: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class FleetState:
         clock: Callable[[], float] = time.time,
         sites: SiteDirectory | None = None,
         retire_after_seconds: float = 0.0,
+        membership: Membership | None = None,
     ) -> None:
         self._agents: dict[str, AgentEntry] = {}
         self._families: list[dict[str, bytes]] = [{} for _ in PER_HOST]
@@ -92,6 +93,7 @@ class FleetState:
         self._clock = clock
         self._sites = sites  # None: agents keep their enrolment labels
         self._retire_after = retire_after_seconds  # 0: never
+        self._exposure = Exposure(membership, clock())  # None: a single collector, every agent's home
         self.max_age_ms = 7 * 86400 * 1000  # reports older are refused; set from limits.max_age_seconds
         self.backfill: Backfill | None = None  # late reports to remote write; set by the server
 
@@ -112,10 +114,10 @@ class FleetState:
         """Apply each report not applied before; the newest values win; render once.
 
         ``hostname`` is the host label on record (enrolment), used for an agent new to memory.
-        Raises Rejection, changing nothing, for a sequence number the agent cannot have made."""
+        Raises Rejection, changing nothing, for a sequence number the agent cannot have made (seqcheck.py)."""
         with self._lock:
             entry = self._agents.get(agent_id)
-            restart = False if entry is None else self._check_seqs(entry, reports)
+            restart = False if entry is None else check_seqs(entry, reports, self._clock(), self.max_age_ms)
             if entry is None:
                 if not reports:  # an empty Push must not list an agent that never reported
                     return ApplyResult(0, 0, 0)
@@ -150,7 +152,8 @@ class FleetState:
                 entry.reports_total += applied
                 entry.last_seen = self._clock()
                 entry.down_at = entry.last_seen + self._down_after * max(1, entry.interval_seconds)
-                entry.listed = not entry.revoked  # a retired agent that reports is back
+                entry.listed = not entry.revoked  # a retired or handed over agent that reports is back
+                self._exposure.handed_over.discard(agent_id)
             if applied or relabelled:
                 self._store_chunks(entry)
             if backfill is not None and pending is not None:
@@ -158,29 +161,6 @@ class FleetState:
             return ApplyResult(
                 entry.applied.watermark, applied, len(reports) - applied, change, reported, previous, restart
             )
-
-    def _check_seqs(self, entry: AgentEntry, reports: Sequence[pb.Report]) -> bool:
-        """Refuse a sequence number beyond what the agent can have made since its last applied
-        report, unless it restarted its numbering at its clock in milliseconds (a lost sequence
-        file, a new simulator run), which is then reported (True)."""
-        highest = max(entry.applied.highest, entry.state_seq)
-        if not highest or not reports:
-            return False
-        elapsed = max(0.0, self._clock() - entry.last_seen)
-        allowed = highest + int(elapsed / MIN_INTERVAL_SECONDS) + 1 + SEQ_SLACK
-        restart = False
-        for report in reports:
-            if report.seq <= allowed:
-                continue
-            if report.seq >= report.collected_unix_ms - self.max_age_ms:
-                restart = True  # at most its clock (validate.py), at least the clock of its oldest report
-                continue
-            raise Rejection(
-                "invalid_seq",
-                f"seq {report.seq} jumps beyond the {allowed - highest} reports this agent can have made "
-                f"since seq {highest}, and is not a restart at its clock in milliseconds",
-            )
-        return restart
 
     def _rename(self, entry: AgentEntry, reported: str) -> str | None:
         """The host label rule: a name reported by the agent replaces the recorded one, unless another
@@ -214,7 +194,7 @@ class FleetState:
     def restore(self, snapshots: Iterable[tuple[Snapshot, SiteLabels | None]]) -> int:
         """Load agents from the store; they render as down until they report again."""
         count = 0
-        retire_before = self._retire_before()
+        retire_before, now = self._retire_before(), self._clock()
         with self._lock:
             for snap, site in snapshots:
                 host = pb.HostInfo.FromString(snap.host)
@@ -231,7 +211,7 @@ class FleetState:
                     interval_seconds=snap.interval_seconds,
                 )
                 entry.restore_counters(snap.counters)
-                entry.listed = entry.last_seen >= retire_before
+                entry.listed = self._exposure.listed(entry, retire_before, now)
                 self._agents[snap.agent_id] = entry
                 self._store_chunks(entry)
                 count += 1
@@ -239,6 +219,16 @@ class FleetState:
 
     def _retire_before(self) -> float:
         return self._clock() - self._retire_after if self._retire_after else float("-inf")
+
+    @property
+    def handed_over(self) -> int:
+        """Agents off /metrics because another member is their home and they no longer report here."""
+        return len(self._exposure.handed_over)
+
+    def set_membership(self, membership: Membership | None) -> None:
+        """The cluster's members changed: every agent's home is ranked again, listed by the next sweep."""
+        with self._lock:
+            self._exposure.membership = membership
 
     def _store_chunks(self, entry: AgentEntry) -> None:
         """Render a listed agent with its inventory labels; take an unlisted one off /metrics."""
@@ -286,8 +276,9 @@ class FleetState:
     def sweep(self, known: dict[str, bool], read_at: float) -> int:
         """Apply the store's agents (id -> revoked, read at ``read_at``); how many were forgotten."""
         # Forgotten agents (not in the store) are removed; revoked ones and those silent past the
-        # retirement period stay in memory, counted as retired, but leave /metrics.
-        retire_before = self._retire_before()
+        # retirement period stay in memory, counted as retired, but leave /metrics; so do those homed
+        # at another member silent here for handover_seconds, counted as handed over.
+        retire_before, now = self._retire_before(), self._clock()
         removed = 0
         with self._lock:
             for agent_id, entry in list(self._agents.items()):
@@ -296,11 +287,13 @@ class FleetState:
                     if entry.last_seen < read_at:  # else it enrolled and reported after the read
                         del self._agents[agent_id]
                         self._drop(agent_id)
+                        self._exposure.forget(agent_id)
                         removed += 1
                     continue
-                listed = not revoked and entry.last_seen >= retire_before
-                if (entry.revoked, entry.listed) != (revoked, listed):
-                    entry.revoked, entry.listed = revoked, listed
+                was = entry.revoked, entry.listed
+                entry.revoked = revoked
+                entry.listed = self._exposure.listed(entry, retire_before, now)
+                if (entry.revoked, entry.listed) != was:
                     self._store_chunks(entry)
         return removed
 
@@ -377,7 +370,9 @@ class FleetState:
     def _counts(self, listed: list[AgentEntry], now: float) -> AgentCounts:
         up = sum(1 for e in listed if now <= e.down_at)
         unknown = sum(1 for e in listed if not e.site_known)
-        return AgentCounts(up, len(listed) - up, len(self._agents) - len(listed), unknown)
+        handed_over = len(self._exposure.handed_over)
+        retired = len(self._agents) - len(listed) - handed_over
+        return AgentCounts(up, len(listed) - up, retired, unknown, handed_over)
 
     def render(self) -> tuple[bytes, int, int]:
         """The host families as one text, and the number of agents up and down."""

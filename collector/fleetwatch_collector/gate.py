@@ -46,7 +46,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from fleetwatch_collector.auth import AuthFailure, Identity, authenticate, current_identity
+from fleetwatch_collector.auth import AuthFailure, Identity, SignedLookup, authenticate, current_identity
 from fleetwatch_collector.callpools import (
     RESOURCE_EXHAUSTED,
     AgentCalls,
@@ -99,9 +99,11 @@ class Gate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metrics: CollectorMetrics,
         mutual_tls: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        signed: SignedLookup | None = None,  # a cluster's signed secrets (clusterauth.py)
     ) -> None:
         self._calls = calls
         self._lookup = lookup
+        self._signed = signed
         self._metrics = metrics
         self._mutual_tls = mutual_tls
         self._clock = clock
@@ -272,7 +274,7 @@ class Gate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _identify(self, call_metadata: Any, context: grpc.aio.ServicerContext) -> Identity:
         try:
-            identity = authenticate(call_metadata, self._lookup)
+            identity = authenticate(call_metadata, self._lookup, self._signed)
         except AuthFailure as failure:
             raise Refused(failure.code, failure.reason, str(failure)) from None
         if self._mutual_tls:

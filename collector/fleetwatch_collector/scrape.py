@@ -120,7 +120,7 @@ class MetricsPage:
     ) -> Iterator[bytes]:
         started = time.perf_counter()
         chunks, counts = fleet()
-        for state in ("up", "down", "retired"):
+        for state in ("up", "down", "retired", "handed_over"):
             self._metrics.agents.labels(state).set(getattr(counts, state))
         self._metrics.unknown_site.set(counts.unknown_site)
         spent = time.perf_counter() - started

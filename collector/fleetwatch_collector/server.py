@@ -11,9 +11,12 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from fleetwatch_collector.centralstore import CentralConfigs
+from fleetwatch_collector.cluster import RevokedList, load_key
+from fleetwatch_collector.clusterauth import ClusterIdentity
 from fleetwatch_collector.config import CallsSection, CollectorConfig, TlsSection
 from fleetwatch_collector.credcache import CredentialCache
 from fleetwatch_collector.enrolment import credential
+from fleetwatch_collector.exposure import Membership
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.gate import Gate
 from fleetwatch_collector.http import HttpServer, make_app
@@ -105,14 +108,34 @@ class CollectorServer:
         self.metrics = CollectorMetrics()
         # A bad inventory file refuses to start (ConfigError naming the entry).
         self.sites = SiteDirectory(Path(config.sites.file) if config.sites.file else None)
+        cluster = config.cluster
+        # Unreadable, open to others or short: ConfigError naming cluster.key_file, before anything opens.
+        cluster_key = load_key(cluster.key_file) if cluster.key_file else None
+        if len(cluster.members) > 1 and cluster_key is None:
+            log.warning(
+                "cluster.members without cluster.key_file: agents enrolled at other members are refused"
+            )
+        self.revoked = RevokedList(Path(cluster.revoked_file) if cluster.revoked_file else None)
         self.fleet = FleetState(
             config.fleet.down_after_intervals,
             sites=self.sites,
             retire_after_seconds=config.fleet.retire_after_days * 86400,
+            membership=Membership.of(cluster),  # agents homed at another member leave after handover_seconds
         )
         self.remote_write = self._remote_write(config)
         self.store = Store(Path(config.server.data_dir) / "collector.sqlite")
         self.central = CentralConfigs(self.store.path)  # its own table of the same file
+        self.credentials = CredentialCache(  # exact: every credential change signals it (credcache.py)
+            lambda agent_id: credential(self.store, agent_id),
+            self.store.credentials.value,
+            CREDENTIALS_MAX_AGE_SECONDS,
+            revoked=self.revoked,
+        )
+        self.cluster = ClusterIdentity(
+            cluster_key, self.store, self.credentials, self.revoked, self.fleet.reenrolled
+        )
+        self.cluster.check(force=True)  # the revoked file's agents revoked in the store, so off /metrics
+        self._cluster_task: asyncio.Task[None] | None = None
         restored = self.fleet.restore(self.store.load_agents())
         self.upkeep = Upkeep(self.fleet, self.store, self.sites, self.metrics, config.fleet.check_seconds)
         self.upkeep.check()  # revoked and retired agents are off /metrics from the start
@@ -134,13 +157,10 @@ class CollectorServer:
         # bounds calls by kind, agent and address, and counts every refusal.
         self.gate = Gate(
             config.calls,
-            CredentialCache(  # exact: every credential change signals it (credcache.py)
-                lambda agent_id: credential(self.store, agent_id),
-                self.store.credentials.value,
-                CREDENTIALS_MAX_AGE_SECONDS,
-            ),
+            self.credentials,
             self.metrics,
             mutual_tls=mutual_tls,
+            signed=self.cluster if cluster_key is not None else None,  # any member's signed secrets
         )
         self._grpc = grpc.aio.server(
             interceptors=[self.gate],
@@ -156,6 +176,7 @@ class CollectorServer:
             config.enrolment,
             mutual_tls,
             self.central,
+            cluster_key,
         )
         self._grpc.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
@@ -207,8 +228,9 @@ class CollectorServer:
             raise ConfigurationError(str(exc)) from exc
 
     def reload(self) -> None:
-        """Read the site inventory and the SNMP devices file again now (SIGHUP)."""
+        """Read the site inventory, the revoked file and the SNMP devices file again now (SIGHUP)."""
         self.upkeep.reload_sites()
+        self.cluster.reload()
         self.central.wake()
         if self.snmp is not None:
             self.snmp.reload()
@@ -247,6 +269,10 @@ class CollectorServer:
         self._central_task = asyncio.create_task(
             self.central.run(self._stop_upkeep, self.config.fleet.check_seconds)
         )
+        if self.revoked.path is not None:
+            self._cluster_task = asyncio.create_task(
+                self.cluster.run(self._stop_upkeep, self.config.fleet.check_seconds)
+            )
         if self.remote_write is not None:
             self.remote_write.start()
         self._serving = True
@@ -282,6 +308,9 @@ class CollectorServer:
         if self._central_task is not None:
             self.central.wake()
             await self._central_task
+        if self._cluster_task is not None:
+            self.cluster.wake()
+            await self._cluster_task
         if self.snmp is not None:
             await self.snmp.stop()
         if self.remote_write is not None:  # after gRPC: no report can come any more

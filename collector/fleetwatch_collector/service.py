@@ -50,7 +50,9 @@ class CollectorService:
         enrolment: EnrolmentSection | None = None,
         mutual_tls: bool = False,
         central: CentralConfigs | None = None,
+        cluster_key: bytes | None = None,  # [cluster] key_file: secrets are signed (enrolment.py)
     ) -> None:
+        self._cluster_key = cluster_key
         self._central = central
         self._refusals_logged: dict[str, str] = {}  # agent id -> the refused version last logged
         self._sites = sites
@@ -244,6 +246,7 @@ class CollectorService:
                 sites.same_site if sites else operator.eq,
                 request.host.hostname,
                 certificate,
+                self._cluster_key,
             )
         except EnrolmentError as exc:
             self._metrics.enrolments.labels(exc.reason).inc()

@@ -1,4 +1,4 @@
-"""Periodic upkeep of the fleet: the site inventory file, revoked, forgotten and retired agents."""
+"""Periodic upkeep of the fleet: the site inventory file; revoked, forgotten, retired, handed over agents."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Upkeep:
         self._interval = interval
         self._wake = asyncio.Event()
         self._force = False
+        self._handed_over = 0  # agents handed over to other cluster members at the last pass
         metrics.inventory_sites.set(len(sites.inventory.sites))
 
     def reload_sites(self) -> None:
@@ -44,7 +45,8 @@ class Upkeep:
         self._wake.set()
 
     def check(self, force: bool = False) -> None:
-        """One pass: reload a changed inventory and re-label, then apply the store's agents."""
+        """One pass: reload a changed inventory and re-label, then apply the store's agents; agents of
+        another member's home silent here for handover_seconds leave /metrics (fleet.py, exposure.py)."""
         outcome = self._sites.check(force)
         if outcome is Reload.FAILED:
             self._metrics.inventory_errors.inc()
@@ -56,6 +58,12 @@ class Upkeep:
         removed = self._fleet.sweep(self._store.agent_ids(), read_at)
         if removed:
             log.info("removed %d forgotten agents and their series", removed)
+        handed_over = self._fleet.handed_over
+        if handed_over != self._handed_over:
+            log.info(
+                "%d agents handed over: homed at other cluster members, no longer reporting here", handed_over
+            )
+            self._handed_over = handed_over
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check until ``stop`` is set; errors are logged and the next pass tries again."""

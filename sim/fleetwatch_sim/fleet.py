@@ -254,10 +254,16 @@ async def run_fleet(
     inventory: Inventory,
     scenario: Scenario = NO_INCIDENTS,
     probes: bool = True,
+    transport: Transport | None = None,
 ) -> FleetStats:
-    """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set (``probes``: see Drive)."""
+    """Enrol, then run the fleet until ``duration`` elapsed or ``stop`` is set (``probes``: see Drive).
+
+    One Transport carries every agent's calls; with ``collector.spread = "rendezvous"`` each agent
+    calls its own home first and fails over and back along its own order (agents of one order share
+    that order's failover state), as each real agent would. ``transport``: one made of ``collector``
+    already (closed at the end)."""
     fleet = build_fleet(agents, seed, inventory)
-    transport = Transport(collector)
+    transport = transport or Transport(collector)
     stats = FleetStats()
     try:
         identities = await enrol_fleet(fleet, transport, token, load_identities(state_file))
@@ -266,10 +272,11 @@ async def run_fleet(
         first_seq = int(time.time() * 1000)
         deadline = time.monotonic() + duration if duration else float("inf")
         log.info(
-            "simulating %d agents on %d sites against %s",
+            "simulating %d agents on %d sites against %s (%s)",
             len(fleet),
             len({a.location.site for a in fleet}),
-            transport.address,
+            ", ".join(transport.addresses),
+            collector.spread,
         )
         drive = Drive(transport, interval, deadline, first_seq, stats, stop, scenario, probes=probes)
         await asyncio.gather(*(_drive(a, identities[a.host.agent_id], drive) for a in fleet))

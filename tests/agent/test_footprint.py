@@ -48,6 +48,9 @@ NOT_IMPORTED = (
     "pysnmp",
     "fleetwatch_snmp",
     "fleetwatch_agent.probes.snmp.collect",
+    # The collector speaks grpcio; the agent speaks gRPC over h2 itself (docs/decisions.md).
+    "grpc",
+    "fleetwatch_proto.v1.fleetwatch_pb2_grpc",
 )
 
 
@@ -62,7 +65,7 @@ def test_the_running_agent_does_not_import_what_only_check_or_enrolment_needs(tm
     modules = set(result["modules"])
     # The run really went through every default probe and the report's envelope.
     assert result["probes"] == ["resources", "antivirus", "connectivity"]
-    assert {"fleetwatch_agent.probes.connectivity.collect", "grpc", "psutil", "sqlite3"} <= modules
+    assert {"fleetwatch_agent.probes.connectivity.collect", "h2", "psutil", "sqlite3"} <= modules
     leaked = sorted(m for m in modules if any(m == lazy or m.startswith(f"{lazy}.") for lazy in NOT_IMPORTED))
     assert leaked == []
 

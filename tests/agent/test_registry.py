@@ -127,7 +127,14 @@ def test_model_names_are_the_contracts_enum_names() -> None:
 
 def test_the_agent_imports_without_the_collector_sides_packages() -> None:
     """An install of the [agent] extra has none of them (tests/packaging checks a real install)."""
-    blocked = ("fleetwatch_collector", "fleetwatch_sim", "prometheus_client", "grpc_health", "cryptography")
+    blocked = (
+        "fleetwatch_collector",
+        "fleetwatch_sim",
+        "prometheus_client",
+        "grpc",
+        "grpc_health",
+        "cryptography",
+    )
     code = (
         "import sys\n"
         + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)

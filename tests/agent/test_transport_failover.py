@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.grpcwire import StatusCode
 from fleetwatch_agent.transport import FAILOVER_CODES, Identity, PushError, Transport, check_collectors
 from fleetwatch_collector.server import CollectorServer
 from tests.agent.failover_support import enrol_at, teach
@@ -40,20 +40,20 @@ def transport(addresses: list[str], clock: Clock) -> Transport:
     return Transport(section, clock=clock)
 
 
-async def push(client: Transport, identity: Identity) -> grpc.StatusCode:
+async def push(client: Transport, identity: Identity) -> StatusCode:
     """OK or the code of the refusal."""
     try:
         await client.push(identity, [])
     except PushError as exc:
         return exc.code
-    return grpc.StatusCode.OK
+    return StatusCode.OK
 
 
 def test_credential_and_reachability_codes_move_to_the_next_address() -> None:
-    assert {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED} <= FAILOVER_CODES
-    assert {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED} <= FAILOVER_CODES
+    assert {StatusCode.UNAUTHENTICATED, StatusCode.PERMISSION_DENIED} <= FAILOVER_CODES
+    assert {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED} <= FAILOVER_CODES
     # The batch is at fault, not the collector: another one would refuse it too.
-    assert grpc.StatusCode.INVALID_ARGUMENT not in FAILOVER_CODES
+    assert StatusCode.INVALID_ARGUMENT not in FAILOVER_CODES
 
 
 def test_a_refused_credential_moves_on_and_the_first_address_is_tried_again_later(tmp_path: Path) -> None:
@@ -65,27 +65,27 @@ def test_a_refused_credential_moves_on_and_the_first_address_is_tried_again_late
             try:
                 with pytest.raises(PushError) as refused:
                     await client.push(identity, [])
-                assert refused.value.code is grpc.StatusCode.UNAUTHENTICATED
+                assert refused.value.code is StatusCode.UNAUTHENTICATED
                 assert refused.value.failed_over is True  # the second was not tried: retry at once
                 assert client.address == grpc_address(second)
-                assert await push(client, identity) is grpc.StatusCode.OK
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
                 assert client.address == grpc_address(second)
                 # Before the failback period the first address is left alone.
                 clock.now += FAILBACK - 1
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
                 # After it, one call goes to the first again; it still refuses: back to the second.
                 clock.now += 2
-                assert await push(client, identity) is grpc.StatusCode.UNAUTHENTICATED
+                assert await push(client, identity) is StatusCode.UNAUTHENTICATED
                 assert client.address == grpc_address(second)
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
                 # The first learns the agent (its database restored): the agent returns to it, and stays.
                 teach(second, first, identity.agent_id)
                 clock.now += FAILBACK + 1
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
                 assert client.address == grpc_address(first)
                 clock.now += FAILBACK * 3
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
                 assert client.address == grpc_address(first)
             finally:
                 await client.close()
@@ -101,9 +101,9 @@ def test_an_unreachable_address_moves_on(tmp_path: Path) -> None:
             try:
                 with pytest.raises(PushError) as unreachable:
                     await client.push(identity, [])
-                assert unreachable.value.code is grpc.StatusCode.UNAVAILABLE
+                assert unreachable.value.code is StatusCode.UNAVAILABLE
                 assert unreachable.value.failed_over is True
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
             finally:
                 await client.close()
 
@@ -121,7 +121,7 @@ def test_when_every_address_refuses_the_round_ends_and_the_caller_backs_off(tmp_
                     with pytest.raises(PushError) as refused:
                         await client.push(identity, [])
                     errors.append((refused.value.code, refused.value.failed_over))
-                unauthenticated = grpc.StatusCode.UNAUTHENTICATED
+                unauthenticated = StatusCode.UNAUTHENTICATED
                 assert errors == [(unauthenticated, True), (unauthenticated, False), (unauthenticated, False)]
             finally:
                 await client.close()
@@ -136,9 +136,9 @@ def test_calls_failing_together_move_one_address_only(tmp_path: Path) -> None:
             client = transport([grpc_address(c) for c in (first, second, third)], Clock())
             try:
                 codes = await asyncio.gather(*(push(client, identity) for _ in range(4)))
-                assert set(codes) == {grpc.StatusCode.UNAUTHENTICATED}
+                assert set(codes) == {StatusCode.UNAUTHENTICATED}
                 assert client.address == grpc_address(second)  # not the third: it was never tried
-                assert await push(client, identity) is grpc.StatusCode.OK
+                assert await push(client, identity) is StatusCode.OK
             finally:
                 await client.close()
 

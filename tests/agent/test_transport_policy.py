@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-import grpc
 import pytest
 
+from fleetwatch_agent.grpcwire import StatusCode
 from fleetwatch_agent.transport import PushError, backoff_delay
 
 
@@ -51,48 +51,48 @@ def test_delays_vary_between_agents() -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.ABORTED,
+        StatusCode.UNAVAILABLE,
+        StatusCode.RESOURCE_EXHAUSTED,
+        StatusCode.DEADLINE_EXCEEDED,
+        StatusCode.ABORTED,
     ],
 )
-def test_retryable_codes(code: grpc.StatusCode) -> None:
+def test_retryable_codes(code: StatusCode) -> None:
     assert PushError(code, "try later").retryable is True
 
 
 @pytest.mark.parametrize(
     "code",
     [
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.UNIMPLEMENTED,
+        StatusCode.INVALID_ARGUMENT,
+        StatusCode.UNAUTHENTICATED,
+        StatusCode.PERMISSION_DENIED,
+        StatusCode.FAILED_PRECONDITION,
+        StatusCode.UNIMPLEMENTED,
     ],
 )
-def test_non_retryable_codes(code: grpc.StatusCode) -> None:
+def test_non_retryable_codes(code: StatusCode) -> None:
     assert PushError(code, "refused").retryable is False
 
 
 def test_push_error_carries_code_details_and_retry_hint() -> None:
-    error = PushError(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", retry_after_seconds=2.5)
-    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    error = PushError(StatusCode.RESOURCE_EXHAUSTED, "slow down", retry_after_seconds=2.5)
+    assert error.code is StatusCode.RESOURCE_EXHAUSTED
     assert error.details == "slow down"
     assert error.retry_after_seconds == 2.5
     assert str(error) == "RESOURCE_EXHAUSTED: slow down"
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE])
-def test_invalid_content_is_permanent_and_not_a_credential_problem(code: grpc.StatusCode) -> None:
+@pytest.mark.parametrize("code", [StatusCode.INVALID_ARGUMENT, StatusCode.OUT_OF_RANGE])
+def test_invalid_content_is_permanent_and_not_a_credential_problem(code: StatusCode) -> None:
     error = PushError(code, "reports[0].seq: must be between 1 and 2**63-1")
     assert error.permanent is True
     assert error.credential_problem is False
     assert error.retryable is False
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED])
-def test_refused_credentials_keep_the_batch(code: grpc.StatusCode) -> None:
+@pytest.mark.parametrize("code", [StatusCode.UNAUTHENTICATED, StatusCode.PERMISSION_DENIED])
+def test_refused_credentials_keep_the_batch(code: StatusCode) -> None:
     error = PushError(code, "bad_credential")
     assert error.credential_problem is True
     assert error.permanent is False
@@ -102,15 +102,15 @@ def test_refused_credentials_keep_the_batch(code: grpc.StatusCode) -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.UNIMPLEMENTED,
+        StatusCode.UNKNOWN,
+        StatusCode.INTERNAL,
+        StatusCode.UNAVAILABLE,
+        StatusCode.RESOURCE_EXHAUSTED,
+        StatusCode.FAILED_PRECONDITION,
+        StatusCode.UNIMPLEMENTED,
     ],
 )
-def test_collector_faults_are_neither_permanent_nor_credential_problems(code: grpc.StatusCode) -> None:
+def test_collector_faults_are_neither_permanent_nor_credential_problems(code: StatusCode) -> None:
     # A collector bug (UNKNOWN, INTERNAL) must not make the agent throw reports away.
     error = PushError(code, "something broke")
     assert error.permanent is False
@@ -118,8 +118,8 @@ def test_collector_faults_are_neither_permanent_nor_credential_problems(code: gr
 
 
 def test_every_status_code_has_exactly_one_handling() -> None:
-    for code in grpc.StatusCode:
-        if code is grpc.StatusCode.OK:
+    for code in StatusCode:
+        if code is StatusCode.OK:
             continue
         error = PushError(code, "")
         assert [error.retryable, error.permanent, error.credential_problem].count(True) <= 1, code

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-import grpc
 import pytest
 
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.grpcwire import StatusCode
 from fleetwatch_agent.transport import (
     PushError,
     Transport,
@@ -78,12 +79,12 @@ def test_tls_auto_is_plaintext_when_every_address_is_loopback() -> None:
 )
 def test_tls_auto_uses_tls_as_soon_as_one_address_is_not_loopback(addresses: tuple[str, ...]) -> None:
     """A single remote address is enough to require TLS for all."""
-    assert isinstance(channel_credentials(section("auto", *addresses)), grpc.ChannelCredentials)
+    assert isinstance(channel_credentials(section("auto", *addresses)), ssl.SSLContext)
 
 
 def test_tls_on_uses_tls_even_on_loopback() -> None:
     """tls = "on" with the system roots, nothing read from disk."""
-    assert isinstance(channel_credentials(section("on", *LOOPBACK)), grpc.ChannelCredentials)
+    assert isinstance(channel_credentials(section("on", *LOOPBACK)), ssl.SSLContext)
 
 
 def test_tls_credentials_read_the_configured_files(tmp_path: Path) -> None:
@@ -96,7 +97,7 @@ def test_tls_credentials_read_the_configured_files(tmp_path: Path) -> None:
         key_file=str(client.key),
         server_name=SERVER_NAME,
     )
-    assert isinstance(channel_credentials(configured), grpc.ChannelCredentials)
+    assert isinstance(channel_credentials(configured), ssl.SSLContext)
     Transport(configured)  # builds its options and credentials; connects only on the first call
 
 
@@ -109,16 +110,33 @@ def test_a_missing_ca_file_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "collector.ca_file" in str(info.value)
 
 
-def test_channel_options_override_the_target_name_only_when_server_name_is_set() -> None:
-    """ssl_target_name_override is present exactly when server_name is set."""
-    plain = dict(channel_options(60.0, 4 * 1024 * 1024, ""))
-    assert "grpc.ssl_target_name_override" not in plain
-    assert plain["grpc.keepalive_time_ms"] == 60_000
-    assert plain["grpc.max_send_message_length"] == 4 * 1024 * 1024
-    assert plain["grpc.enable_retries"] == 0
-    named = dict(channel_options(60.0, 4 * 1024 * 1024, SERVER_NAME))
-    assert named["grpc.ssl_target_name_override"] == SERVER_NAME
-    assert {k: v for k, v in named.items() if k != "grpc.ssl_target_name_override"} == plain
+def test_channel_options_carry_the_server_name_only_when_set() -> None:
+    """The expected server name is the address's host unless server_name is set."""
+    plain = channel_options(60.0, 4 * 1024 * 1024, "")
+    assert plain.server_name == ""
+    assert plain.keepalive_seconds == 60.0
+    assert plain.keepalive_timeout_seconds == 20.0
+    assert plain.max_send_message_bytes == 4 * 1024 * 1024
+    named = channel_options(60.0, 4 * 1024 * 1024, SERVER_NAME)
+    assert named.server_name == SERVER_NAME
+    assert dataclasses.replace(named, server_name="") == plain
+
+
+def test_the_tls_context_offers_h2_and_checks_the_name(tmp_path: Path) -> None:
+    """TLS 1.2 at least, the certificate and its name checked (grpcio's defaults)."""
+    context = channel_credentials(section("on", *LOOPBACK))
+    assert context is not None
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname is True
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+
+
+def test_a_ca_file_that_is_not_pem_is_an_error_naming_the_option(tmp_path: Path) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as info:
+        channel_credentials(section("on", ca_file=str(garbage)))
+    assert "collector.ca_file" in str(info.value)
 
 
 async def enroll_over(configured: CollectorSection, token: str) -> pb.EnrollResponse:
@@ -143,9 +161,9 @@ def test_tls_to_a_real_collector_checks_the_server_name(tmp_path: Path) -> None:
             assert response.agent_id.startswith("a-")
             with pytest.raises(PushError) as wrong_name:
                 await enroll_over(trusted, token)
-            assert wrong_name.value.code is grpc.StatusCode.UNAVAILABLE
+            assert wrong_name.value.code is StatusCode.UNAVAILABLE
             with pytest.raises(PushError) as plaintext:
                 await enroll_over(section("auto", address, timeout_seconds=5.0), token)
-            assert plaintext.value.code is grpc.StatusCode.UNAVAILABLE
+            assert plaintext.value.code is StatusCode.UNAVAILABLE
 
     asyncio.run(scenario())

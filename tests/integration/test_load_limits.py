@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from fleetwatch_agent.config import CollectorSection
+from fleetwatch_agent.grpcwire import StatusCode
 from fleetwatch_agent.transport import Identity, PushError, Transport
 from fleetwatch_collector.validate import Limits
 from fleetwatch_proto.metadata import RETRY_AFTER_MS as RETRY_AFTER_METADATA
@@ -85,7 +86,7 @@ def test_agent_transport_reports_the_retry_after(tmp_path: Path) -> None:
             finally:
                 await transport.close()
             error = info.value
-            assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error.code is StatusCode.RESOURCE_EXHAUSTED
             assert 0 < error.retry_after_seconds <= 1 / RATE
             assert error.retryable and not error.permanent and not error.credential_problem
 
@@ -106,10 +107,10 @@ def test_agent_transport_classifies_credential_and_content_refusals(tmp_path: Pa
                     )
             finally:
                 await transport.close()
-            assert bad_secret.value.code == grpc.StatusCode.UNAUTHENTICATED
+            assert bad_secret.value.code is StatusCode.UNAUTHENTICATED
             assert bad_secret.value.credential_problem and not bad_secret.value.permanent
             assert bad_secret.value.retry_after_seconds == 0
-            assert invalid.value.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert invalid.value.code is StatusCode.INVALID_ARGUMENT
             assert invalid.value.permanent and not invalid.value.retryable
 
     asyncio.run(scenario())

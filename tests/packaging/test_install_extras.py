@@ -83,7 +83,7 @@ def importable(bin_dir: Path, module: str) -> bool:
 
 def test_agent_install_runs_check_without_the_collector_side(wheel: Path, tmp_path: Path) -> None:
     bin_dir = install(wheel, "agent", tmp_path / "venv")
-    for module in ("fleetwatch_sim", "prometheus_client", "grpc_health", "cryptography"):
+    for module in ("fleetwatch_sim", "prometheus_client", "grpc", "grpc_health", "cryptography"):
         assert not importable(bin_dir, module), f"{module} is installed with the agent"
     assert importable(bin_dir, "psutil")
     config = tmp_path / "agent.toml"

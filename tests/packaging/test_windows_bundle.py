@@ -32,7 +32,7 @@ SCRIPTS = ("install.ps1", "uninstall.ps1")
 PAGES = (REPO_ROOT / "docs" / "install.md", REPO_ROOT / "docs" / "install.vi.md")
 # What the agent needs on Windows whatever else changes: the service (pywin32) and the core.
 PLACEHOLDER = "C:\\value"  # a variable's value in a script, for the parser
-ESSENTIAL = ("pywin32", "grpcio", "protobuf", "psutil", "pysnmp", "cryptography", "fleetwatch")
+ESSENTIAL = ("pywin32", "h2", "protobuf", "psutil", "pysnmp", "cryptography", "fleetwatch")
 
 
 @pytest.fixture(scope="module")
