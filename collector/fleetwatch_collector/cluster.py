@@ -7,8 +7,9 @@ import logging
 import os
 from pathlib import Path
 
+from fleetwatch_collector.filesig import Signature, signature
 from fleetwatch_collector.signedcred import MIN_KEY_BYTES
-from fleetwatch_collector.sitedir import Reload, Signature
+from fleetwatch_collector.sitedir import Reload
 from fleetwatch_proto.limits import AGENT_ID_RE
 from fleetwatch_proto.tomlconfig import ConfigError
 
@@ -82,13 +83,7 @@ class RevokedList:
         return agent_id in self.ids
 
     def _stat(self) -> Signature:
-        if self.path is None:
-            return None
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return signature(self.path)
 
     def check(self, force: bool = False) -> Reload:
         """Read the file again if it changed (or when ``force``); a bad file keeps the old list."""

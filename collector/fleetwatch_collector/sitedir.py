@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from fleetwatch_collector.agentstate import SiteLabels
+from fleetwatch_collector.filesig import Signature, signature
 from fleetwatch_proto.sites import Inventory, load_inventory
 from fleetwatch_proto.tomlconfig import ConfigError
 
 log = logging.getLogger(__name__)
 # What identifies a version of the file without reading it: (mtime_ns, size, inode); None: unreadable.
-Signature = tuple[int, int, int] | None
 
 
 class Reload(Enum):
@@ -66,13 +65,7 @@ class SiteDirectory:
         return self.canonical(a) == self.canonical(b)
 
     def _stat(self) -> Signature:
-        if self.path is None:
-            return None
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return signature(self.path)
 
     def check(self, force: bool = False) -> Reload:
         """Read the file again if it changed (or when ``force``); a bad file keeps the old inventory."""

@@ -12,7 +12,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from fleetwatch_collector.devicesfile import DeviceEntry, address_host, load_dev
 from fleetwatch_collector.devrender import render_device
 from fleetwatch_collector.devstate import DeviceTrap, DeviceView, apply_trap, new_counters, take_poll
 from fleetwatch_collector.exposition import Chunks
+from fleetwatch_collector.filesig import Signature, signature
 from fleetwatch_collector.fleet import FleetState
 from fleetwatch_collector.selfmetrics import CollectorMetrics
 from fleetwatch_collector.sitedir import SiteDirectory
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "\0central/"  # the fleet's families key a central device's lines by this + its name
 # Beyond its deadline a poll is abandoned this much later (the poller keeps its own deadline).
 DEADLINE_SLACK_SECONDS = 5.0
-Signature = tuple[int, int, int] | None
 
 
 def ip_of(host: str) -> str | None:
@@ -103,11 +102,7 @@ class CentralPoller:
         self._apply(self._read())  # ConfigError: the collector does not start
 
     def _stat(self) -> Signature:
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return signature(self.path)
 
     def _read(self) -> list[tuple[DeviceEntry, tuple[str, ...]]]:
         """The file's devices with the addresses of their hosts (may ask the resolver: not in the loop)."""
