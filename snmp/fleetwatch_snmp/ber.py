@@ -236,15 +236,3 @@ def decode_response(data: bytes) -> Response:
             raise BerError("bytes after a variable binding's value")
         append((decode_oid(data[oid_start:oid_end]), _value(value_tag, data[value_start:value_end])))
     return Response(version, community, request_id, status, index, varbinds)
-
-
-def peek_request_id(data: bytes) -> int | None:
-    """The request-id of a message without decoding the rest (None if it cannot be read)."""
-    try:
-        start, end = _expect(data, 0, len(data), _SEQUENCE, "message")
-        _version, pos = _int(data, start, end, "version")
-        _start, pos = _expect(data, pos, end, _OCTET_STRING, "community")
-        _tag, start, stop = _header(data, pos, end)
-        return _int(data, start, stop, "request-id")[0]
-    except BerError:
-        return None

@@ -64,8 +64,6 @@ def test_variable_bindings_cut_anywhere_are_refused_or_a_prefix(response: Built)
 @given(data=st.one_of(st.binary(max_size=300), st.binary(max_size=300).map(lambda raw: tlv(0x30, raw))))
 def test_random_bytes_are_refused_with_ber_error_or_decoded(data: bytes) -> None:
     decodes_or_refuses(data)
-    peeked = ber.peek_request_id(data)
-    assert peeked is None or isinstance(peeked, int)
 
 
 @settings(max_examples=300, deadline=None)
@@ -75,7 +73,6 @@ def test_a_corrupted_byte_is_refused_or_decoded(response: Built, where: float, b
     corrupted[int(where * len(corrupted))] = byte
     data = bytes(corrupted)
     decoded = decodes_or_refuses(data)
-    ber.peek_request_id(data)
     if decoded is None:
         return
     # Where pyasn1 reads the corrupted message as well, both read the same.
@@ -169,11 +166,3 @@ LENIENT_BUT_READ = [  # (a value's TLV, what it reads)
 def test_lenient_encodings_are_read(value: bytes, read: Value) -> None:
     decoded = ber.decode_response(message(varbind(SYS_UPTIME, value)))
     assert decoded.varbinds == [((1, 3, 6, 1, 2, 1, 1, 3, 0), read)]
-
-
-def test_peek_request_id_reads_requests_and_responses_and_nothing_else() -> None:
-    assert ber.peek_request_id(message(request_id=2**31 - 1)) == 2**31 - 1
-    assert ber.peek_request_id(ber.encode_request(V2C, b"c", ber.GET, 99, [(1, 3)])) == 99
-    assert ber.peek_request_id(b"") is None
-    assert ber.peek_request_id(b"\x30\x03\x02\x01") is None
-    assert ber.peek_request_id(VALID[:20]) is None
