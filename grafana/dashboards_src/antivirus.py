@@ -28,8 +28,12 @@ from dashboards_src.panels import (
 from dashboards_src.source import (
     SITE_FILTER,
     age,
+    age_per_agent,
+    agent_increase,
     datasource_variable,
     district_variable,
+    newest_per_agent,
+    per_agent,
     query,
     site_variable,
     table_query,
@@ -38,6 +42,12 @@ from dashboards_src.source import (
 UID = "fleetwatch-antivirus"
 F = SITE_FILTER
 SIGNATURES = "fleetwatch_antivirus_signature_updated_timestamp_seconds"
+THREATS = "fleetwatch_antivirus_threats_detected_total"
+PROTECTED = per_agent(f"fleetwatch_antivirus_protected{{{F}}}")
+# One state per host, from its newest report (two members may show a host that changed state).
+STATES = newest_per_agent(f"fleetwatch_antivirus_state{{{F}}}")
+NOT_PROTECTED = newest_per_agent(f'fleetwatch_antivirus_state{{{F}, state!="protected"}}')
+PRODUCTS = per_agent(f"fleetwatch_antivirus_product_info{{{F}}}")
 HOST_LINK = link_to("Chi tiết máy / Host detail", dashboard_url("fleetwatch-host", host="${__value.raw}"))
 SIGNATURE_AGE = steps("green", (86400, "orange"), (OLD_SIGNATURE_SECONDS, "red"))
 
@@ -55,8 +65,7 @@ def build() -> models.Dashboard:
                 "Được bảo vệ / Protected share",
                 "Tỷ lệ máy đã chọn ở trạng thái protected. Share of the selected hosts in state protected.",
                 query(
-                    f"sum(fleetwatch_antivirus_protected{{{F}}})"
-                    f" / count(fleetwatch_antivirus_protected{{{F}}})",
+                    f"sum({PROTECTED}) / count({PROTECTED})",
                     "Được bảo vệ / protected",
                 ),
                 unit_name=units.PercentUnit,
@@ -66,7 +75,7 @@ def build() -> models.Dashboard:
             stat_panel(
                 "Không được bảo vệ / Not protected",
                 "Số máy ở trạng thái khác protected. Hosts in any other state.",
-                query(f"count(fleetwatch_antivirus_protected{{{F}}} == 0) or vector(0)", "Máy / hosts"),
+                query(f"count({PROTECTED} == 0) or vector(0)", "Máy / hosts"),
                 thresholds=PROBLEMS,
                 decimals=0,
             ),
@@ -74,8 +83,7 @@ def build() -> models.Dashboard:
                 "Mã độc phát hiện / Threats detected",
                 "Số mã độc phát hiện trong khoảng thời gian đang xem. Threats detected in the time range.",
                 query(
-                    f"sum(increase(fleetwatch_antivirus_threats_detected_total{{{F}}}[$__range]))"
-                    " or vector(0)",
+                    f"sum({agent_increase(THREATS, F, '$__range')}) or vector(0)",
                     "Mã độc / threats",
                     instant=True,
                 ),
@@ -109,7 +117,7 @@ def build() -> models.Dashboard:
                 "Trạng thái / States",
                 "Số máy theo trạng thái: protected, outdated, expired, disabled, unknown, not_installed. "
                 "Hosts by antivirus state.",
-                query(f"sum by (state) (fleetwatch_antivirus_state{{{F}}})", "{{state}}", instant=True),
+                query(f"sum by (state) ({STATES})", "{{state}}", instant=True),
                 width=4,
                 height=8,
             ),
@@ -146,7 +154,7 @@ def build() -> models.Dashboard:
             timeseries_panel(
                 "Trạng thái theo thời gian / States over time",
                 "Số máy theo trạng thái. Hosts by state.",
-                query(f"sum by (state) (fleetwatch_antivirus_state{{{F}}})", "{{state}}"),
+                query(f"sum by (state) ({STATES})", "{{state}}"),
                 width=8,
                 height=10,
                 min_value=0,
@@ -155,7 +163,7 @@ def build() -> models.Dashboard:
             table_panel(
                 "Máy không được bảo vệ / Hosts not protected",
                 "Máy có trạng thái khác protected và trạng thái của nó. Hosts in another state, with it.",
-                table_query(f'fleetwatch_antivirus_state{{{F}, state!="protected"}} == 1'),
+                table_query(f"{NOT_PROTECTED} == 1"),
                 hide=("Time", "Value", "agent_id"),
                 order=("host", "site", "district", "site_type", "state"),
                 rename={
@@ -173,8 +181,7 @@ def build() -> models.Dashboard:
                 "Số mã độc mỗi sản phẩm phát hiện trên mỗi máy trong khoảng thời gian đang xem. "
                 "Threats each product detected on each host in the time range.",
                 table_query(
-                    f"sum by (host, site, district, product) "
-                    f"(increase(fleetwatch_antivirus_threats_detected_total{{{F}}}[$__range])) > 0"
+                    f"sum by (host, site, district, product) ({agent_increase(THREATS, F, '$__range')}) > 0"
                 ),
                 order=("host", "site", "district", "product", "Value"),
                 rename={
@@ -193,7 +200,9 @@ def build() -> models.Dashboard:
             table_panel(
                 "Tuổi chữ ký cũ nhất / Oldest signatures",
                 "50 sản phẩm có chữ ký cũ nhất. The 50 products with the oldest signatures.",
-                table_query(f"topk(50, max by (host, site, district, product) {age(SIGNATURES, F)})"),
+                table_query(
+                    f"topk(50, max by (host, site, district, product) ({age_per_agent(SIGNATURES, F)}))"
+                ),
                 order=("host", "site", "district", "product", "Value"),
                 rename={
                     "host": "Máy / Host",
@@ -215,8 +224,7 @@ def build() -> models.Dashboard:
                 "Mã độc phát hiện theo thời gian / Threats detected over time",
                 "Số mã độc phát hiện trong mỗi khoảng. Threats detected per interval.",
                 query(
-                    f"sum(increase(fleetwatch_antivirus_threats_detected_total{{{F}}}[$__rate_interval]))"
-                    " or vector(0)",
+                    f"sum({agent_increase(THREATS, F, '$__rate_interval')}) or vector(0)",
                     "Mã độc / threats",
                 ),
                 width=12,
@@ -226,9 +234,7 @@ def build() -> models.Dashboard:
             table_panel(
                 "Sản phẩm / Products",
                 "Số máy theo sản phẩm, hãng và phiên bản. Hosts by product, vendor and version.",
-                table_query(
-                    f"count by (product, vendor, product_version) (fleetwatch_antivirus_product_info{{{F}}})"
-                ),
+                table_query(f"count by (product, vendor, product_version) ({PRODUCTS})"),
                 order=("product", "vendor", "product_version", "Value"),
                 rename={
                     "product": "Sản phẩm / Product",
@@ -245,12 +251,12 @@ def build() -> models.Dashboard:
                 "Tuổi chữ ký theo sản phẩm / Signature age by product",
                 "Trung vị và 95% tuổi chữ ký theo sản phẩm. Median and 95th percentile of signature age.",
                 query(
-                    f"quantile by (product) (0.5, {age(SIGNATURES, F)})",
+                    f"quantile by (product) (0.5, {age_per_agent(SIGNATURES, F)})",
                     "{{product}} p50",
                     "A",
                 ),
                 query(
-                    f"quantile by (product) (0.95, {age(SIGNATURES, F)})",
+                    f"quantile by (product) (0.95, {age_per_agent(SIGNATURES, F)})",
                     "{{product}} p95",
                     "B",
                 ),

@@ -19,8 +19,10 @@ from dashboards_src.layout import assemble
 from dashboards_src.panels import row, stat_panel, table_panel, timeseries_panel
 from dashboards_src.source import (
     SITE_FILTER,
+    agent_increase,
     datasource_variable,
     district_variable,
+    per_agent,
     query,
     site_variable,
     table_query,
@@ -28,6 +30,12 @@ from dashboards_src.source import (
 
 UID = "fleetwatch-connectivity"
 F = SITE_FILTER
+OUTAGES = "fleetwatch_connectivity_outages_total"
+UP = per_agent(f"fleetwatch_agent_up{{{F}}}")
+TARGET_UP = per_agent(f"fleetwatch_connectivity_up{{{F}}}")
+RTT = per_agent(f"fleetwatch_connectivity_rtt_seconds{{{F}}}")
+LOSS = per_agent(f"fleetwatch_connectivity_loss_ratio{{{F}}}")
+FAILURES = per_agent(f"fleetwatch_connectivity_failure_info{{{F}}}")
 HOST_LINK = link_to("Chi tiết máy / Host detail", dashboard_url("fleetwatch-host", host="${__value.raw}"))
 
 
@@ -53,7 +61,7 @@ def build() -> models.Dashboard:
                 "Máy hoạt động / Agents up",
                 "Tỷ lệ máy đã chọn đang báo cáo. Share of the selected agents that report.",
                 query(
-                    f"sum(fleetwatch_agent_up{{{F}}}) / count(fleetwatch_agent_up{{{F}}})",
+                    f"sum({UP}) / count({UP})",
                     "Hoạt động / up",
                 ),
                 unit_name=units.PercentUnit,
@@ -65,9 +73,7 @@ def build() -> models.Dashboard:
                 "Mục tiêu đang lỗi / Failing targets",
                 "Số cặp (máy, mục tiêu) không phản hồi ở lần kiểm tra gần nhất. "
                 "(host, target) pairs that failed the latest check.",
-                query(
-                    f"count(fleetwatch_connectivity_failure_info{{{F}}}) or vector(0)", "Mục tiêu / targets"
-                ),
+                query(f"count({FAILURES}) or vector(0)", "Mục tiêu / targets"),
                 thresholds=PROBLEMS,
                 decimals=0,
                 width=6,
@@ -77,7 +83,7 @@ def build() -> models.Dashboard:
                 "Số sự cố mất kết nối (đo tại máy) kết thúc trong khoảng thời gian đang xem. "
                 "Outages measured by the agents that ended in the time range.",
                 query(
-                    f"sum(increase(fleetwatch_connectivity_outages_total{{{F}}}[$__range])) or vector(0)",
+                    f"sum({agent_increase(OUTAGES, F, '$__range')}) or vector(0)",
                     "Sự cố / outages",
                     instant=True,
                 ),
@@ -108,10 +114,7 @@ def build() -> models.Dashboard:
                 "Mục tiêu phản hồi theo điểm và vai trò / Targets answering by site and role",
                 "Tỷ lệ kiểm tra thành công của mỗi vai trò (gateway, dns, collector, site_router, custom). "
                 "Share of checks that answered, per role of target.",
-                table_query(
-                    f"sum by (site, role) (fleetwatch_connectivity_up{{{F}}})"
-                    f" / count by (site, role) (fleetwatch_connectivity_up{{{F}}})"
-                ),
+                table_query(f"sum by (site, role) ({TARGET_UP}) / count by (site, role) ({TARGET_UP})"),
                 width=8,
                 height=10,
             )
@@ -128,8 +131,7 @@ def build() -> models.Dashboard:
                 "Mục tiêu phản hồi theo vai trò / Targets answering by role",
                 "Tỷ lệ kiểm tra thành công theo vai trò trên các máy đã chọn. Share of checks that answered.",
                 query(
-                    f"sum by (role) (fleetwatch_connectivity_up{{{F}}})"
-                    f" / count by (role) (fleetwatch_connectivity_up{{{F}}})",
+                    f"sum by (role) ({TARGET_UP}) / count by (role) ({TARGET_UP})",
                     "{{role}}",
                 ),
                 unit_name=units.PercentUnit,
@@ -144,7 +146,7 @@ def build() -> models.Dashboard:
                 "Trung vị thời gian khứ hồi trung bình của các máy đã chọn. "
                 "Median of the hosts' average RTT.",
                 query(
-                    f"quantile by (target) (0.5, fleetwatch_connectivity_rtt_seconds{{{F}}})",
+                    f"quantile by (target) (0.5, {RTT})",
                     "{{target}}",
                 ),
                 unit_name=units.Seconds,
@@ -155,7 +157,7 @@ def build() -> models.Dashboard:
                 "Độ trễ p95 theo mục tiêu / 95th percentile RTT by target",
                 "95% các máy có độ trễ thấp hơn. 95 % of the selected hosts have a lower average RTT.",
                 query(
-                    f"quantile by (target) (0.95, fleetwatch_connectivity_rtt_seconds{{{F}}})",
+                    f"quantile by (target) (0.95, {RTT})",
                     "{{target}}",
                 ),
                 unit_name=units.Seconds,
@@ -166,7 +168,7 @@ def build() -> models.Dashboard:
                 "Mất gói theo mục tiêu / Packet loss by target",
                 "Tỷ lệ gói không được trả lời, trung bình trên các máy đã chọn. "
                 "Average share of unanswered probes.",
-                query(f"avg by (target) (fleetwatch_connectivity_loss_ratio{{{F}}})", "{{target}}"),
+                query(f"avg by (target) ({LOSS})", "{{target}}"),
                 unit_name=units.PercentUnit,
                 width=8,
                 min_value=0,
@@ -175,9 +177,7 @@ def build() -> models.Dashboard:
             table_panel(
                 "Điểm có độ trễ cao nhất / Sites with the highest RTT",
                 "20 cặp (điểm, mục tiêu) có độ trễ trung bình cao nhất. The 20 slowest (site, target) pairs.",
-                table_query(
-                    f"topk(20, avg by (site, district, target) (fleetwatch_connectivity_rtt_seconds{{{F}}}))"
-                ),
+                table_query(f"topk(20, avg by (site, district, target) ({RTT}))"),
                 order=("site", "district", "target", "Value"),
                 rename={
                     "site": "Điểm / Site",
@@ -192,9 +192,7 @@ def build() -> models.Dashboard:
             table_panel(
                 "Điểm mất gói nhiều nhất / Sites with the most loss",
                 "20 cặp (điểm, mục tiêu) mất gói nhiều nhất. The 20 (site, target) pairs with the most loss.",
-                table_query(
-                    f"topk(20, avg by (site, district, target) (fleetwatch_connectivity_loss_ratio{{{F}}}))"
-                ),
+                table_query(f"topk(20, avg by (site, district, target) ({LOSS}))"),
                 order=("site", "district", "target", "Value"),
                 rename={
                     "site": "Điểm / Site",
@@ -211,7 +209,7 @@ def build() -> models.Dashboard:
                 "Mục tiêu đang lỗi / Failing targets now",
                 "Máy và mục tiêu không phản hồi ở lần kiểm tra gần nhất, với lý do. "
                 "Hosts and targets that failed the latest check, with the reason.",
-                table_query(f"fleetwatch_connectivity_failure_info{{{F}}}"),
+                table_query(FAILURES),
                 hide=("Time", "Value", "agent_id"),
                 order=("host", "site", "district", "target", "kind", "reason"),
                 rename={
@@ -231,13 +229,12 @@ def build() -> models.Dashboard:
                 "Số sự cố kết thúc và tổng thời gian mất kết nối trong khoảng thời gian đang xem. "
                 "Outages that ended in the time range and the time they lasted.",
                 table_query(
-                    f"sum by (site, district, target) "
-                    f"(increase(fleetwatch_connectivity_outages_total{{{F}}}[$__range])) > 0",
+                    f"sum by (site, district, target) ({agent_increase(OUTAGES, F, '$__range')}) > 0",
                     "A",
                 ),
                 table_query(
                     f"sum by (site, district, target) "
-                    f"(increase(fleetwatch_connectivity_outage_seconds_total{{{F}}}[$__range])) > 0",
+                    f"({agent_increase('fleetwatch_connectivity_outage_seconds_total', F, '$__range')}) > 0",
                     "B",
                 ),
                 merge=True,
@@ -259,8 +256,7 @@ def build() -> models.Dashboard:
                 "Sự cố theo thời gian / Outages over time",
                 "Số sự cố kết thúc trong mỗi khoảng. Outages that ended per interval.",
                 query(
-                    f"sum(increase(fleetwatch_connectivity_outages_total{{{F}}}[$__rate_interval]))"
-                    " or vector(0)",
+                    f"sum({agent_increase(OUTAGES, F, '$__rate_interval')}) or vector(0)",
                     "Sự cố / outages",
                 ),
                 width=24,

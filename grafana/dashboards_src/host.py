@@ -14,9 +14,11 @@ from dashboards_src.layout import assemble
 from dashboards_src.panels import label_stat, row, stat_panel, table_panel, timeseries_panel
 from dashboards_src.source import HOST_FILTER as H
 from dashboards_src.source import (
+    agent_increase,
     datasource_variable,
     district_variable,
     host_variable,
+    newest_per_agent,
     query,
     site_variable,
     table_query,
@@ -76,7 +78,10 @@ def build() -> models.Dashboard:
             stat_panel(
                 "Phòng chống mã độc / Antivirus",
                 "Trạng thái tổng hợp của máy (sản phẩm tốt nhất). The host's state (its best product).",
-                query(f"max by (state) (fleetwatch_antivirus_state{{{H}}} == 1)", "{{state}}"),
+                query(
+                    f"max by (state) ({newest_per_agent(f'fleetwatch_antivirus_state{{{H}}}')} == 1)",
+                    "{{state}}",
+                ),
                 thresholds=NEUTRAL,
             ).text_mode(BigValueTextMode.NAME),
             *resource_panels(),
@@ -110,7 +115,9 @@ def build() -> models.Dashboard:
                 "Reports waiting in the agent's spool, and reports dropped because it was full.",
                 query(f"max(fleetwatch_agent_spool_reports{{{H}}})", "Đang chờ / queued", "A"),
                 query(
-                    f"sum(increase(fleetwatch_agent_spool_dropped_reports_total{{{H}}}[$__rate_interval]))",
+                    "sum("
+                    + agent_increase("fleetwatch_agent_spool_dropped_reports_total", H, "$__rate_interval")
+                    + ")",
                     "Bị bỏ / dropped",
                     "B",
                 ),

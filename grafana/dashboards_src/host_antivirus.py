@@ -9,14 +9,16 @@ from dashboards_src.fields import ON_OFF, PROBLEMS, binary_cells, steps, unit, v
 from dashboards_src.layout import Item
 from dashboards_src.panels import bargauge_panel, row, stat_panel, table_panel
 from dashboards_src.source import HOST_FILTER as H
-from dashboards_src.source import age, query, table_query
+from dashboards_src.source import age, agent_increase, newest_per_agent, per_agent, query, table_query
 
+THREATS = "fleetwatch_antivirus_threats_detected_total"
 SIGNATURE_AGE = steps("green", (86400, "orange"), (3 * 86400, "red"))
-# The product's versions (info, value 1) with its current state (the 1 of its state gauge).
+# The product's versions (info, value 1) with its current state (the 1 of its state gauge), one
+# series per agent and product on each side even while two collectors show the host.
 PRODUCTS = (
     "max by (product, vendor, product_version, engine_version, state) ("
-    f"fleetwatch_antivirus_product_info{{{H}}} * on (agent_id, product) group_left (state) "
-    f"(fleetwatch_antivirus_product_state{{{H}}} == 1))"
+    f"{per_agent(f'fleetwatch_antivirus_product_info{{{H}}}')} * on (agent_id, product) group_left (state) "
+    f"({newest_per_agent(f'fleetwatch_antivirus_product_state{{{H}}}')} == 1))"
 )
 
 
@@ -107,7 +109,7 @@ def antivirus_panels() -> list[Item]:
             "Mã độc phát hiện / Threats detected",
             "Số mã độc phát hiện trong khoảng thời gian đang xem. Threats detected in the time range.",
             query(
-                f"sum(increase(fleetwatch_antivirus_threats_detected_total{{{H}}}[$__range])) or vector(0)",
+                f"sum({agent_increase(THREATS, H, '$__range')}) or vector(0)",
                 "Mã độc / threats",
                 instant=True,
             ),

@@ -9,7 +9,10 @@ from dashboards_src.fields import UP_DOWN, binary_cells, unit
 from dashboards_src.layout import Item
 from dashboards_src.panels import row, table_panel, timeseries_panel
 from dashboards_src.source import HOST_FILTER as H
-from dashboards_src.source import query, table_query
+from dashboards_src.source import agent_increase, query, table_query
+
+OUTAGES = "fleetwatch_connectivity_outages_total"
+OUTAGE_SECONDS = "fleetwatch_connectivity_outage_seconds_total"
 
 
 def connectivity_panels() -> list[Item]:
@@ -69,10 +72,11 @@ def connectivity_panels() -> list[Item]:
             "Số sự cố đã kết thúc và thời gian mất kết nối trong khoảng thời gian đang xem. "
             "Outages that ended in the time range and how long they lasted.",
             table_query(
-                f"sum by (target) (increase(fleetwatch_connectivity_outages_total{{{H}}}[$__range]))", "A"
+                f"sum by (target) ({agent_increase(OUTAGES, H, '$__range')})",
+                "A",
             ),
             table_query(
-                f"sum by (target) (increase(fleetwatch_connectivity_outage_seconds_total{{{H}}}[$__range]))",
+                f"sum by (target) ({agent_increase(OUTAGE_SECONDS, H, '$__range')})",
                 "B",
             ),
             merge=True,

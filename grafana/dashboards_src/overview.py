@@ -20,12 +20,15 @@ from dashboards_src.source import (
     SITE_FILTER,
     datasource_variable,
     district_variable,
+    per_agent,
     query,
     site_variable,
     table_query,
 )
 
 UID = "fleetwatch-overview"
+UP = per_agent("fleetwatch_agent_up")
+SITE_UP = per_agent(f"fleetwatch_agent_up{{{SITE_FILTER}}}")
 
 
 def reaching(role_matcher: str) -> str:
@@ -57,8 +60,8 @@ def build() -> models.Dashboard:
                 "Máy hoạt động / Agents up",
                 "Máy đã báo cáo trong 3 chu kỳ gần nhất, trên tổng số máy đã biết (toàn tỉnh). "
                 "Agents that reported within 3 of their intervals, and all known agents.",
-                query("sum(fleetwatch_agent_up)", "Hoạt động / up", "A"),
-                query("count(fleetwatch_agent_up)", "Tổng / known", "B"),
+                query(f"sum({UP})", "Hoạt động / up", "A"),
+                query(f"count({UP})", "Tổng / known", "B"),
                 decimals=0,
             ),
             stat_panel(
@@ -90,7 +93,9 @@ def build() -> models.Dashboard:
             stat_panel(
                 "Máy không được bảo vệ / Workstations not protected",
                 "Số máy có trạng thái khác protected (toàn tỉnh). Hosts in another antivirus state.",
-                query("count(fleetwatch_antivirus_protected == 0) or vector(0)", "Máy / hosts"),
+                query(
+                    f"count({per_agent('fleetwatch_antivirus_protected')} == 0) or vector(0)", "Máy / hosts"
+                ),
                 thresholds=PROBLEMS,
                 decimals=0,
             ),
@@ -122,7 +127,7 @@ def build() -> models.Dashboard:
             timeseries_panel(
                 "Máy hoạt động theo huyện / Agents up by district",
                 "Số máy đang báo cáo ở mỗi huyện đã chọn. Agents up in each selected district.",
-                query(f"sum by (district) (fleetwatch_agent_up{{{SITE_FILTER}}})", "{{district}}"),
+                query(f"sum by (district) ({SITE_UP})", "{{district}}"),
                 width=8,
                 min_value=0,
             ),
@@ -131,12 +136,8 @@ def build() -> models.Dashboard:
                 "Các điểm / Sites",
                 "Mỗi điểm: số máy, số máy hoạt động, tỷ lệ hoạt động và tỷ lệ được bảo vệ; "
                 "kém nhất trước. Per site: agents, agents up, up share and protected share, worst first.",
-                table_query(
-                    f"count by (site, district, site_type) (fleetwatch_agent_up{{{SITE_FILTER}}})", "A"
-                ),
-                table_query(
-                    f"sum by (site, district, site_type) (fleetwatch_agent_up{{{SITE_FILTER}}})", "B"
-                ),
+                table_query(f"count by (site, district, site_type) ({SITE_UP})", "A"),
+                table_query(f"sum by (site, district, site_type) ({SITE_UP})", "B"),
                 table_query(f"site:fleetwatch_agent_up:ratio{{{SITE_FILTER}}}", "C"),
                 table_query(f"site:fleetwatch_antivirus_protected:ratio{{{SITE_FILTER}}}", "D"),
                 merge=True,

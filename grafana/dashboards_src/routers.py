@@ -25,6 +25,7 @@ from dashboards_src.source import (
     datasource_variable,
     device_variable,
     district_variable,
+    per_agent,
     query,
     site_variable,
     table_query,
@@ -35,6 +36,10 @@ F = SITE_FILTER
 # Devices whose values are current: polled by the collector, or by an agent that reports
 # (recording rule of deploy/prometheus/rules/alerts.rules.yml).
 FRESH = "device:fleetwatch_netdev_up:fresh"
+# One series per device and poller while two collectors show the agent that polls it.
+FRESH_ONCE = per_agent(f"{FRESH}{{{F}}}")
+POLLED = per_agent(f"fleetwatch_netdev_up{{{F}}}")
+POLL_ERRORS = per_agent(f"fleetwatch_netdev_poll_error{{{F}}}")
 DEVICE_LINK = link_to("Chi tiết router / Router detail", dashboard_url(UID, device="${__value.raw}"))
 BY_DEVICE = "max by (district, site, device)"
 
@@ -63,14 +68,14 @@ def fleet_panels() -> list[Item]:
         stat_panel(
             "Router được giám sát / Routers monitored",
             "Số thiết bị mạng của các điểm đã chọn. Network devices of the selected sites.",
-            query(f"count(fleetwatch_netdev_up{{{F}}})", "router"),
+            query(f"count({POLLED})", "router"),
             decimals=0,
         ),
         stat_panel(
             "Router không phản hồi / Routers down",
             "Thiết bị không trả lời lần thăm dò SNMP gần nhất. "
             "Devices that did not answer their latest poll.",
-            query(f"count({FRESH}{{{F}}} == 0) or vector(0)", "router"),
+            query(f"count({FRESH_ONCE} == 0) or vector(0)", "router"),
             thresholds=PROBLEMS,
             decimals=0,
         ),
@@ -79,7 +84,7 @@ def fleet_panels() -> list[Item]:
             "Thiết bị do một máy đang mất liên lạc thăm dò: số liệu là của lần cuối máy đó báo cáo. "
             "Devices polled by an agent that is silent: their values are as it last reported them.",
             query(
-                f"count(fleetwatch_netdev_up{{{F}}} unless on (site, device, agent_id) {FRESH}) or vector(0)",
+                f"count({POLLED} unless on (site, device, agent_id) {FRESH}) or vector(0)",
                 "router",
             ),
             thresholds=steps("green", (1, "orange")),
@@ -88,7 +93,7 @@ def fleet_panels() -> list[Item]:
         stat_panel(
             "Lỗi thăm dò / Poll errors",
             "Thiết bị có lần thăm dò gần nhất thất bại (mọi loại lỗi). Devices whose latest poll failed.",
-            query(f"count(fleetwatch_netdev_poll_error{{{F}}} == 1) or vector(0)", "router"),
+            query(f"count({POLL_ERRORS} == 1) or vector(0)", "router"),
             thresholds=PROBLEMS,
             decimals=0,
         ),
@@ -151,16 +156,14 @@ def fleet_panels() -> list[Item]:
             "Router hoạt động theo huyện / Routers up by district",
             "Tỷ lệ thiết bị trả lời lần thăm dò gần nhất (thiết bị chưa rõ trạng thái không tính). "
             "Share of the devices that answered their latest poll (devices of unknown state left out).",
-            query(
-                f"sum by (district) ({FRESH}{{{F}}}) / count by (district) ({FRESH}{{{F}}})", "{{district}}"
-            ),
+            query(f"sum by (district) ({FRESH_ONCE}) / count by (district) ({FRESH_ONCE})", "{{district}}"),
             width=8,
             height=10,
         ),
         timeseries_panel(
             "Router không phản hồi theo thời gian / Routers down over time",
             "Số thiết bị không trả lời, theo huyện. Devices not answering, per district.",
-            query(f"sum by (district) ({FRESH}{{{F}}} == bool 0)", "{{district}}"),
+            query(f"sum by (district) ({FRESH_ONCE} == bool 0)", "{{district}}"),
             width=12,
             min_value=0,
         ),
@@ -169,7 +172,7 @@ def fleet_panels() -> list[Item]:
             "Thiết bị có lần thăm dò gần nhất thất bại, theo loại: timeout (không trả lời, cả khi sai "
             "community), auth (SNMPv3 từ chối), no_such_object, malformed, other. Devices whose latest "
             "poll failed, by class: timeout (no answer, a wrong community too), auth (v3 refused), ...",
-            query(f"sum by (class) (fleetwatch_netdev_poll_error{{{F}}})", "{{class}}"),
+            query(f"sum by (class) ({POLL_ERRORS})", "{{class}}"),
             width=12,
             min_value=0,
         ),

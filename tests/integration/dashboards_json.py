@@ -90,9 +90,10 @@ def label_values_query(variable: dict[str, Any]) -> LabelValues:
     return LabelValues(variable["name"], match["selector"].strip(), match["label"])
 
 
-def substitute(text: str, values: Mapping[str, str], interval: str = "1m") -> str:
-    """``text`` with variables replaced as Grafana would, the interval built-ins by ``interval``."""
-    builtins = {"__rate_interval": interval, "__range": interval, "__interval": interval}
+def substitute(text: str, values: Mapping[str, str], interval: str = "1m", step: str = "5s") -> str:
+    """``text`` with variables replaced as Grafana would: the windows ($__rate_interval, $__range)
+    by ``interval``, the panel's step ($__interval, shorter than them in Grafana) by ``step``."""
+    builtins = {"__rate_interval": interval, "__range": interval, "__interval": step}
 
     def replace(match: re.Match[str]) -> str:
         name = next(g for g in match.groups() if g)

@@ -79,9 +79,13 @@ def fast_rule_copies(destination: Path, interval: str = "1s") -> list[Path]:
     return copies
 
 
-def start_prometheus(group: ProcessGroup, prometheus: str, tmp: Path, scrape_target: str) -> PrometheusServer:
-    """Prometheus on a free loopback port scraping ``scrape_target`` every second with the
-    project's rules evaluated every second; returns once it is ready."""
+def start_prometheus(
+    group: ProcessGroup, prometheus: str, tmp: Path, scrape_target: str, *more_targets: str
+) -> PrometheusServer:
+    """Prometheus on a free loopback port scraping ``scrape_target`` (and ``more_targets``, the
+    members of a cluster, in the same job) every second with the project's rules evaluated every
+    second; returns once it is ready."""
+    targets = ", ".join(json.dumps(target) for target in (scrape_target, *more_targets))
     rules = fast_rule_copies(tmp / "rules")
     config = tmp / "prometheus.yml"
     # JSON strings are YAML strings: no quoting question for paths and addresses.
@@ -93,7 +97,7 @@ def start_prometheus(group: ProcessGroup, prometheus: str, tmp: Path, scrape_tar
         "rule_files:\n" + "".join(f"  - {json.dumps(str(path))}\n" for path in rules) + "scrape_configs:\n"
         f"  - job_name: {json.dumps(deploy_job_name())}\n"
         "    static_configs:\n"
-        f"      - targets: [{json.dumps(scrape_target)}]\n"
+        f"      - targets: [{targets}]\n"
     )
     address = f"127.0.0.1:{free_port()}"
     process = group.spawn(
