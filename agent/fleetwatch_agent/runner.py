@@ -1,4 +1,4 @@
-"""Runs the enabled probes: each timed, each isolated in a daemon thread, on a jittered schedule."""
+"""Runs the enabled probes: each timed, each in a daemon thread of its own, on a jittered schedule."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -53,21 +54,30 @@ def bind_probes(
 
 
 class DaemonCall(Generic[T]):
-    """One call of ``function`` in its own daemon thread, awaitable from the loop that started it."""
+    """One call of ``function`` in a daemon thread (its own, or a probe's Worker), awaitable from the loop
+    that started it."""
 
     # A daemon thread never delays the interpreter's exit: a call stuck in the kernel (a dead NFS
     # mount, a WMI query, a clamd that never answers) dies with the process. asyncio.to_thread
     # would not do: its executor's threads are joined when the loop and the interpreter shut down.
 
-    def __init__(self, function: Callable[[], T], name: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        function: Callable[[], T],
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+        worker: Worker | None = None,
+    ):
         self.started = clock()
         self._loop = asyncio.get_running_loop()
         # (value, None) or (None, exception): a result, so an abandoned call never logs
         # "exception was never retrieved".
         self.future: asyncio.Future[tuple[T | None, BaseException | None]] = self._loop.create_future()
         self._returned = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=True)
-        self._thread.start()
+        if worker is None:
+            threading.Thread(target=self._run, args=(function,), name=name, daemon=True).start()
+        else:
+            worker.submit(lambda: self._run(function))
 
     @property
     def running(self) -> bool:
@@ -95,6 +105,36 @@ class DaemonCall(Generic[T]):
         return value  # type: ignore[return-value]
 
 
+class Worker:
+    """A daemon thread that runs one probe's calls one after the other, for the probe's whole life."""
+
+    # A thread started per call cost 0.15 ms of CPU (benchmarks/RESULTS.md, bench_agent_rss
+    # --footprint): a probe's thread now waits for its next call instead. The runner never submits
+    # a call while the previous one runs, so a hung call holds its own thread only, as before.
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, call: Callable[[], None]) -> None:
+        """Run ``call`` in this worker's thread (started at the first call)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+            self._thread.start()
+        self._calls.put(call)
+
+    def close(self) -> None:
+        """Let the thread end after the call it runs, if any (a hung call keeps it until it returns)."""
+        if self._thread is not None:
+            self._calls.put(None)
+            self._thread = None
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            call()  # DaemonCall._run: it never raises
+
+
 async def in_daemon_thread(function: Callable[[], T], name: str = "agent-io") -> T:
     """Run a blocking ``function`` in a daemon thread (see DaemonCall)."""
     return await DaemonCall(function, name).result()
@@ -111,13 +151,25 @@ class ProbeRunner:
         self.probes = probes
         self._clock = clock
         self._calls: dict[str, DaemonCall[object]] = {}
+        self._workers: dict[str, Worker] = {}
 
     def rebuilt(self, probes: tuple[BoundProbe, ...]) -> ProbeRunner:
         """A runner of ``probes`` (a new configuration) that keeps this one's calls still running:
         a hung probe is not started a second time, and goes on reporting since when it hangs."""
         runner = ProbeRunner(probes, self._clock)
         runner._calls = {name: call for name, call in self._calls.items() if call.running}
+        kept = {p.name for p in probes}
+        runner._workers = {name: w for name, w in self._workers.items() if name in kept}
+        for name, worker in self._workers.items():
+            if name not in kept:
+                worker.close()
         return runner
+
+    def close(self) -> None:
+        """End the probes' threads (each after its current call, if one runs)."""
+        for worker in self._workers.values():
+            worker.close()
+        self._workers = {}
 
     def stuck(self) -> dict[str, float]:
         """Seconds since each probe whose last call has not returned yet started."""
@@ -149,7 +201,10 @@ class ProbeRunner:
             # its cursors again now (a cursor is only ever committed with its own report).
             log.warning("probe %s: its hung call returned; running it again", probe.name)
             del self._calls[probe.name]
-        call: DaemonCall[object] = DaemonCall(probe.collect, f"probe-{probe.name}", self._clock)
+        worker = self._workers.get(probe.name)
+        if worker is None:
+            worker = self._workers[probe.name] = Worker(f"probe-{probe.name}")
+        call: DaemonCall[object] = DaemonCall(probe.collect, worker.name, self._clock, worker)
         self._calls[probe.name] = call
         result: object | None = None
         try:
@@ -174,7 +229,11 @@ async def run_cycle(
     probes: tuple[BoundProbe, ...],
 ) -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
     """Run all probes once (``check``); see ProbeRunner."""
-    return await ProbeRunner(probes).run_cycle()
+    runner = ProbeRunner(probes)
+    try:
+        return await runner.run_cycle()
+    finally:
+        runner.close()
 
 
 def first_tick(now: float, interval: float, rng: random.Random) -> float:

@@ -379,6 +379,7 @@ class AgentService:
         try:
             await asyncio.gather(self._collect_loop(stop), self._enroll_loop(stop), self._send_loop(stop))
         finally:
+            self._runner.close()
             await self._transport.close()
             unsent = len(self._spool)
             await self._spool_io(self._spool.close)

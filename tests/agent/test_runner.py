@@ -109,6 +109,7 @@ def test_a_hung_probe_is_skipped_while_it_runs_and_the_others_go_on() -> None:
             return done
         finally:
             hung.release.set()
+            runner.close()
 
     first, second, third = asyncio.run(cycles())
     assert first[0][0] == ProbeOutcome("stuck", False, first[0][0].duration_seconds, first[0][0].error)
@@ -143,6 +144,59 @@ def test_probe_threads_are_daemons_so_a_hung_call_never_delays_exit() -> None:
     finally:
         hung.release.set()
     assert elapsed < 5.0
+
+
+def probe_threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"probe-{name}"]
+
+
+def test_each_probe_runs_in_one_thread_of_its_own_until_the_runner_closes() -> None:
+    seen: dict[str, set[int]] = {"a": set(), "b": set()}
+
+    def recording(name: str) -> Callable[[], object]:
+        return lambda: seen[name].add(threading.get_ident()) or {}
+
+    async def cycles() -> ProbeRunner:
+        runner = ProbeRunner((BoundProbe("a", recording("a"), 1.0), BoundProbe("b", recording("b"), 1.0)))
+        for _ in range(5):
+            outcomes, _ = await runner.run_cycle()
+            assert all(o.success for o in outcomes)
+        assert [len(probe_threads(name)) for name in ("a", "b")] == [1, 1]
+        assert all(t.daemon for t in probe_threads("a") + probe_threads("b"))
+        # A new configuration without "b": its thread ends, "a" keeps its own.
+        rebuilt = runner.rebuilt((BoundProbe("a", recording("a"), 1.0),))
+        await rebuilt.run_cycle()
+        rebuilt.close()
+        return rebuilt
+
+    asyncio.run(cycles())
+    assert len(seen["a"]) == 1 and len(seen["b"]) == 1  # one thread each, for every call
+    assert seen["a"] != seen["b"]
+    deadline = time.monotonic() + 5.0
+    while (probe_threads("a") or probe_threads("b")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert probe_threads("a") == [] and probe_threads("b") == []
+
+
+def test_a_hung_probe_keeps_its_thread_across_a_rebuild_and_is_not_started_twice() -> None:
+    hung = Hung()
+
+    async def cycles() -> tuple[ProbeOutcome, ProbeOutcome]:
+        runner = ProbeRunner((BoundProbe("stuck", hung, 0.05),))
+        try:
+            (first,), _ = await runner.run_cycle()
+            runner = runner.rebuilt((BoundProbe("stuck", hung, 0.05),))
+            (second,), _ = await runner.run_cycle()
+            assert len(probe_threads("stuck")) == 1
+            return first, second
+        finally:
+            hung.release.set()
+            runner.close()
+
+    first, second = asyncio.run(cycles())
+    assert first.error == "timeout: no result after 0.05s"
+    assert second.error.startswith("timeout: still running since")
+    assert hung.calls == 1
 
 
 def test_daemon_call_hands_back_the_exception_of_its_function() -> None:

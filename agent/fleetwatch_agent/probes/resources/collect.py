@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from fleetwatch_proto.limits import MAX_FILESYSTEMS, MAX_INTERFACES
@@ -35,14 +36,28 @@ class Nic(NamedTuple):
     stats: Any | None  # psutil snicstats: isup, speed (Mbit/s, 0 unknown); None when psutil has none
 
 
+class Memory(NamedTuple):
+    """Memory in bytes: psutil's svmem has these two fields too."""
+
+    total: int
+    available: int
+
+
+class Swap(NamedTuple):
+    """Swap in bytes: psutil's sswap has these two fields too."""
+
+    total: int
+    used: int
+
+
 class Reading(NamedTuple):
     """One collection: the CPU share computed here, everything else as psutil returned it."""
 
     cpu_utilization_ratio: float
     cpu_count: int
     load: tuple[float, float, float] | None  # None where the OS has no load average
-    memory: Any  # psutil svmem: total, available
-    swap: Any  # psutil sswap: total, used
+    memory: Any  # Memory, or psutil's svmem (total, available) where there is no /proc/meminfo
+    swap: Any  # Swap, or psutil's sswap (total, used)
     filesystems: tuple[Mount, ...]
     interfaces: tuple[Nic, ...]
     boot_time_unix: int
@@ -67,6 +82,46 @@ def cpu_utilization(previous: CpuTimes | None, current: CpuTimes) -> float:
     if elapsed <= 0 or busy < 0:
         return 0.0
     return min(1.0, max(0.0, busy / elapsed))
+
+
+def parse_meminfo(text: bytes) -> tuple[Memory, Swap] | None:
+    """Memory and swap from /proc/meminfo's text ("MemTotal:  16314000 kB"); None without MemTotal,
+    MemAvailable (kernels before 3.14) or the swap lines."""
+    kib: dict[bytes, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(b":")
+        if name in (b"MemTotal", b"MemAvailable", b"SwapTotal", b"SwapFree"):
+            fields = rest.split()
+            if fields and fields[0].isdigit():
+                kib[name] = int(fields[0]) * 1024
+    if len(kib) < 4:
+        return None
+    memory = Memory(kib[b"MemTotal"], kib[b"MemAvailable"])
+    return memory, Swap(kib[b"SwapTotal"], max(0, kib[b"SwapTotal"] - kib[b"SwapFree"]))
+
+
+class Partitions:
+    """psutil.disk_partitions(), listed again only when the mount table's text changed (where the OS
+    has one: /proc/self/mounts), else at every call."""
+
+    # Listing the partitions (both /proc files read and parsed in Python) was a sixth of the probe's
+    # CPU; reading the mount table to see whether it changed costs a fraction of that.
+
+    def __init__(self, list_partitions: Callable[[], list[Any]], mount_table: Path | None) -> None:
+        self._list, self._table = list_partitions, mount_table
+        self._text: bytes | None = None
+        self._partitions: list[Any] = []
+
+    def __call__(self) -> list[Any]:
+        if self._table is None:
+            return self._list()
+        try:
+            text = self._table.read_bytes()
+        except OSError:
+            return self._list()
+        if text != self._text:
+            self._partitions, self._text = self._list(), text
+        return self._partitions
 
 
 def select_filesystems(
@@ -133,20 +188,31 @@ def make_reader(ignore_fstypes: tuple[str, ...], ignore_interfaces: tuple[str, .
     import psutil
 
     previous = [cpu_times_of(psutil.cpu_times())]
+    mounts = Path("/proc/self/mounts")
+    partitions = Partitions(lambda: psutil.disk_partitions(all=False), mounts if mounts.exists() else None)
+    meminfo = Path("/proc/meminfo")
+
+    def memory_and_swap() -> tuple[Any, Any]:
+        # One read of /proc/meminfo for both where there is one: psutil reads it twice, and
+        # /proc/vmstat for swap-in/out counts the probe does not report.
+        try:
+            parsed = parse_meminfo(meminfo.read_bytes())
+        except OSError:
+            parsed = None
+        return parsed or (psutil.virtual_memory(), psutil.swap_memory())
 
     def read() -> Reading:
         current = cpu_times_of(psutil.cpu_times())
         ratio = cpu_utilization(previous[0], current)
         previous[0] = current
+        memory, swap = memory_and_swap()
         return Reading(
             cpu_utilization_ratio=ratio,
             cpu_count=psutil.cpu_count() or 1,
             load=read_load(),
-            memory=psutil.virtual_memory(),
-            swap=psutil.swap_memory(),
-            filesystems=select_filesystems(
-                psutil.disk_partitions(all=False), psutil.disk_usage, read_inodes, ignore_fstypes
-            ),
+            memory=memory,
+            swap=swap,
+            filesystems=select_filesystems(partitions(), psutil.disk_usage, read_inodes, ignore_fstypes),
             interfaces=select_interfaces(
                 psutil.net_io_counters(pernic=True), psutil.net_if_stats(), ignore_interfaces
             ),

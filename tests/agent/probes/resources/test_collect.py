@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 from collections import namedtuple
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from fleetwatch_agent.probes.resources import ResourcesConfig, make_collector
 from fleetwatch_agent.probes.resources.collect import (
     CpuTimes,
+    Memory,
+    Partitions,
+    Swap,
     cpu_times_of,
     cpu_utilization,
+    make_reader,
+    parse_meminfo,
     select_filesystems,
     select_interfaces,
 )
@@ -211,3 +218,79 @@ def test_real_collection_on_this_host_is_sane() -> None:
 def test_ignored_interface_patterns_apply_to_the_real_probe() -> None:
     sample = make_collector(ResourcesConfig(ignore_interfaces=("*",)))()
     assert len(sample.interfaces) == 0
+
+
+# --- memory and the mount table ------------------------------------------------------------------
+
+# Recorded from /proc/meminfo of a Debian 12 host (kernel 6.1), shortened.
+MEMINFO = b"""MemTotal:       24563520 kB
+MemFree:         1200340 kB
+MemAvailable:   18123456 kB
+Buffers:          412000 kB
+Cached:         15000000 kB
+SwapCached:            0 kB
+SwapTotal:       2097148 kB
+SwapFree:        1048572 kB
+HugePages_Total:       0
+"""
+
+
+def test_meminfo_gives_memory_and_swap_in_bytes() -> None:
+    parsed = parse_meminfo(MEMINFO)
+    assert parsed is not None
+    memory, swap = parsed
+    assert memory == Memory(total=24563520 * 1024, available=18123456 * 1024)
+    assert swap == Swap(total=2097148 * 1024, used=(2097148 - 1048572) * 1024)
+
+
+@pytest.mark.parametrize("missing", [b"MemAvailable", b"MemTotal", b"SwapTotal", b"SwapFree"])
+def test_meminfo_without_a_needed_line_is_none(missing: bytes) -> None:
+    text = b"\n".join(line for line in MEMINFO.splitlines() if not line.startswith(missing + b":"))
+    assert parse_meminfo(text) is None
+
+
+def test_meminfo_with_a_garbled_value_is_none() -> None:
+    assert parse_meminfo(MEMINFO.replace(b"SwapFree:        1048572", b"SwapFree:  lots")) is None
+
+
+def test_the_probes_memory_and_swap_agree_with_psutil_on_this_host() -> None:
+    psutil = pytest.importorskip("psutil")
+    reading = make_reader((), ())()
+    assert reading.memory.total == psutil.virtual_memory().total
+    assert reading.swap.total == psutil.swap_memory().total
+    memory = psutil.virtual_memory()
+    assert abs(reading.memory.available - memory.available) < memory.total / 10
+    assert 0 <= reading.swap.used <= reading.swap.total
+
+
+class Listing:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> list[Any]:
+        self.calls += 1
+        data = Partition(f"/dev/sdb{self.calls}", "/data", "xfs", "rw")
+        return [Partition("/dev/sda1", "/", "ext4", "rw"), data]
+
+
+def test_partitions_are_listed_again_only_when_the_mount_table_changes(tmp_path: Path) -> None:
+    table = tmp_path / "mounts"
+    table.write_bytes(b"/dev/sda1 / ext4 rw 0 0\n")
+    listing = Listing()
+    partitions = Partitions(listing, table)
+    first = partitions()
+    assert partitions() == first and partitions() == first
+    assert listing.calls == 1
+    table.write_bytes(b"/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data xfs rw 0 0\n")  # a disk mounted
+    assert partitions()[1].device == "/dev/sdb2"
+    assert listing.calls == 2
+
+
+def test_partitions_without_a_readable_mount_table_are_listed_every_time(tmp_path: Path) -> None:
+    gone, listing = Listing(), Listing()
+    unreadable = Partitions(gone, tmp_path / "no-such-file")
+    everywhere = Partitions(listing, None)  # Windows: no mount table
+    for _ in range(3):
+        unreadable()
+        everywhere()
+    assert gone.calls == 3 and listing.calls == 3
