@@ -8,7 +8,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +17,7 @@ from fleetwatch_agent.centralstate import CentralState, confirm_delay
 from fleetwatch_agent.config import AgentConfig, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
 from fleetwatch_agent.hostfacts import HostFacts, machine_identity, read_host_facts
+from fleetwatch_agent.outbox import Batch, Outbox
 from fleetwatch_agent.probes.context import ProbeContext
 from fleetwatch_agent.report import CycleReport, Location, ProbeOutcome
 from fleetwatch_agent.runner import (
@@ -29,7 +29,7 @@ from fleetwatch_agent.runner import (
     next_tick,
 )
 from fleetwatch_agent.seqstore import SeqStore
-from fleetwatch_agent.spool import Spool, SpooledReport, SpoolLimits
+from fleetwatch_agent.spool import Spool, SpoolLimits
 from fleetwatch_agent.transport import Identity, PushError, Transport, backoff_delay
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
@@ -122,13 +122,17 @@ class AgentService:
         data_dir = Path(config.agent.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._credential = credentials.load(data_dir)
-        self._spool = Spool(
+        spool = Spool(
             data_dir / "spool.sqlite",
             SpoolLimits(config.spool.max_reports, config.spool.max_bytes, config.spool.max_age_seconds),
         )
         # Above anything still spooled, even if the seq file went back in time (power loss).
-        self._seq = SeqStore(data_dir / "seq", floor=self._spool.seq_range()[1])
-        self._cursors = self._spool.cursors()  # updated after each commit (probes/context.py)
+        self._seq = SeqStore(data_dir / "seq", floor=spool.seq_range()[1])
+        self._cursors = spool.cursors()  # updated after each commit (probes/context.py)
+        limits = self._config.collector
+        self._outbox = Outbox(spool, lambda: (limits.max_batch_reports, limits.max_batch_bytes))
+        self._handed: Batch | None = None  # stored and taken in one hop for the waiting send loop
+        self._idle = False  # the send loop waits for a report
         context = ProbeContext(
             data_dir, cursors=self._cursors, collector_addresses=config.collector.addresses
         )
@@ -138,7 +142,6 @@ class AgentService:
         self._plan = schedule.plan(config.agent.interval_seconds, self._runner.probes)
         for warning in self._plan.warnings:
             log.warning("%s", warning)
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._transport = Transport(config.collector)
         self._location = location_of(config)
         self._queued = asyncio.Event()
@@ -155,14 +158,10 @@ class AgentService:
                 "or set collector.token_file"
             )
 
-    async def _spool_io(self, function: Callable[..., T], *args: object) -> T:
-        """Spool work runs on one thread: SQLite with fsync must not block the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
-
     async def collect_once(self) -> tuple[pb.Report, dict[str, str]]:
         """A report of every probe and the probe cursors it advances."""
         message, cursors = await self._report(*await self._collect())
-        await self._spool_io(self._add_spool_stats, message)
+        await self._outbox.add_stats(message)
         return message, cursors
 
     async def _collect(self, due: tuple[str, ...] | None = None) -> Collected:
@@ -200,39 +199,10 @@ class AgentService:
             cursors.update(getattr(result, "cursors", None) or {})
         return message, cursors
 
-    # The spool's thread does each step of a cycle in one call: every hop between threads costs
-    # two context switches, and a cycle used to make six of them (benchmarks/RESULTS.md).
-
-    def _add_spool_stats(self, message: pb.Report) -> None:
-        """In the spool's thread: the queue's figures before ``message`` joins it."""
-        queued, dropped, oldest = self._spool.stats()
-        message.spool.CopyFrom(
-            pb.SpoolStats(queued_reports=queued, dropped_reports_total=dropped, oldest_queued_unix_ms=oldest)
-        )
-
-    def _store(self, message: pb.Report, cursors: dict[str, str]) -> int:
-        """In the spool's thread: the report, with the queue's figures and the agent's totals (its
-        events added), durably into the queue with the cursors it advances and those totals; its size."""
-        totals = convert.add_totals(self._spool.totals, message)
-        self._add_spool_stats(message)
-        body = message.SerializeToString()
-        self._spool.put(message.seq, message.collected_unix_ms, body, cursors, totals)
-        return len(body)
-
-    def _next_batch(self, done: Sequence[int] = ()) -> tuple[list[SpooledReport], int]:
-        """In the spool's thread: forget the reports ``done`` (acknowledged, or refused for good), free
-        the batch in flight, and take the next one, with the lowest seq still held (sent with it)."""
-        if done:
-            self._spool.delete(done)
-        self._spool.release()
-        collector = self._config.collector
-        batch = self._spool.next_batch(collector.max_batch_reports, collector.max_batch_bytes)
-        return batch, self._spool.seq_range()[0] if batch else 0
-
-    async def _fetch(self, done: Sequence[int] = ()) -> tuple[list[SpooledReport], int]:
-        """The next batch (see _next_batch); a report spooled from now on wakes the send loop again."""
+    async def _fetch(self, done: Sequence[int] = ()) -> Batch:
+        """The next batch (Outbox.next_batch); a report spooled from now on wakes the send loop again."""
         self._queued.clear()
-        return await self._spool_io(self._next_batch, done)
+        return await self._outbox.next_batch(done)
 
     async def _collect_loop(self, stop: asyncio.Event) -> None:
         await wait_any(stop, self._enrol_tried)
@@ -257,7 +227,10 @@ class AgentService:
             if collected is None:  # stopping: the unfinished cycle is dropped before it took a seq
                 break
             message, cursors = await self._report(*collected)
-            size = await self._spool_io(self._store, message, cursors)
+            # Taken for the send loop in the same hop when it waits; a batch handed before and not
+            # taken yet is stale now (it lacks this report): the send loop fetches anew then.
+            take = self._idle and self._handed is None
+            size, self._handed = await self._outbox.store(message, cursors, take)
             self._cursors.update(cursors)
             log.debug("spooled report seq=%d (%d bytes)", message.seq, size)
             self._queued.set()
@@ -311,27 +284,37 @@ class AgentService:
             attempt += 1
             await sleep_unless(stop, backoff_delay(attempt, self._rng, base=5.0))
 
+    async def _wait_for_reports(self, stop: asyncio.Event) -> Batch:
+        """The batch handed with the next stored report, or fetched (empty when stopping)."""
+        self._idle = True
+        await wait_any(stop, self._queued)
+        self._idle = False
+        if self._handed is not None:
+            batch, self._handed = self._handed, None
+            self._queued.clear()
+            return batch
+        return await self._fetch()
+
     async def _send_loop(self, stop: asyncio.Event) -> None:
         await wait_any(stop, self._enrolled)
         attempt = 0
-        batch, oldest_held = await self._fetch()
+        batch = await self._fetch()
         while not stop.is_set() and self._credential is not None:
-            if not batch:
-                await wait_any(stop, self._queued)
-                batch, oldest_held = await self._fetch()
+            if not batch.reports:
+                batch = await self._wait_for_reports(stop)
                 continue
             identity = Identity(self._credential.agent_id, self._credential.secret)
-            reports = [pb.Report.FromString(r.body) for r in batch]
-            sent = [r.seq for r in batch]
+            reports = [pb.Report.FromString(r.body) for r in batch.reports]
+            sent = [r.seq for r in batch.reports]
             try:
-                request = pb.PushRequest(reports=reports, oldest_held_seq=oldest_held)
+                request = pb.PushRequest(reports=reports, oldest_held_seq=batch.oldest_held)
                 if self._central is not None:
                     self._central.stamp(request)
                 response = await unless_stopped(stop, self._transport.push_request(identity, request))
             except PushError as exc:
                 if exc.failed_over:  # the next address was not tried since the last success
                     log.warning("push failed (%s); trying %s now", exc, self._transport.address)
-                    batch, oldest_held = await self._fetch()
+                    batch = await self._fetch()
                     continue
                 if exc.credential_problem:
                     delay = max(CREDENTIAL_RETRY_SECONDS, backoff_delay(attempt, self._rng))
@@ -340,27 +323,31 @@ class AgentService:
                     # The collector refused this batch for good (invalid content): keeping it
                     # would block every later report.
                     log.error("collector refused %d reports, dropping them: %s", len(batch), exc)
-                    batch, oldest_held = await self._fetch(sent)
+                    batch = await self._fetch(sent)
                     continue
                 else:  # retryable, or a collector fault: keep the batch, back off
                     delay = max(exc.retry_after_seconds, backoff_delay(attempt, self._rng))
                     log.warning("push failed (%s), retrying in %.1fs", exc, delay)
-                await self._spool_io(self._spool.release)  # the bounds may drop it while we wait
+                await self._outbox.release()  # the bounds may drop it while we wait
                 attempt += 1
                 await sleep_unless(stop, delay)
-                batch, oldest_held = await self._fetch()
+                batch = await self._fetch()
                 continue
             if response is None:  # stopping with a Push in flight: the batch stays spooled
-                await self._spool_io(self._spool.release)
+                await self._outbox.release()
                 break
             attempt = 0
             if response.HasField("config"):
                 self._decide(response.config)
             if response.retry_after_ms:  # the collector asks for a pause before the next batch
-                await self._spool_io(self._spool.delete, sent)
+                self._outbox.delivered(sent)
                 await sleep_unless(stop, response.retry_after_ms / 1000.0)
                 sent = []
-            batch, oldest_held = await self._fetch(sent)
+            elif batch.whole and not self._queued.is_set():  # nothing else to send: no hop now
+                self._outbox.delivered(sent)
+                batch = Batch([], 0, True)
+                continue
+            batch = await self._fetch(sent)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
@@ -369,7 +356,7 @@ class AgentService:
             self._credential.site if self._credential else self._location.site,
             self._plan.describe(),
             ",".join(self._config.collector.addresses),
-            len(self._spool),
+            len(self._outbox.spool),
         )
         if self._plan.legacy:
             log.info(
@@ -381,7 +368,5 @@ class AgentService:
         finally:
             self._runner.close()
             await self._transport.close()
-            unsent = len(self._spool)
-            await self._spool_io(self._spool.close)
-            self._io.shutdown()
+            unsent = await self._outbox.close()
             log.info("agent stopped; %d reports stay in the spool for the next start", unsent)

@@ -128,33 +128,38 @@ def test_a_hung_probe_is_skipped_while_it_runs_and_the_others_go_on() -> None:
     assert [cycle[1]["good"] for cycle in (first, second, third)] == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
 
 
+def probe_threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"probe-{name}"]
+
+
 def test_probe_threads_are_daemons_so_a_hung_call_never_delays_exit() -> None:
     hung = Hung()
 
     async def one_cycle() -> None:
         await run_cycle((BoundProbe("stuck", hung, 0.05),))
 
+    before = set(probe_threads("stuck"))  # other tests' hung probes may still wait
     started = time.monotonic()
     try:
         # asyncio.to_thread's executor is joined when the loop shuts down: this would hang 30 s.
         asyncio.run(one_cycle())
         elapsed = time.monotonic() - started
-        (thread,) = [t for t in threading.enumerate() if t.name == "probe-stuck"]
+        (thread,) = [t for t in probe_threads("stuck") if t not in before]
         assert thread.daemon
     finally:
         hung.release.set()
     assert elapsed < 5.0
 
 
-def probe_threads(name: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == f"probe-{name}"]
-
-
 def test_each_probe_runs_in_one_thread_of_its_own_until_the_runner_closes() -> None:
     seen: dict[str, set[int]] = {"a": set(), "b": set()}
 
     def recording(name: str) -> Callable[[], object]:
-        return lambda: seen[name].add(threading.get_ident()) or {}
+        def collect() -> object:
+            seen[name].add(threading.get_ident())
+            return {}
+
+        return collect
 
     async def cycles() -> ProbeRunner:
         runner = ProbeRunner((BoundProbe("a", recording("a"), 1.0), BoundProbe("b", recording("b"), 1.0)))
@@ -180,6 +185,7 @@ def test_each_probe_runs_in_one_thread_of_its_own_until_the_runner_closes() -> N
 
 def test_a_hung_probe_keeps_its_thread_across_a_rebuild_and_is_not_started_twice() -> None:
     hung = Hung()
+    before = set(probe_threads("stuck"))
 
     async def cycles() -> tuple[ProbeOutcome, ProbeOutcome]:
         runner = ProbeRunner((BoundProbe("stuck", hung, 0.05),))
@@ -187,7 +193,7 @@ def test_a_hung_probe_keeps_its_thread_across_a_rebuild_and_is_not_started_twice
             (first,), _ = await runner.run_cycle()
             runner = runner.rebuilt((BoundProbe("stuck", hung, 0.05),))
             (second,), _ = await runner.run_cycle()
-            assert len(probe_threads("stuck")) == 1
+            assert len(set(probe_threads("stuck")) - before) == 1
             return first, second
         finally:
             hung.release.set()

@@ -91,11 +91,19 @@ async def deliver_backlog(tmp_path: Path, max_reports: int, max_bytes: int) -> t
         service = AgentService(agent_config(server, data_dir, max_reports, max_bytes), random.Random(1))
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
+
+        def applied() -> int:
+            entry = server.fleet.get(agent_id)
+            return entry.reports_total if entry is not None else 0
+
         try:
-            await poll(lambda: task.done() or spooled(data_dir) == 0, "the spool to drain")
+            await poll(lambda: task.done() or applied() >= BACKLOG, "the backlog to be applied")
         finally:
             stop.set()
             await task
+        # Delivered reports are forgotten: the last batch, the whole spool, with the next store or
+        # when the agent stops (Outbox).
+        assert spooled(data_dir) == 0
         entry = server.fleet.get(agent_id)
         assert entry is not None
         assert entry.host.hostname == "pc-spool-01"

@@ -106,9 +106,15 @@ def test_a_stop_during_a_push_ends_in_time_and_the_reports_are_delivered_once_at
             # The next start, with a collector that answers.
             scm = FakeServiceManager()
             controller = ServiceController(lambda: AgentService(config, random.Random(1)), scm)
+
+            def applied() -> int:
+                entry = server.fleet.get(agent_id)
+                return entry.reports_total if entry is not None else 0
+
             async with service_running(controller) as run:
-                await poll(lambda: run.done() or spooled(data_dir) == 0, "the spool to drain")
+                await poll(lambda: run.done() or applied() >= BACKLOG, "the backlog to be applied")
             assert run.result() == ExitCode.OK
+            assert spooled(data_dir) == 0  # delivered, and forgotten by the time the service stopped
             entry = server.fleet.get(agent_id)
             assert entry is not None
             assert (entry.reports_total, entry.applied.highest) == (BACKLOG, BACKLOG)  # each once
