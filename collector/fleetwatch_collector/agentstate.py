@@ -9,7 +9,6 @@ from typing import Any
 
 from fleetwatch_collector.dedup import AppliedSeqs
 from fleetwatch_collector.kinds import KINDS
-from fleetwatch_collector.kinds.base import copy_message
 from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
@@ -54,6 +53,11 @@ class AgentEntry:
     site_known: bool = True  # its site is in the inventory
     revoked: bool = False
     listed: bool = True  # on /metrics: neither revoked nor retired
+    # Each kind's text as rendered last, by kind name: (labels, its render key, the chunks of its
+    # families), used again while both stay equal (exposition.render_agent).
+    rendered: dict[str, tuple[str, object, tuple[bytes, ...]]] = field(default_factory=dict)
+    # ``host`` and its serialized form, for the store (made when ``host`` is taken from a report).
+    _host_bytes: tuple[pb.HostInfo, bytes] | None = field(default=None, repr=False)
 
     def enrolled_labels(self) -> SiteLabels:
         """The site bound at enrolment, or the one the agent claims (any-site token)."""
@@ -82,10 +86,19 @@ class AgentEntry:
         self.interval_seconds = newest.interval_seconds
         for report in reversed(newer):
             if report.HasField("host"):
-                self.host = copy_message(report.host)
+                raw = report.host.SerializeToString()  # a copy: see copy_message
+                self.host = pb.HostInfo.FromString(raw)
+                self._host_bytes = (self.host, raw)
                 break
         for kind in KINDS:
             kind.take(self.states[kind.name], newer)
+
+    def host_bytes(self) -> bytes:
+        """``host`` serialized (once per HostInfo taken)."""
+        kept = self._host_bytes
+        if kept is None or kept[0] is not self.host:  # set otherwise than by take()
+            kept = self._host_bytes = (self.host, self.host.SerializeToString())
+        return kept[1]
 
     def counters(self) -> str:
         """The kinds' event counters as one JSON object, e.g. {"threats": {"ClamAV": 2}, ...}."""

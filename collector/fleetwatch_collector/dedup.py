@@ -50,6 +50,8 @@ class AppliedSeqs:
         return max(self.above) if self.above else self.watermark
 
     def dumps(self) -> str:
+        if not self.above:  # the common case, as json.dumps writes it
+            return f"[{self.watermark}, []]"
         return json.dumps([self.watermark, sorted(self.above)])
 
     @classmethod

@@ -13,6 +13,20 @@ UP = HOST_INDEX["fleetwatch_agent_up"]
 HEADERS = tuple(spec.header().encode() for spec in PER_HOST)
 
 
+def _spans() -> tuple[slice, ...]:
+    """Each kind's families in PER_HOST, which lists them kind by kind."""
+    spans, start = [], 0
+    for kind in KINDS:
+        spans.append(slice(start, start + len(kind.metrics)))
+        start += len(kind.metrics)
+    if start != len(PER_HOST):
+        raise ValueError("PER_HOST is not the kinds' metrics in the order of KINDS")
+    return tuple(spans)
+
+
+SPANS = _spans()
+
+
 def host_label_pairs(agent: AgentEntry) -> tuple[tuple[str, str], ...]:
     """The labels every host series carries, as (name, raw value) pairs in sorted order."""
     site = agent.labels()
@@ -91,19 +105,47 @@ class Chunks:
             text = str(value) if value.__class__ is int else number(value)
             lines[HOST_INDEX[name]].append(f"{name}{{{labels}}} {text}\n")
 
-    def done(self) -> tuple[bytes, ...]:
-        return tuple("".join(lines).encode() if lines else b"" for lines in self.lines)
+    def done(self, span: slice = slice(None)) -> tuple[bytes, ...]:
+        """The chunks of the families of ``span`` (all by default), UTF-8 encoded."""
+        return tuple("".join(lines).encode() if lines else b"" for lines in self.lines[span])
 
 
 def render_agent(agent: AgentEntry, texts: LabelTexts | None = None) -> tuple[bytes, tuple[bytes, ...]]:
     """The up-line prefix and the per-family chunks of one agent, UTF-8 encoded once at ingest;
-    ``texts``: label texts kept by the fleet across reports."""
+    ``texts``: label texts kept by the fleet across reports. A kind whose render key
+    (Kind.render_key) and the agent's labels are what they were gives the chunks it gave then
+    (``agent.rendered``): a report without its section, or with the same, renders none of it."""
     texts = texts or LabelTexts()
     labels = base_labels(agent, texts)
     chunks = Chunks(labels, texts)
-    for kind in KINDS:
-        kind.render(chunks, agent, agent.states[kind.name])
-    return f"fleetwatch_agent_up{{{labels}}} ".encode(), chunks.done()
+    kept = agent.rendered
+    done: list[bytes] = []
+    for kind, span in zip(KINDS, SPANS, strict=True):
+        state = agent.states[kind.name]
+        key = None if kind.render_key is None else kind.render_key(agent, state)
+        if key is not None:
+            last = kept.get(kind.name)
+            if last is not None and last[0] == labels and last[1] == key:
+                kept[kind.name] = (labels, key, last[2])  # the new key: the old state can go
+                done += last[2]
+                continue
+        kind.render(chunks, agent, state)  # a kind adds to its own families only
+        mine = chunks.done(span)
+        if key is not None:
+            kept[kind.name] = (labels, key, mine)
+        done += mine
+    return f"fleetwatch_agent_up{{{labels}}} ".encode(), tuple(done)
+
+
+def render_rows(rows: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> Iterator[bytes]:
+    """``render_fleet`` of the chunks kept per key (``rows[k][family]``, b"" where a key has no
+    samples): the rows are read one family at a time (``zip``, in C), a family without any sample
+    is left out with its header."""
+    columns: Iterable[Sequence[bytes]] = zip(*rows, strict=True) if rows else [()] * len(HEADERS)
+    for index, (header, column) in enumerate(zip(HEADERS, columns, strict=True)):
+        body = b"".join(up_lines if index == UP else column)
+        if body:
+            yield header + body
 
 
 def render_fleet(families: Sequence[Sequence[bytes]], up_lines: Sequence[bytes]) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ from typing import TypeVar
 from fleetwatch_collector.agentstate import AgentEntry, SiteLabels
 from fleetwatch_collector.catalog import PER_HOST
 from fleetwatch_collector.dedup import AppliedSeqs
-from fleetwatch_collector.exposition import LabelTexts, render_agent, render_fleet
+from fleetwatch_collector.exposition import LabelTexts, render_agent, render_rows
 from fleetwatch_collector.exposure import Exposure, Membership
 from fleetwatch_collector.gzipblocks import GzipBlocks, Plan, gzip_fleet
 from fleetwatch_collector.remotewrite.backfill import Backfill
@@ -69,10 +69,10 @@ class Snapshot:
 class FleetState:
     """Thread-safe: gRPC handlers apply reports, the HTTP thread renders.
 
-    Rendered text is kept per family and agent (``_families[i][agent_id]``), so a scrape only
+    Rendered text is kept per agent, one chunk per family (``_chunks[agent_id]``), so a scrape only
     concatenates bytes that were rendered when the agent's report arrived. An agent rendered again
-    moves to the end of every family, in the order ``_gzip`` keeps (gzipblocks.py), so the plain and
-    the gzip body are the same text.
+    moves to the end, in the order ``_gzip`` keeps (gzipblocks.py), so the plain and the gzip body
+    are the same text.
     """
 
     def __init__(
@@ -84,7 +84,8 @@ class FleetState:
         membership: Membership | None = None,
     ) -> None:
         self._agents: dict[str, AgentEntry] = {}
-        self._families: list[dict[str, bytes]] = [{} for _ in PER_HOST]
+        # Every key's chunks, one per host family (b"" where it has no samples), in the body's order.
+        self._chunks: dict[str, Sequence[bytes]] = {}
         self._gzip = GzipBlocks()
         self._label_texts = LabelTexts()  # used under the lock
         self._lock = threading.Lock()
@@ -244,16 +245,15 @@ class FleetState:
         self._put(entry.agent_id, chunks)
 
     def _put(self, key: str, chunks: Sequence[bytes]) -> None:
-        """``key``'s chunks, one per family, at the end of every family (the order of ``_gzip``)."""
-        for family, chunk in zip(self._families, chunks, strict=True):
-            family.pop(key, None)
-            if chunk:
-                family[key] = chunk
+        """``key``'s chunks, one per family, moved to the end (the order of ``_gzip``)."""
+        if len(chunks) != len(PER_HOST):
+            raise ValueError(f"{len(chunks)} chunks for {len(PER_HOST)} host families")
+        self._chunks.pop(key, None)
+        self._chunks[key] = chunks
         self._gzip.changed(key, chunks)
 
     def _drop(self, key: str) -> None:
-        for family in self._families:
-            family.pop(key, None)
+        self._chunks.pop(key, None)
         self._gzip.removed(key)
 
     def relabel(self) -> int:
@@ -341,8 +341,8 @@ class FleetState:
             listed = [e for key in self._gzip.order() if (e := agents.get(key)) is not None]
             up_lines = [e.up_line if now <= e.down_at else e.down_line for e in listed]
             counts = self._counts(listed, now)
-            families = [list(family.values()) for family in self._families]
-        return render_fleet(families, up_lines), counts
+            rows = list(self._chunks.values())
+        return render_rows(rows, up_lines), counts
 
     def render_gzip_chunks(self) -> tuple[Iterator[bytes], AgentCounts]:
         """``render_chunks`` as gzip members: what changed since the last compaction is compressed
@@ -383,7 +383,7 @@ class FleetState:
 def _snapshot(e: AgentEntry) -> Snapshot:
     return Snapshot(
         e.agent_id,
-        e.host.SerializeToString(),
+        e.host_bytes(),
         e.applied.dumps(),
         e.state_seq,
         e.reports_total,

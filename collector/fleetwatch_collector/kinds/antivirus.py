@@ -206,6 +206,10 @@ def render(c: Chunks, agent: AgentEntry, state: AntivirusState) -> None:
         c.add("fleetwatch_antivirus_threats_detected_total", count, (("product", name),))
 
 
+def render_key(agent: AgentEntry, state: AntivirusState) -> object:
+    return state.section, tuple(state.threats.items())
+
+
 KIND = Kind(
     name="antivirus",
     section="antivirus",
@@ -217,4 +221,5 @@ KIND = Kind(
     render=render,
     count_events=count_events,
     counters=("threats", "threats_as_of_ms"),
+    render_key=render_key,
 )

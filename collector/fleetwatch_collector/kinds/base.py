@@ -60,6 +60,11 @@ class Kind(Generic[S]):
     # Fields of the state kept in the store (JSON), so counts survive a collector restart.
     # Their names are keys of one JSON object shared by all kinds: unique across kinds.
     counters: tuple[str, ...] = ()
+    # render_key(entry, state): everything ``render`` reads, as a value compared with ``==``. While
+    # it stays equal and so do the agent's labels, the text rendered last is used again (a report
+    # without the kind's section, or with the same one); None (the default): rendered every time.
+    # Only for states that are replaced, never changed in place (copies, not the dicts themselves).
+    render_key: Callable[[AgentEntry, S], object] | None = None
 
     def save(self, state: S) -> dict[str, Any]:
         """The counters of ``state``, for the store."""

@@ -252,6 +252,22 @@ def render(c: Chunks, agent: AgentEntry, state: ConnectivityState) -> None:
         )
 
 
+def render_key(agent: AgentEntry, state: ConnectivityState) -> object:
+    section = state.section
+    # The report's collection time counts only for a certificate given in days left (cert_not_after).
+    dated = section is not None and any(
+        t.tls_cert_not_after_unix <= 0 and t.HasField("tls_cert_days_left") for t in section.targets
+    )
+    return (
+        section,
+        agent.last_report_ms if dated else None,
+        state.lan_devices,
+        state.lan_new_devices,
+        tuple(state.outages.items()),
+        tuple(state.outage_seconds.items()),
+    )
+
+
 def cert_not_after(t: pb.TargetResult, collected: float) -> float | None:
     """The target's certificate notAfter (Unix seconds); from an older agent, which sends only the
     deprecated days left at check time, that many days after the report's collection."""
@@ -306,4 +322,5 @@ KIND = Kind(
     render=render,
     count_events=count_events,
     counters=("outages", "outage_seconds", "lan_new_devices", "outages_as_of_ms"),
+    render_key=render_key,
 )

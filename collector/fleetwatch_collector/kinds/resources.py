@@ -188,6 +188,10 @@ def render(c: Chunks, agent: AgentEntry, state: ResourcesState) -> None:
         )
 
 
+def render_key(agent: AgentEntry, state: ResourcesState) -> object:
+    return state.section
+
+
 KIND = Kind(
     name="resources",
     section="resources",
@@ -197,4 +201,5 @@ KIND = Kind(
     validate=validate,
     take=take,
     render=render,
+    render_key=render_key,
 )
