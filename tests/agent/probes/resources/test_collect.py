@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import time
 from collections import namedtuple
 from collections.abc import Callable
@@ -15,6 +19,7 @@ from fleetwatch_agent.probes.resources import ResourcesConfig, make_collector
 from fleetwatch_agent.probes.resources.collect import (
     CpuTimes,
     Memory,
+    MountTableWatch,
     Partitions,
     Swap,
     cpu_times_of,
@@ -273,24 +278,67 @@ class Listing:
         return [Partition("/dev/sda1", "/", "ext4", "rw"), data]
 
 
-def test_partitions_are_listed_again_only_when_the_mount_table_changes(tmp_path: Path) -> None:
-    table = tmp_path / "mounts"
-    table.write_bytes(b"/dev/sda1 / ext4 rw 0 0\n")
-    listing = Listing()
-    partitions = Partitions(listing, table)
+class FakeWatch:
+    """A mount table watch told when the table changes."""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def changed(self) -> bool:
+        changed, self.pending = self.pending, False
+        return changed
+
+
+def test_partitions_are_listed_again_only_when_the_mount_table_changes() -> None:
+    listing, watch = Listing(), FakeWatch()
+    partitions = Partitions(listing, watch)  # type: ignore[arg-type]
     first = partitions()
     assert partitions() == first and partitions() == first
     assert listing.calls == 1
-    table.write_bytes(b"/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data xfs rw 0 0\n")  # a disk mounted
+    watch.pending = True  # a disk mounted
+    assert partitions()[1].device == "/dev/sdb2"
     assert partitions()[1].device == "/dev/sdb2"
     assert listing.calls == 2
 
 
-def test_partitions_without_a_readable_mount_table_are_listed_every_time(tmp_path: Path) -> None:
-    gone, listing = Listing(), Listing()
-    unreadable = Partitions(gone, tmp_path / "no-such-file")
-    everywhere = Partitions(listing, None)  # Windows: no mount table
+def test_partitions_without_a_mount_table_to_watch_are_listed_every_time() -> None:
+    listing = Listing()
+    everywhere = Partitions(listing, None)  # Windows, or no /proc
     for _ in range(3):
-        unreadable()
         everywhere()
-    assert gone.calls == 3 and listing.calls == 3
+    assert listing.calls == 3
+
+
+def test_there_is_no_watch_without_a_mount_table(tmp_path: Path) -> None:
+    assert MountTableWatch.of_this_host(tmp_path / "no-such-file") is None
+
+
+# Run in a mount namespace of its own (unshare): a tmpfs mounted and unmounted there must each be seen
+# once by the watch, and nothing else.
+WATCH_SCRIPT = """
+import pathlib, subprocess, sys, tempfile
+from fleetwatch_agent.probes.resources.collect import MountTableWatch
+watch = MountTableWatch.of_this_host()
+assert watch is not None
+seen = [watch.changed()]
+target = tempfile.mkdtemp()
+subprocess.run(["mount", "-t", "tmpfs", "none", target], check=True)
+seen += [watch.changed(), watch.changed()]
+subprocess.run(["umount", target], check=True)
+seen += [watch.changed(), watch.changed()]
+print(seen)
+"""
+
+
+def test_the_watch_sees_a_mount_and_an_unmount_in_a_mount_namespace() -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs unshare(1) and root for a mount namespace of its own")
+    done = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", sys.executable, "-c", WATCH_SCRIPT],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if done.returncode != 0 and "unshare failed" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[False, True, False, True, False]"
