@@ -65,13 +65,6 @@ def location_of(config: AgentConfig) -> Location:
     return Location(config.site.slug, config.site.district, config.site.type, config.site.name)
 
 
-async def wait_until(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less when ``stop`` or ``wake`` is set."""
-    if seconds > 0 and not (stop.is_set() or wake.is_set()):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wait_any(stop, wake), seconds)
-
-
 async def enroll(
     transport: Transport,
     token: str,
@@ -237,9 +230,20 @@ class AgentService:
             tick = next_tick(tick, time.monotonic(), interval)
 
     async def _wait_tick(self, stop: asyncio.Event, seconds: float) -> bool:
-        """Sleep ``seconds``, less when a central configuration was decided meanwhile; True: stopping."""
-        await wait_until(stop, self._decided, seconds)
+        """Sleep ``seconds``, less when a central configuration was decided meanwhile (or when stopping:
+        see _relay_stop); True: stopping."""
+        if seconds > 0 and not (stop.is_set() or self._decided.is_set()):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._decided.wait()
         return stop.is_set()
+
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        """Stopping wakes the loops' own events: each cycle's waits are one event each, where waiting for
+        either of two cost three tasks a wait."""
+        await stop.wait()
+        self._decided.set()
+        self._queued.set()
 
     def _decide(self, message: pb.AgentConfig) -> None:
         """A central configuration from the collector (CentralState.offer): applied at the next cycle,
@@ -287,8 +291,10 @@ class AgentService:
     async def _wait_for_reports(self, stop: asyncio.Event) -> Batch:
         """The batch handed with the next stored report, or fetched (empty when stopping)."""
         self._idle = True
-        await wait_any(stop, self._queued)
+        await self._queued.wait()  # set when stopping too (_relay_stop)
         self._idle = False
+        if stop.is_set():
+            return Batch([], 0, True)
         if self._handed is not None:
             batch, self._handed = self._handed, None
             self._queued.clear()
@@ -363,9 +369,11 @@ class AgentService:
                 "[agent] interval_seconds is set: every probe runs every cycle, as it did before probes had "
                 "intervals; set it to 0 to run each probe at its own interval_seconds"
             )
+        relay = asyncio.ensure_future(self._relay_stop(stop))
         try:
             await asyncio.gather(self._collect_loop(stop), self._enroll_loop(stop), self._send_loop(stop))
         finally:
+            relay.cancel()
             self._runner.close()
             await self._transport.close()
             unsent = await self._outbox.close()
