@@ -18,6 +18,7 @@ measured) against Pushgateway PUTs/s (the same series per push, 8 threads per ge
 `--soak`: 50,000 agents at a 60 s interval for 10 minutes (no fill burst: they start spread over the
 interval): all up throughout? how many refusals (RESOURCE_EXHAUSTED, retry hints)?
 `--profile`: cProfile of the Push handler and of the exposition in-process (scale_profile.py).
+`--gzip`: gzip scrapes in-process while reports arrive at --gzip-agents every 60 s (scale_gzip.py).
 `--pushes`: only the single-report Pushes/s at --pushes-agents (no Pushgateway), for this tree's collector
 and, with `--baseline DIR` (a folder holding another fleetwatch_collector package, e.g. one exported with
 `git archive HEAD collector/fleetwatch_collector | tar -x -C DIR --strip-components=1`), the other one,
@@ -282,6 +283,7 @@ def soak(args: argparse.Namespace) -> str:
     latency = f"{ms(statistics.median(c.seconds for c in checks))} / {ms(max(c.seconds for c in checks))}"
     refused = f"{sum(stats.refused.values()):,} {stats.refused or ''}"
     all_up = min(up) == agents and max(down) == 0
+    details = "; ".join(f"{code}: {text!r}" for code, text in sorted(stats.details.items()))
     rows = [
         *section_header("bench_scale --soak", command),
         f"| agents | {agents:,}, every {INTERVAL:.0f} s (spread), {minutes:g} min after the first | |",
@@ -293,6 +295,9 @@ def soak(args: argparse.Namespace) -> str:
         f'| collector rejected_total{{reason="overloaded"}} | {overloaded:,.0f} | 0 |',
         f"| refusals in the collector's log, by reason | {reasons or 'none'} | |",
         f"| pushes more than 10 s late (client side) | {stats.late:,} | |",
+        f"| first message of each refusal code (client side) | {details or 'none'} | |",
+        f"| refusals by message (client side) | {stats.messages or 'none'} | |",
+        f"| load generators' CPU over the soak | {stats.cpu_seconds / stats.seconds:.2f} cores | |",
         f"| collector CPU over the soak | {cores:.2f} cores | < 1 |",
         f"| collector RSS, max | {rss / 2**20:,.0f} MiB | |",
         f"| /metrics gzip during the soak, median / worst | {latency} | < 1 s |",
@@ -316,6 +321,9 @@ def main() -> int:
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="cProfile of ingest and exposition instead")
     parser.add_argument("--profile-agents", type=int, default=4130)
+    parser.add_argument("--gzip", action="store_true", help="in-process gzip scrapes under reports instead")
+    parser.add_argument("--gzip-agents", type=int, default=50000)
+    parser.add_argument("--gzip-seconds", type=float, default=60.0)
     parser.add_argument("--pushes", action="store_true", help="only single-report Pushes/s (see above)")
     parser.add_argument("--pushes-agents", type=int, default=4130)
     parser.add_argument("--baseline", type=Path, help="--pushes: a folder with another fleetwatch_collector")
@@ -328,6 +336,10 @@ def main() -> int:
         text = profile(args.profile_agents)
     elif args.soak:
         text = soak(args)
+    elif args.gzip:
+        from scale_gzip import gzip_section
+
+        text = gzip_section(args.gzip_agents, INTERVAL, args.gzip_seconds)
     elif args.pushes:
         from scale_pushes import pushes
 

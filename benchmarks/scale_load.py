@@ -4,6 +4,8 @@ pushed to a Pushgateway, in processes of their own driven by commands."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import heapq
 import http.client
 import queue
 import random
@@ -20,6 +22,14 @@ SEED = 13
 PUSH_METHOD = "/fleetwatch.v1.Collector/Push"
 RETRY_AFTER_METADATA = "x-fleetwatch-retry-after-ms"
 PUSHGATEWAY_THREADS = 8
+# The simulated agents of a generator share HTTP/2 connections (a real agent holds one of its own):
+# CHANNEL_AGENTS agents per connection, each always on the same one, and at most CHANNEL_STREAMS
+# Pushes in flight on it; the others wait for a stream, as an agent waits for its slow connection.
+# gRPC refuses streams beyond the collector's calls.max_streams_per_connection (256) on one
+# connection before the collector sees them (RST_STREAM REFUSED_STREAM: UNAVAILABLE "Stream
+# removed" here): with 4 connections per generator, a stall of a few seconds at 833 Pushes/s did.
+CHANNEL_AGENTS = 500
+CHANNEL_STREAMS = 64
 
 
 def fleet_order(total: int) -> list[int]:
@@ -59,10 +69,13 @@ class Stats:
     cpu_seconds: float = 0.0
     late: int = 0  # steady pushes sent more than 10 s after their time
     details: dict[str, str] = field(default_factory=dict)  # the first message of each code
+    messages: dict[str, int] = field(default_factory=dict)  # "code: message" -> refusals
 
-    def refuse(self, code: str, details: str = "") -> None:
+    def refuse(self, code: str, details: str = "", debug: str = "") -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
-        self.details.setdefault(code, details[:200])
+        self.details.setdefault(code, (details + (f" ({debug})" if debug else ""))[:400])
+        key = f"{code}: {details[:120]}"
+        self.messages[key] = self.messages.get(key, 0) + 1
 
 
 @dataclass
@@ -70,6 +83,7 @@ class Agent:
     agent_id: str
     secret: str
     rest: bytes  # the report serialized without seq and collected_unix_ms (fields 1 and 2)
+    slot: int = 0  # its place in the generator's share: the connection it uses
     seq: int = 0
 
     def request(self) -> bytes:
@@ -101,7 +115,7 @@ class Share:
             effects = NO_INCIDENTS.effects(simulated.location.site, simulated.index, 0.0)
             report = make_report(simulated, 1, 60.0, effects, HostIncidents(), drive)
             report.seq, report.collected_unix_ms = 0, 0
-            self.agents.append(Agent(agent_id, secret, report.SerializeToString()))
+            self.agents.append(Agent(agent_id, secret, report.SerializeToString(), len(self.agents)))
             self.reports.append(report)
 
     def texts(self) -> Iterator[tuple[str, bytes]]:
@@ -125,18 +139,20 @@ def _retry_after(exc: Any) -> float:
 
 
 class Pusher:
-    """Pushes over a few gRPC channels; a refusal with a retry hint is retried after it, as an agent does."""
+    """Pushes over gRPC channels (connections) shared by CHANNEL_AGENTS agents each, at most
+    CHANNEL_STREAMS in flight on each; a refusal with a retry hint is retried after it, as an agent does."""
 
-    def __init__(self, address: str, stats: Stats) -> None:
+    def __init__(self, address: str, stats: Stats, agents: int) -> None:
         import grpc.aio
 
         options = [("grpc.enable_retries", 0), ("grpc.use_local_subchannel_pool", 1)]
-        self._channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(4)]
+        count = max(4, -(-agents // CHANNEL_AGENTS))
+        self._channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(count)]
         self._calls = [
             c.unary_unary(PUSH_METHOD, request_serializer=None, response_deserializer=None)
             for c in self._channels
         ]
-        self._turn = 0
+        self._streams = [asyncio.Semaphore(CHANNEL_STREAMS) for _ in self._channels]
         self.stats = stats
 
     async def push(self, agent: Agent) -> None:
@@ -144,13 +160,14 @@ class Pusher:
 
         metadata = (("x-fleetwatch-agent-id", agent.agent_id), ("authorization", f"Bearer {agent.secret}"))
         request = agent.request()
-        self._turn += 1
-        call = self._calls[self._turn % len(self._calls)]
+        slot = agent.slot % len(self._calls)
+        call, streams = self._calls[slot], self._streams[slot]
         while True:
             try:
-                await call(request, metadata=metadata, timeout=60)
+                async with streams:
+                    await call(request, metadata=metadata, timeout=60)
             except grpc.aio.AioRpcError as exc:
-                self.stats.refuse(exc.code().name, exc.details() or "")
+                self.stats.refuse(exc.code().name, exc.details() or "", exc.debug_error_string() or "")
                 delay = _retry_after(exc)
                 if not delay:
                     return
@@ -169,7 +186,7 @@ def push_once(address: str, agents: list[Agent], concurrency: int) -> Stats:
     """One report of every agent (the fill of a stage)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats())
+        pusher = Pusher(address, Stats(), len(agents))
         in_flight = asyncio.Semaphore(concurrency)
 
         async def one(agent: Agent) -> None:
@@ -186,27 +203,48 @@ def push_once(address: str, agents: list[Agent], concurrency: int) -> Stats:
 
 
 def push_steady(address: str, agents: list[Agent], interval: float, stop: Any, seed: int) -> Stats:
-    """Every agent pushes one report every ``interval`` seconds at a phase of its own, until ``stop``."""
+    """Every agent pushes one report every ``interval`` seconds at a phase of its own, until ``stop``.
+
+    One scheduler for all of them (a heap of their next times), not a sleeping task per agent, so the
+    generator's own CPU goes to the Pushes. An agent whose previous Push is still in flight when its
+    next is due sends the next one after it, as an agent's single cycle would (counted late if it
+    is more than 10 s behind)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats())
+        pusher = Pusher(address, Stats(), len(agents))
         rng = random.Random(seed)
         start = time.monotonic()
+        due = [(start + rng.uniform(0, interval), n) for n in range(len(agents))]
+        heapq.heapify(due)
+        busy: dict[int, asyncio.Task[None]] = {}
 
-        async def one(agent: Agent) -> None:
-            next_at = start + rng.uniform(0, interval)
-            while not stop.is_set():
-                wait = next_at - time.monotonic()
+        async def one(n: int, after: asyncio.Task[None] | None) -> None:
+            if after is not None:
+                await asyncio.shield(after)
+            await pusher.push(agents[n])
+
+        def done(n: int, task: asyncio.Task[None]) -> None:
+            if busy.get(n) is task:
+                del busy[n]
+
+        started = 0
+        while not stop.is_set():
+            at, n = due[0]
+            wait = at - time.monotonic()
+            if wait > 0 or started % 64 == 63:  # let the Pushes started run, even when behind
+                await asyncio.sleep(min(max(wait, 0.0), 0.5))
                 if wait > 0:
-                    await asyncio.sleep(min(wait, 1.0))
                     continue
-                if wait < -10:
-                    pusher.stats.late += 1
-                next_at += interval
-                await pusher.push(agent)
-
+            started += 1
+            heapq.heapreplace(due, (at + interval, n))
+            if wait < -10:
+                pusher.stats.late += 1
+            task = asyncio.create_task(one(n, busy.get(n)))
+            busy[n] = task
+            task.add_done_callback(functools.partial(done, n))
         try:
-            await asyncio.gather(*(one(agent) for agent in agents))
+            if busy:
+                await asyncio.wait(list(busy.values()), timeout=90)
         finally:
             await pusher.close()
         return pusher.stats
@@ -219,7 +257,7 @@ def push_burst(address: str, agents: list[Agent], concurrency: int, seconds: flo
     over the agents (each pushes far below its rate limit)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats())
+        pusher = Pusher(address, Stats(), len(agents))
         deadline = time.monotonic() + seconds
         turn = iter(range(1 << 62))
 

@@ -249,6 +249,8 @@ class Generators:
                 total.refused[code] = total.refused.get(code, 0) + n
             for code, details in value.details.items():
                 total.details.setdefault(code, details)
+            for message, n in value.messages.items():
+                total.messages[message] = total.messages.get(message, 0) + n
         return total
 
     def run(self, command: str, argument: Any) -> Stats:

@@ -21,8 +21,14 @@ to the end of every family's dict, so both renderings read agents in the same or
 Agents report at a steady interval, so those that reported together (one block) report together
 again one interval later, and a block empties within seconds. A block that lost keys is rebuilt
 from those left once it settled (SETTLE_ROUNDS compactions later); until then a scrape compresses
-its keys still there for itself. Not thread-safe: FleetState calls ``changed``, ``removed``,
-``order`` and ``plan`` under its lock, and one compaction at a time.
+its keys still there for itself, those of neighbouring such blocks as one member per family.
+
+Every zlib call lets the GIL go and must win it back from the event loop (up to the switch
+interval, 5 ms, when the loop is busy), so the number of calls bounds a scrape and a compaction
+more than the bytes do: hence blocks of hundreds of agents, runs of dirty blocks compressed
+together, and a bounded number of blocks per compaction (COMPACT_BLOCKS), so that a scrape never
+waits long for one. Not thread-safe: FleetState calls ``changed``, ``removed``, ``order`` and
+``plan`` under its lock, and one compaction at a time.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ from fleetwatch_collector.exposition import HEADERS, UP
 # Level 1: on simulated workstations 15 % larger than level 6 for 2.4 times less CPU (RESULTS.md).
 LEVEL = 1
 WBITS = 31  # a gzip member (16 + a 32 KiB window)
-BLOCK_AGENTS = 64  # in the order of a site inventory x15, against x16 for a whole family at once
+# A zlib call per family and block. 512 agents: two blocks a second at 50,000 agents every 60 s,
+# 7 times fewer calls than blocks of 64 and a 15 % smaller body (RESULTS.md, bench_scale --gzip).
+BLOCK_AGENTS = 512
 SMALL = BLOCK_AGENTS // 2  # two neighbours this small are merged
+COMPACT_BLOCKS = 8  # blocks one compaction compresses at most; the next one goes on
 # Compactions a block that lost keys waits before it is rebuilt: 3 compresses each report 1.2 times
 # (agents whose interval wanders by 1 s per report); 1: 1.9 times, 5: 1.0 but more per scrape.
 SETTLE_ROUNDS = 3
@@ -78,15 +87,27 @@ class Block:
 class Plan:
     """What one compaction compresses (outside the lock), then the members of the body in order."""
 
-    def __init__(self, segments: list[Block], up_lines: list[tuple[bytes | None, ...] | None]) -> None:
+    def __init__(
+        self,
+        segments: list[Block],
+        up_lines: list[tuple[bytes | None, ...] | None],
+        limit: int | None = None,
+    ) -> None:
         self._segments = segments
         self._up_lines = up_lines  # per segment: new up lines to compress, None: its member is current
+        self._limit = limit  # new blocks compressed at most (a compaction); None: all (a scrape)
 
     def compress(self) -> list[tuple[tuple[bytes, ...], bytes]]:
-        """Compress the new blocks and the up lines that changed; (members, up member) per block."""
+        """Compress the new blocks (a compaction: at most its limit) and the up lines that changed;
+        (members, up member) per block compressed."""
         parts = []
+        limit = self._limit
         for block, lines in zip(self._segments, self._up_lines, strict=True):
             if block.members is None:
+                if limit is not None:
+                    if limit <= 0:
+                        continue  # the next compaction compresses it
+                    limit -= 1
                 block.members = tuple(member(b"".join(piece)) for piece in block.pieces)
                 block.pieces = []
             if lines is not None:
@@ -161,8 +182,8 @@ class GzipBlocks:
         self._regroup(run, segments)
         self._blocks = segments
         if up_line is None:
-            return Plan(segments, [None] * len(segments))
-        served = [block if block.clean else self._transient(block) for block in segments]
+            return Plan(segments, [None] * len(segments), COMPACT_BLOCKS)
+        served = self._served(segments)
         up_lines: list[tuple[bytes | None, ...] | None] = [None] * len(served)
         for n, block in enumerate(served):
             lines = tuple(map(up_line, block.keys))
@@ -173,12 +194,22 @@ class GzipBlocks:
     def _live(self, block: Block) -> list[str]:
         return [key for key in block.keys if self._where.get(key) is block]
 
-    def _transient(self, block: Block) -> Block:
-        """A block of ``block``'s keys still there, for one scrape (or ``block``, new in this plan)."""
-        if block.members is None:
-            return block
-        keys = self._live(block)
-        return Block(keys, list(zip(*(self._chunks[key] for key in keys), strict=True)))
+    def _served(self, segments: list[Block]) -> list[Block]:
+        """The blocks of a scrape: the clean and the new ones (compressed and kept), and for each run
+        of neighbours that lost keys, one block of their keys still there, for this scrape only."""
+        served: list[Block] = []
+        run: list[str] = []
+        for block in segments:
+            if block.members is not None and not block.clean:
+                run.extend(self._live(block))
+                continue
+            if run:
+                served.append(Block(run, list(zip(*(self._chunks[key] for key in run), strict=True))))
+                run = []
+            served.append(block)
+        if run:
+            served.append(Block(run, list(zip(*(self._chunks[key] for key in run), strict=True))))
+        return served
 
     def _regroup(self, run: list[str], into: list[Block]) -> None:
         """New blocks of ``run``'s keys, in order, as even as BLOCK_AGENTS allows; empties ``run``."""

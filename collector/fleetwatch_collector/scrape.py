@@ -15,6 +15,32 @@ log = logging.getLogger(__name__)
 
 COMPACT_SECONDS = 1.0  # the most a gzip scrape compresses: what changed in about this long
 IDLE_SECONDS = 900.0  # without a gzip scrape for this long, the compaction stops until the next one
+# Chunks smaller than this are joined before they are written: every write lets the GIL go and must
+# win it back from a busy event loop (up to 5 ms), and a gzip body has a chunk per host family.
+WRITE_BYTES = 1 << 22
+
+
+def coalesce(chunks: Iterator[bytes], size: int = WRITE_BYTES) -> Iterator[bytes]:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last may be smaller); a chunk
+    that large on its own is passed on as it is, after what was gathered before it; none empty."""
+    gathered: list[bytes] = []
+    length = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if len(chunk) >= size:
+            if gathered:
+                yield b"".join(gathered)
+                gathered, length = [], 0
+            yield chunk
+            continue
+        gathered.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield b"".join(gathered)
+            gathered, length = [], 0
+    if gathered:
+        yield b"".join(gathered)
 
 
 def accepts_gzip(header: str) -> bool:
@@ -108,12 +134,12 @@ class MetricsPage:
 
     def render(self) -> Iterator[bytes]:
         """The body in chunks: the fleet's families, then the collector's own metrics."""
-        return self._page(self._fleet.render_chunks, bytes)
+        return coalesce(self._page(self._fleet.render_chunks, bytes))
 
     def render_gzip(self) -> Iterator[bytes]:
         """``render`` as gzip members (one stream): the plain body once decompressed."""
         self.compactor.scraped()
-        return self._page(self._fleet.render_gzip_chunks, member)
+        return coalesce(self._page(self._fleet.render_gzip_chunks, member))
 
     def _page(
         self, fleet: Callable[[], tuple[Iterator[bytes], AgentCounts]], encode: Callable[[bytes], bytes]

@@ -104,6 +104,8 @@ def test_blocks_give_the_plain_body_after_any_changes(
     assert list(model.blocks.order()) == list(model.order)  # the order of the latest changes
 
 
+@mock.patch.object(gzipblocks, "BLOCK_AGENTS", 64)
+@mock.patch.object(gzipblocks, "SMALL", 32)
 def test_a_gzip_scrape_compresses_only_what_changed_since_the_last_compaction() -> None:
     model = Model()
     for n in range(200):
