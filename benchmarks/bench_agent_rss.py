@@ -328,8 +328,8 @@ def footprint_section(
         "",
         "CPU per cycle by thread: grpcio's own threads, if the agent has them (its event engine's pool, "
         "lifeguard and timer; they wake a few times a second even when idle), the agent's threads alive at "
-        "the end (event loop, spool), and the threads that ended in the window (the probes' and the host "
-        "facts' calls):",
+        "the end (event loop, spool, one per probe), and the threads that ended in the window (the host "
+        "facts' reads, every 5 minutes):",
         "",
         "| process | grpcio's threads | alive at the end | ended |",
         "| --- | --- | --- | --- |",

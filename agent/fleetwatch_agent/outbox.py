@@ -65,8 +65,12 @@ class Outbox:
         self.spool.release()
         max_reports, max_bytes = self._limits()
         reports = self.spool.next_batch(max_reports, max_bytes)
-        oldest = self.spool.seq_range()[0] if reports else 0
-        return Batch(reports, oldest, len(reports) == len(self.spool))
+        whole = len(reports) == len(self.spool)
+        if not reports:
+            return Batch(reports, 0, whole)
+        # The lowest seq held: the batch's own when it holds the whole spool (no query).
+        oldest = min(r.seq for r in reports) if whole else self.spool.seq_range()[0]
+        return Batch(reports, oldest, whole)
 
     def _store(
         self, done: list[int], message: pb.Report, cursors: dict[str, str], take: bool

@@ -91,6 +91,8 @@ class Spool:
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM reports"
         ).fetchone()
         self._totals = self._load_totals()
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
+        self._dropped = int(row[0]) if row else 0  # kept here too: read with every report
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -125,8 +127,7 @@ class Spool:
 
     @property
     def dropped_total(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
-        return int(row[0]) if row else 0
+        return self._dropped
 
     def seq_range(self) -> tuple[int, int]:
         """Lowest and highest seq held (0, 0 when empty)."""
@@ -135,7 +136,7 @@ class Spool:
 
     def stats(self) -> tuple[int, int, int]:
         """Reports queued, reports dropped in all, collection time of the oldest queued (ms)."""
-        return len(self), self.dropped_total, self.oldest_collected_ms()
+        return len(self), self._dropped, self.oldest_collected_ms() if self._count else 0
 
     def oldest_collected_ms(self) -> int:
         row = self._db.execute("SELECT MIN(collected_ms) FROM reports").fetchone()
@@ -215,7 +216,8 @@ class Spool:
             self._count += 1
             self._bytes += len(body)
             dropped = self._enforce_bounds(seq)
-        if totals is not None:  # committed
+        self._dropped += dropped  # committed
+        if totals is not None:
             self._totals = totals
         return dropped
 
@@ -223,6 +225,8 @@ class Spool:
         """Drop the oldest reports until every bound holds; never the newest one, and never one
         handed out in a batch that is in flight (it may be acknowledged: counting it as dropped
         too would count it twice)."""
+        if self._count <= 1:  # the newest alone: never dropped
+            return 0
         limits = self._limits
         oldest_allowed = int((self._clock() - limits.max_age_seconds) * 1000)
         excess_count = self._count - limits.max_reports
@@ -259,6 +263,8 @@ class Spool:
             return []
         batch = [SpooledReport(*newest)]
         size = len(newest[2])
+        if self._count <= 1:
+            return self._hand_out(batch)
         cursor = self._db.execute(
             "SELECT seq, collected_ms, body FROM reports WHERE seq < ? ORDER BY seq LIMIT ?",
             (newest[0], max_reports - 1),
@@ -268,6 +274,9 @@ class Spool:
                 break
             batch.append(SpooledReport(seq, collected_ms, body))
             size += len(body)
+        return self._hand_out(batch)
+
+    def _hand_out(self, batch: list[SpooledReport]) -> list[SpooledReport]:
         self._in_flight = frozenset(r.seq for r in batch)
         return batch
 

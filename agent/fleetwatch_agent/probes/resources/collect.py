@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from fleetwatch_proto.limits import MAX_FILESYSTEMS, MAX_INTERFACES
 
-BOOT_TIME_SECONDS = 300.0
+SLOW_FACTS_SECONDS = 300.0
 
 
 class CpuTimes(NamedTuple):
@@ -52,6 +52,14 @@ class Swap(NamedTuple):
 
     total: int
     used: int
+
+
+class SlowFacts(NamedTuple):
+    """What the probe reads every few minutes only, and when (monotonic seconds)."""
+
+    boot_time_unix: int
+    cpu_count: int
+    read_at: float
 
 
 class Reading(NamedTuple):
@@ -211,14 +219,16 @@ def make_reader(ignore_fstypes: tuple[str, ...], ignore_interfaces: tuple[str, .
 
     previous = [cpu_times_of(psutil.cpu_times())]
     partitions = Partitions(lambda: psutil.disk_partitions(all=False), MountTableWatch.of_this_host())
-    # Linux derives the boot time from the wall clock, so it moves when the clock is set (NTP after a
-    # boot): read again every BOOT_TIME_SECONDS, not every cycle (a sixth of the probe's reads).
-    boot = [int(psutil.boot_time()), time.monotonic()]
+    # Read again every SLOW_FACTS_SECONDS, not every cycle (a sixth of the probe's reads): Linux derives
+    # the boot time from the wall clock, so it moves when the clock is set (NTP after a boot), and
+    # CPUs come and go only by hot-plugging.
+    slow = SlowFacts(int(psutil.boot_time()), psutil.cpu_count() or 1, time.monotonic())
 
-    def boot_time() -> int:
-        if time.monotonic() - boot[1] >= BOOT_TIME_SECONDS:
-            boot[:] = [int(psutil.boot_time()), time.monotonic()]
-        return int(boot[0])
+    def slow_facts() -> SlowFacts:
+        nonlocal slow
+        if time.monotonic() - slow.read_at >= SLOW_FACTS_SECONDS:
+            slow = SlowFacts(int(psutil.boot_time()), psutil.cpu_count() or 1, time.monotonic())
+        return slow
 
     meminfo = Path("/proc/meminfo")
 
@@ -236,9 +246,10 @@ def make_reader(ignore_fstypes: tuple[str, ...], ignore_interfaces: tuple[str, .
         ratio = cpu_utilization(previous[0], current)
         previous[0] = current
         memory, swap = memory_and_swap()
+        facts = slow_facts()
         return Reading(
             cpu_utilization_ratio=ratio,
-            cpu_count=psutil.cpu_count() or 1,
+            cpu_count=facts.cpu_count,
             load=read_load(),
             memory=memory,
             swap=swap,
@@ -246,7 +257,7 @@ def make_reader(ignore_fstypes: tuple[str, ...], ignore_interfaces: tuple[str, .
             interfaces=select_interfaces(
                 psutil.net_io_counters(pernic=True), psutil.net_if_stats(), ignore_interfaces
             ),
-            boot_time_unix=boot_time(),
+            boot_time_unix=facts.boot_time_unix,
             process_count=len(psutil.pids()),
         )
 

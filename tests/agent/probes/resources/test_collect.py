@@ -342,3 +342,23 @@ def test_the_watch_sees_a_mount_and_an_unmount_in_a_mount_namespace() -> None:
         pytest.skip(f"no mount namespace here: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[False, True, False, True, False]"
+
+
+def test_boot_time_and_cpu_count_are_read_again_every_few_minutes_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    psutil = pytest.importorskip("psutil")
+    from fleetwatch_agent.probes.resources import collect
+
+    now = [1000.0]
+    facts = {"boot": 1_700_000_000.0, "cpus": 4}
+    monkeypatch.setattr(collect.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(psutil, "boot_time", lambda: facts["boot"])
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: facts["cpus"])
+    read = make_reader((), ())
+    assert (read().boot_time_unix, read().cpu_count) == (1_700_000_000, 4)
+    facts.update(boot=1_700_003_600.0, cpus=8)  # the clock was set; a CPU hot-plugged
+    now[0] += collect.SLOW_FACTS_SECONDS - 1
+    assert (read().boot_time_unix, read().cpu_count) == (1_700_000_000, 4)
+    now[0] += 1
+    assert (read().boot_time_unix, read().cpu_count) == (1_700_003_600, 8)
