@@ -122,8 +122,7 @@ class AgentService:
         # Above anything still spooled, even if the seq file went back in time (power loss).
         self._seq = SeqStore(data_dir / "seq", floor=spool.seq_range()[1])
         self._cursors = spool.cursors()  # updated after each commit (probes/context.py)
-        limits = self._config.collector
-        self._outbox = Outbox(spool, lambda: (limits.max_batch_reports, limits.max_batch_bytes))
+        self._outbox = Outbox(spool, self._batch_limits)
         self._handed: Batch | None = None  # stored and taken in one hop for the waiting send loop
         self._idle = False  # the send loop waits for a report
         context = ProbeContext(
@@ -150,6 +149,10 @@ class AgentService:
                 "`fleetwatch-agent enroll --collector HOST:PORT --token-file FILE` "
                 "or set collector.token_file"
             )
+
+    def _batch_limits(self) -> tuple[int, int]:
+        """The running configuration's bounds of a batch: reports, bytes."""
+        return self._config.collector.max_batch_reports, self._config.collector.max_batch_bytes
 
     async def collect_once(self) -> tuple[pb.Report, dict[str, str]]:
         """A report of every probe and the probe cursors it advances."""
@@ -328,7 +331,7 @@ class AgentService:
                 elif exc.permanent:
                     # The collector refused this batch for good (invalid content): keeping it
                     # would block every later report.
-                    log.error("collector refused %d reports, dropping them: %s", len(batch), exc)
+                    log.error("collector refused %d reports, dropping them: %s", len(batch.reports), exc)
                     batch = await self._fetch(sent)
                     continue
                 else:  # retryable, or a collector fault: keep the batch, back off
