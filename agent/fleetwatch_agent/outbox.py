@@ -26,8 +26,8 @@ class Outbox:
     """Stores reports and hands out batches, each step one hop to the spool's thread (SQLite with fsync
     must not block the loop)."""
 
-    # Every hop between threads costs two context switches and a wake-up of the loop, and hops were
-    # most of a steady cycle's CPU (bench_agent_rss --footprint): a steady cycle now makes one. The
+    # Every hop between threads costs two context switches and a wake-up of the loop, and a steady
+    # cycle made three (bench_agent_rss --footprint): it now makes one. The
     # report is stored and, when the send loop waits for work, taken as its next batch in the same
     # call; a delivered batch that was the whole spool is forgotten with the next store rather than
     # at once (a report delivered twice after a crash is applied once by the collector: its seq).
