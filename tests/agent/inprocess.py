@@ -8,10 +8,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import grpc
+
 from fleetwatch_collector import enrolment
 from fleetwatch_collector.config import CollectorConfig, ServerSection, TlsSection
 from fleetwatch_collector.server import CollectorServer
 from fleetwatch_collector.validate import Limits
+from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
 from tests.e2e.support import fetch_metrics, find_samples, parse_samples
 
 DEADLINE_SECONDS = 60.0
@@ -61,3 +64,16 @@ async def poll(predicate: Callable[[], object], what: str, timeout: float = DEAD
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def stand_in_collector(servicer: pb_grpc.CollectorServicer) -> AsyncIterator[str]:
+    """A gRPC server on 127.0.0.1 answering with ``servicer`` (a collector stand-in); its address."""
+    server = grpc.aio.server()
+    pb_grpc.add_CollectorServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)

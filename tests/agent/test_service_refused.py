@@ -23,7 +23,7 @@ from fleetwatch_agent.service import AgentService
 from fleetwatch_agent.spool import Spool, SpoolLimits
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
-from tests.agent.inprocess import poll
+from tests.agent.inprocess import poll, stand_in_collector
 from tests.agent.test_service_delivery import SPOOL_NAME, report, spooled
 
 BACKLOG = 2  # not 3: a batch is a 3-field tuple, whose len() must not pass for its size
@@ -43,15 +43,9 @@ class RefusingCollector(pb_grpc.CollectorServicer):
 
 @contextlib.asynccontextmanager
 async def refusing_collector() -> AsyncIterator[tuple[str, RefusingCollector]]:
-    server = grpc.aio.server()
     servicer = RefusingCollector()
-    pb_grpc.add_CollectorServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}", servicer
-    finally:
-        await server.stop(0)
+    async with stand_in_collector(servicer) as address:
+        yield address, servicer
 
 
 def test_a_batch_refused_for_good_is_dropped_once_and_its_size_logged(

@@ -25,7 +25,7 @@ from fleetwatch_agent.winservice.controller import STOP_TIMEOUT_SECONDS, Service
 from fleetwatch_agent.winservice.status import ExitCode, ServiceState
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from fleetwatch_proto.v1 import fleetwatch_pb2_grpc as pb_grpc
-from tests.agent.inprocess import poll, running_collector
+from tests.agent.inprocess import poll, running_collector, stand_in_collector
 from tests.agent.test_service_delivery import BACKLOG, agent_config, prepare_agent, spooled
 from tests.agent.winservice_fakes import FakeServiceManager
 from tests.conftest import free_port
@@ -52,15 +52,9 @@ class HoldingCollector(pb_grpc.CollectorServicer):
 
 @contextlib.asynccontextmanager
 async def holding_collector() -> AsyncIterator[tuple[str, HoldingCollector]]:
-    server = grpc.aio.server()
     servicer = HoldingCollector()
-    pb_grpc.add_CollectorServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}", servicer
-    finally:
-        await server.stop(0)
+    async with stand_in_collector(servicer) as address:
+        yield address, servicer
 
 
 @contextlib.asynccontextmanager
