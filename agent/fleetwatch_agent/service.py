@@ -7,12 +7,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from fleetwatch_agent import __version__, convert, credentials, schedule
-from fleetwatch_agent.aiotools import sleep_unless, wait_any
+from fleetwatch_agent.aiotools import Stopping, sleep_unless, wait_any
 from fleetwatch_agent.centralstate import CentralState, confirm_delay
 from fleetwatch_agent.config import AgentConfig, ProbesSection
 from fleetwatch_agent.credentials import AgentCredential, CredentialError
@@ -35,7 +34,6 @@ from fleetwatch_proto.names import SITE_TYPE
 from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # Wait at least this long before trying again with a refused credential.
 CREDENTIAL_RETRY_SECONDS = 60.0
 # The host's facts (name, OS, memory, boot time) are read again after this long, not every cycle:
@@ -44,21 +42,6 @@ CREDENTIAL_RETRY_SECONDS = 60.0
 HOST_FACTS_SECONDS = 300.0
 Binder = Callable[[ProbesSection, ProbeContext], tuple[BoundProbe, ...]]
 Collected = tuple[tuple[ProbeOutcome, ...], dict[str, object], HostFacts]
-
-
-async def unless_stopped(stop: asyncio.Event, awaitable: Awaitable[T]) -> T | None:
-    """Await ``awaitable`` unless ``stop`` is set first: then cancel it and return None."""
-    task = asyncio.ensure_future(awaitable)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if task.cancelled() else task.result()
 
 
 def location_of(config: AgentConfig) -> Location:
@@ -200,7 +183,7 @@ class AgentService:
         self._queued.clear()
         return await self._outbox.next_batch(done)
 
-    async def _collect_loop(self, stop: asyncio.Event) -> None:
+    async def _collect_loop(self, stop: asyncio.Event, stopping: Stopping) -> None:
         await wait_any(stop, self._enrol_tried)
         interval = self._plan.cadence_seconds
         start = tick = first_tick(time.monotonic(), interval, self._rng)
@@ -219,7 +202,7 @@ class AgentService:
                 interval, start = self._plan.cadence_seconds, tick
                 probes = schedule.Schedule(self._plan.every, self._rng)
             due = probes.due(round((tick - start) / interval))
-            collected = await unless_stopped(stop, self._collect(due))
+            collected = await stopping.unless(self._collect(due))
             if collected is None:  # stopping: the unfinished cycle is dropped before it took a seq
                 break
             message, cursors = await self._report(*collected)
@@ -241,10 +224,11 @@ class AgentService:
                     await self._decided.wait()
         return stop.is_set()
 
-    async def _relay_stop(self, stop: asyncio.Event) -> None:
-        """Stopping wakes the loops' own events: each cycle's waits are one event each, where waiting for
-        either of two cost three tasks a wait."""
+    async def _relay_stop(self, stop: asyncio.Event, stopping: Stopping) -> None:
+        """Stopping wakes the loops' own events and ends their stoppable waits: each cycle's waits are one
+        event each, where waiting for either of two cost three tasks a wait."""
         await stop.wait()
+        stopping.fire()
         self._decided.set()
         self._queued.set()
 
@@ -304,7 +288,7 @@ class AgentService:
             return batch
         return await self._fetch()
 
-    async def _send_loop(self, stop: asyncio.Event) -> None:
+    async def _send_loop(self, stop: asyncio.Event, stopping: Stopping) -> None:
         await wait_any(stop, self._enrolled)
         attempt = 0
         batch = await self._fetch()
@@ -319,7 +303,7 @@ class AgentService:
                 request = pb.PushRequest(reports=reports, oldest_held_seq=batch.oldest_held)
                 if self._central is not None:
                     self._central.stamp(request)
-                response = await unless_stopped(stop, self._transport.push_request(identity, request))
+                response = await stopping.unless(self._transport.push_request(identity, request))
             except PushError as exc:
                 if exc.failed_over:  # the next address was not tried since the last success
                     log.warning("push failed (%s); trying %s now", exc, self._transport.address)
@@ -372,9 +356,12 @@ class AgentService:
                 "[agent] interval_seconds is set: every probe runs every cycle, as it did before probes had "
                 "intervals; set it to 0 to run each probe at its own interval_seconds"
             )
-        relay = asyncio.ensure_future(self._relay_stop(stop))
+        stopping = Stopping(stop)
+        relay = asyncio.ensure_future(self._relay_stop(stop, stopping))
         try:
-            await asyncio.gather(self._collect_loop(stop), self._enroll_loop(stop), self._send_loop(stop))
+            await asyncio.gather(
+                self._collect_loop(stop, stopping), self._enroll_loop(stop), self._send_loop(stop, stopping)
+            )
         finally:
             relay.cancel()
             self._runner.close()

@@ -322,3 +322,47 @@ def test_next_tick_is_always_after_now_and_on_the_grid() -> None:
         assert now < tick <= now + interval
         steps = (tick - previous) / interval
         assert steps == pytest.approx(round(steps))
+
+
+def test_a_cycle_of_one_due_probe_times_it_out_and_reports_it_alone() -> None:
+    hung = Hung()
+    probes = (BoundProbe("stuck", hung, 0.05), BoundProbe("good", lambda: {"ok": 1}, 1.0))
+
+    async def cycle() -> tuple[tuple[ProbeOutcome, ...], dict[str, object]]:
+        runner = ProbeRunner(probes)
+        try:
+            return await runner.run_cycle(["stuck"])  # one due probe: awaited without a gather
+        finally:
+            hung.release.set()
+            runner.close()
+
+    outcomes, results = asyncio.run(cycle())
+    assert [(o.name, o.success, o.error) for o in outcomes] == [
+        ("stuck", False, "timeout: no result after 0.05s")
+    ]
+    assert results == {}
+
+
+def test_a_daemon_call_whose_waiter_was_cancelled_settles_quietly_when_its_thread_returns() -> None:
+    release = threading.Event()
+    problems: list[dict[str, Any]] = []
+
+    async def main() -> bool:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        call: DaemonCall[bool] = DaemonCall(lambda: release.wait(5.0), "test-call")
+        waiter = asyncio.ensure_future(call.result())
+        await asyncio.sleep(0.05)
+        waiter.cancel()  # the agent stops while the call runs
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        running_then = call.running
+        release.set()
+        for _ in range(100):  # the thread returns and hands its outcome to the loop
+            if not call.running:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        return running_then and not call.running
+
+    assert asyncio.run(main()) is True
+    assert problems == []  # no "exception never retrieved", no InvalidStateError from a late settle

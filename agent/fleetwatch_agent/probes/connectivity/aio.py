@@ -1,4 +1,4 @@
-"""Asyncio helpers of the checks: a fresh selector loop per run, socket readiness, a bounded connect."""
+"""Asyncio helpers of the checks: selector loops to run them on, socket readiness, a bounded connect."""
 # Every check is a coroutine run on a selector event loop (also on Windows, where the default proactor loop
 # cannot watch raw sockets). Nothing here uses the loop's default executor: a blocked thread there would be
 # joined when the loop closes, so a check could outlive its deadline.
@@ -26,16 +26,41 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     # executor, none of which the checks use, were a third of a connectivity run's CPU.
     loop = asyncio.SelectorEventLoop()
     try:
+        return _run_on(loop, coroutine)
+    finally:
+        loop.close()
+
+
+class Loop:
+    """One selector event loop for many runs, one at a time: a probe's checks, cycle after cycle."""
+
+    # A new loop (its selector, its self-pipe) cost as much CPU as the checks of a loopback TCP target.
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` to its end (tasks it left cancelled afterwards) on this loop."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.SelectorEventLoop()
+        return _run_on(self._loop, coroutine)
+
+    def close(self) -> None:
+        """Close the loop; a later run opens a new one."""
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
         return loop.run_until_complete(coroutine)
     finally:
-        try:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            if left:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-        finally:
-            loop.close()
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
 
 
 def now() -> float:
@@ -49,22 +74,23 @@ def left(deadline: float) -> float:
 
 
 async def _ready(sock: socket.socket, timeout: float, write: bool) -> bool:
+    # A future and a timer, not asyncio.wait_for: that waits through a future of its own, one more turn of
+    # the loop for every connect and every answer.
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
+    ready: asyncio.Future[bool] = loop.create_future()
 
-    def wake() -> None:
+    def settle(value: bool) -> None:
         if not ready.done():
-            ready.set_result(None)
+            ready.set_result(value)
 
     fd = sock.fileno()
-    (loop.add_writer if write else loop.add_reader)(fd, wake)
+    (loop.add_writer if write else loop.add_reader)(fd, settle, True)
+    timer = loop.call_later(max(0.0, timeout), settle, False)
     try:
-        await asyncio.wait_for(ready, max(0.0, timeout))
-    except TimeoutError:
-        return False
+        return await ready
     finally:
+        timer.cancel()
         (loop.remove_writer if write else loop.remove_reader)(fd)
-    return True
 
 
 async def readable(sock: socket.socket, timeout: float) -> bool:

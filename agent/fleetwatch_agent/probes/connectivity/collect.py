@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 from fleetwatch_agent.probes.connectivity import ConnectivityConfig, aio, discovery, netinfo
@@ -59,11 +60,14 @@ def check_plan(
     config: ConnectivityConfig,
     resolve: Resolver = SYSTEM.resolve,
     deadline: float | None = None,
+    loop: aio.Loop | None = None,
 ) -> list[tuple[TargetStatus, bool]]:
-    """Check every target of ``plan`` by ``deadline`` (default: one budget from now)."""
+    """Check every target of ``plan`` by ``deadline`` (default: one budget from now), on ``loop`` (default:
+    a new one)."""
     # Returns each target's status (without a path) and whether the deadline cut its check.
     deadline = aio.now() + check_budget(config) if deadline is None else deadline
-    checked = aio.run(run_all(plan, settings(config), deadline, resolve)) if plan else []
+    run = loop.run if loop is not None else aio.run
+    checked = run(run_all(plan, settings(config), deadline, resolve)) if plan else []
     return [
         (TargetStatus(t.name, t.kind, t.role, c.result), c.cut) for t, c in zip(plan, checked, strict=True)
     ]
@@ -149,6 +153,7 @@ def make_collector(
     limiter = PathLimiter(config.traceroute_min_interval_seconds, time.monotonic)
     diagnosis = paths or PathDiagnosis(config.traceroute_max_hops, config.timeout_seconds)
     sweeps = LanSweeps(config)
+    loop = aio.Loop()  # the checks' loop, closed when the probe is dropped (a new configuration)
     overruns = 0
 
     def diagnose(statuses: Sequence[TargetStatus]) -> int:
@@ -187,7 +192,7 @@ def make_collector(
         )
         if loopback_only():
             plan = [t for t in plan if is_loopback_target(t)]
-        checked = check_plan(plan, config, resolve, deadline)
+        checked = check_plan(plan, config, resolve, deadline, loop)
         cut = [status.name for status, was_cut in checked if was_cut]
         overruns += path_overruns + bool(cut)
         if cut:
@@ -214,4 +219,5 @@ def make_collector(
             network_source_note=network.note,
         )
 
+    weakref.finalize(collect, loop.close)
     return collect

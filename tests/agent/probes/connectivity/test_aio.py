@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -67,3 +68,45 @@ def test_tasks_left_behind_by_a_failing_check_are_cancelled_too() -> None:
     with pytest.raises(TimeoutError):
         aio.run(check())
     assert cleaned == ["x"]
+
+
+def test_a_kept_loop_serves_run_after_run_until_closed() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    cleaned: list[int] = []
+
+    async def forever(run: int) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cleaned.append(run)
+
+    async def check(run: int) -> int:
+        loops.append(asyncio.get_running_loop())
+        asyncio.get_running_loop().create_task(forever(run))
+        await asyncio.sleep(0)
+        return run
+
+    kept = aio.Loop()
+    assert [kept.run(check(i)) for i in range(3)] == [0, 1, 2]
+    assert loops[0] is loops[1] is loops[2] and not loops[0].is_closed()
+    assert isinstance(loops[0], asyncio.SelectorEventLoop)
+    assert cleaned == [0, 1, 2]  # what each run left was cancelled at its end, not at the next run
+    kept.close()
+    assert loops[0].is_closed()
+    assert kept.run(check(3)) == 3 and loops[3] is not loops[0]  # a run after close opens a new loop
+    kept.close()
+
+
+def test_readable_gives_up_at_its_timeout_and_leaves_nothing_watched() -> None:
+    left, right = socket.socketpair()
+
+    async def check() -> tuple[bool, bool, bool]:
+        loop = asyncio.get_running_loop()
+        quiet = await aio.readable(left, 0.02)
+        still_watched = loop.remove_reader(left.fileno())  # False: the timed-out wait removed its reader
+        right.send(b"x")
+        ready = await aio.readable(left, 1.0)
+        return quiet, still_watched, ready
+
+    with left, right:
+        assert aio.Loop().run(check()) == (False, False, True)

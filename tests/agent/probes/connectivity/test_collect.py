@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import os
 import socket
 import threading
 import time
@@ -251,3 +254,39 @@ def test_the_lan_sweep_runs_in_the_background_and_its_new_devices_come_with_a_la
     assert lan == LanResult(2, (("aa:bb:cc:dd:ee:02", "192.168.1.11"),))
     assert json.loads(cursors[discovery.CURSOR]) == ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02"]
     assert sweeps.take(context) == (None, {})  # once per discovery_interval_seconds
+
+
+def event_polls() -> int:
+    """This process's epoll descriptors: one per open selector event loop (the servers here use none)."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            found += "eventpoll" in os.readlink(f"/proc/self/fd/{fd}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+def test_one_event_loop_serves_cycle_after_cycle_and_closes_with_the_probe(
+    dead_everything: list[TargetConfig],
+) -> None:
+    # The checks' loop is kept between cycles: what a cycle cut at its budget left on it (lookups,
+    # half-open connections, timers) must not reach the next cycle, and dropping the probe (a new
+    # configuration) must close it.
+    cfg = config(dead_everything, timeout_seconds=2.0, http_timeout_seconds=1.0)
+    before = event_polls()
+    collect = make_collector(cfg, ProbeContext(Path("."), clock=lambda: 1_000.0), resolve=hanging_lookup)
+    results = []
+    for _ in range(3):
+        started = time.monotonic()
+        results.append(collect())
+        assert time.monotonic() - started < cfg.timeout_seconds
+    during = event_polls()
+    for result in results:
+        assert [(s.name, s.result.error) for s in result.targets] == [
+            (s.name, s.result.error) for s in results[0].targets
+        ]
+        assert result.checks_cut == 5
+    del collect, results
+    gc.collect()
+    assert during == before + 1  # one loop for the three cycles
+    assert event_polls() == before
