@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import socket
 import threading
@@ -38,7 +39,7 @@ class Address:
             return (self.ip, port, 0, self.scope_id)
         return (self.ip, port)
 
-    @property
+    @functools.cached_property
     def is_loopback(self) -> bool:
         parsed = ipaddress.ip_address(self.ip)
         mapped = getattr(parsed, "ipv4_mapped", None)
@@ -100,6 +101,17 @@ def invalid_host(host: str) -> str:
 
 def literal(host: str) -> Address | None:
     """The Address of an IP literal (IPv6 with an optional %scope), None for a name; no lookup."""
+    # A probe asks this of the same few addresses several times a cycle, every cycle; a scope given by an
+    # interface name is looked up each time (the interface may come and go).
+    return _literal(host) if "%" not in host else _parse_literal(host)
+
+
+@functools.lru_cache(maxsize=256)
+def _literal(host: str) -> Address | None:
+    return _parse_literal(host)
+
+
+def _parse_literal(host: str) -> Address | None:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
