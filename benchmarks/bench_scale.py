@@ -16,7 +16,14 @@ At 4,130 agents, single-report Pushes/s (several generators, 64 in flight each, 
 measured) against Pushgateway PUTs/s (the same series per push, 8 threads per generator).
 
 `--soak`: 50,000 agents at a 60 s interval for 10 minutes (no fill burst: they start spread over the
-interval): all up throughout? how many refusals (RESOURCE_EXHAUSTED, retry hints)?
+interval): all up throughout? how many refusals (RESOURCE_EXHAUSTED, retry hints)? The overloaded
+refusals and gzip scrape times are split into the first interval (until every agent has pushed once,
+interval + 30 s) and the rest of the run, the steady state the targets are about (scale_soak.py).
+`--members N` (with --soak): N collectors of one cluster instead of one (`[cluster] members`, their
+loopback gRPC addresses, and one `key_file`), each with its own ports and store; the agents enrol
+through the first (their signed secrets hold on every member) and each pushes to its rendezvous home;
+every member's /metrics is read at each check, the agents up and the refusals summed over them, the
+slowest member's scrape kept, CPU and RSS reported per member.
 `--profile`: cProfile of the Push handler and of the exposition in-process (scale_profile.py).
 `--gzip`: gzip scrapes in-process while reports arrive at --gzip-agents every 60 s (scale_gzip.py).
 `--pushes`: only the single-report Pushes/s at --pushes-agents (no Pushgateway), for this tree's collector
@@ -29,7 +36,6 @@ Appends the figures, the machine and the date to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -39,7 +45,7 @@ from pathlib import Path
 
 from benchlib import append_results, section_header
 from scale_load import Stats, fleet_order
-from scale_peers import Generators, Peers, Scrape, Timings, grow, scrape
+from scale_peers import Generators, Peers, Timings, grow, scrape
 
 HERE = Path(__file__).resolve().parent
 INTERVAL = 60.0
@@ -247,67 +253,6 @@ def run(args: argparse.Namespace) -> str:
     return report(args, stages, rates)
 
 
-def soak(args: argparse.Namespace) -> str:
-    """--soak: every agent every INTERVAL for ``args.soak_minutes``; the collector's view every 30 s."""
-    checks: list[Scrape] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        peers = Peers(Path(tmp))
-        generators: Generators | None = None
-        try:
-            order = fleet_order(args.soak_agents)
-            generators = Generators(args.generators, peers, len(order))
-            enrol_seconds = grow(peers, generators, order, 0, args.soak_agents)
-            generators.send("steady", [INTERVAL] * len(generators.processes))
-            cpu, began = peers.cpu(peers.collector), time.monotonic()
-            rss = 0
-            while time.monotonic() - began < INTERVAL + args.soak_minutes * 60:
-                time.sleep(30)
-                check = scrape(peers.metrics_url, True, decompress=True)
-                if time.monotonic() - began > INTERVAL + 30:  # every agent has pushed (and more)
-                    checks.append(check)
-                rss = max(rss, peers.rss(peers.collector))
-            cores = (peers.cpu(peers.collector) - cpu) / (time.monotonic() - began)
-            generators.stop.set()
-            stats = generators.gather()
-            last = scrape(peers.metrics_url, True, decompress=True)
-            reasons = peers.refusals()
-        finally:
-            if generators is not None:
-                generators.close()
-            peers.close()
-    up = [c.value("agents", "state", "up") for c in checks]
-    down = [c.value("agents", "state", "down") for c in checks]
-    overloaded = last.value("rejected_total", "reason", "overloaded")
-    agents, minutes = args.soak_agents, args.soak_minutes
-    command = f"python benchmarks/bench_scale.py --soak --soak-agents {agents} --soak-minutes {minutes:g}"
-    latency = f"{ms(statistics.median(c.seconds for c in checks))} / {ms(max(c.seconds for c in checks))}"
-    refused = f"{sum(stats.refused.values()):,} {stats.refused or ''}"
-    all_up = min(up) == agents and max(down) == 0
-    details = "; ".join(f"{code}: {text!r}" for code, text in sorted(stats.details.items()))
-    rows = [
-        *section_header("bench_scale --soak", command),
-        f"| agents | {agents:,}, every {INTERVAL:.0f} s (spread), {minutes:g} min after the first | |",
-        f"| enrolment (Enroll calls) | {enrol_seconds:.0f} s | |",
-        f"| agents up at {len(up)} checks 30 s apart, min / max | {min(up):,.0f} / {max(up):,.0f} | all |",
-        f"| agents down at a check, max | {max(down):,.0f} | 0 |",
-        f"| Pushes acknowledged / refused | {stats.ok:,} / {refused} | |",
-        f"| refusals with a retry hint (overloaded, rate limited) | {stats.retry_after:,} | 0 |",
-        f'| collector rejected_total{{reason="overloaded"}} | {overloaded:,.0f} | 0 |',
-        f"| refusals in the collector's log, by reason | {reasons or 'none'} | |",
-        f"| pushes more than 10 s late (client side) | {stats.late:,} | |",
-        f"| first message of each refusal code (client side) | {details or 'none'} | |",
-        f"| refusals by message (client side) | {stats.messages or 'none'} | |",
-        f"| load generators' CPU over the soak | {stats.cpu_seconds / stats.seconds:.2f} cores | |",
-        f"| collector CPU over the soak | {cores:.2f} cores | < 1 |",
-        f"| collector RSS, max | {rss / 2**20:,.0f} MiB | |",
-        f"| /metrics gzip during the soak, median / worst | {latency} | < 1 s |",
-        "",
-        f"All up throughout: {'yes' if all_up else 'NO'}; overloaded refusals: {overloaded:,.0f}.",
-        "",
-    ]
-    return "\n".join(rows) + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -319,6 +264,7 @@ def main() -> int:
     parser.add_argument("--soak", action="store_true", help="the 10-minute soak instead")
     parser.add_argument("--soak-agents", type=int, default=50000)
     parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--members", type=int, default=1, help="--soak: collectors of one cluster")
     parser.add_argument("--profile", action="store_true", help="cProfile of ingest and exposition instead")
     parser.add_argument("--profile-agents", type=int, default=4130)
     parser.add_argument("--gzip", action="store_true", help="in-process gzip scrapes under reports instead")
@@ -330,12 +276,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="--pushes: rounds per collector")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
+    if args.members < 1 or (args.members > 1 and not args.soak):
+        parser.error("--members: a positive count, above 1 only with --soak")
     if args.profile:
         from scale_profile import profile
 
         text = profile(args.profile_agents)
     elif args.soak:
-        text = soak(args)
+        from scale_soak import soak
+
+        text = soak(args, INTERVAL)
     elif args.gzip:
         from scale_gzip import gzip_section
 

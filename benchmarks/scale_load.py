@@ -1,5 +1,6 @@
 """bench_scale.py's load generators: simulated agents' single-report Pushes over gRPC, and the same series
-pushed to a Pushgateway, in processes of their own driven by commands."""
+pushed to a Pushgateway, in processes of their own driven by commands; with several collectors (a
+cluster), each agent pushes to its rendezvous home."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ PUSHGATEWAY_THREADS = 8
 # removed" here): with 4 connections per generator, a stall of a few seconds at 833 Pushes/s did.
 CHANNEL_AGENTS = 500
 CHANNEL_STREAMS = 64
+# The collectors pushed to: one address, or the cluster members' addresses as their [cluster] members
+# list spells them (each agent then pushes to its rendezvous home, as an agent with spread =
+# "rendezvous" does while its home answers).
+Addresses = str | Sequence[str]
 
 
 def fleet_order(total: int) -> list[int]:
@@ -83,8 +88,9 @@ class Agent:
     agent_id: str
     secret: str
     rest: bytes  # the report serialized without seq and collected_unix_ms (fields 1 and 2)
-    slot: int = 0  # its place in the generator's share: the connection it uses
+    slot: int = 0  # its place among the generator's agents of its home: the connection it uses
     seq: int = 0
+    home: int = 0  # the index of its rendezvous home among the members
 
     def request(self) -> bytes:
         """The next single-report PushRequest (oldest_held_seq = its seq, as an agent with no backlog)."""
@@ -94,13 +100,16 @@ class Agent:
 
 
 class Share:
-    """One generator's agents: their report templates and the Pushgateway texts of their series."""
+    """One generator's agents: their report templates and the Pushgateway texts of their series; each
+    agent's home among ``members`` (the cluster's addresses; none or one: a single collector)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, members: Sequence[str] = ()) -> None:
         from fleetwatch_proto.sites import load_inventory
         from fleetwatch_sim.fleet import build_fleet
 
         self.fleet = build_fleet(total, SEED, load_inventory())
+        self.members = list(members)
+        self.placed = [0] * max(1, len(self.members))  # agents per home so far
         self.agents: list[Agent] = []
         self.reports: list[Any] = []  # the template Report of each agent, for the Pushgateway text
 
@@ -115,7 +124,9 @@ class Share:
             effects = NO_INCIDENTS.effects(simulated.location.site, simulated.index, 0.0)
             report = make_report(simulated, 1, 60.0, effects, HostIncidents(), drive)
             report.seq, report.collected_unix_ms = 0, 0
-            self.agents.append(Agent(agent_id, secret, report.SerializeToString(), len(self.agents)))
+            home = home_of(agent_id, self.members)
+            slot, self.placed[home] = self.placed[home], self.placed[home] + 1
+            self.agents.append(Agent(agent_id, secret, report.SerializeToString(), slot, home=home))
             self.reports.append(report)
 
     def texts(self) -> Iterator[tuple[str, bytes]]:
@@ -129,6 +140,13 @@ class Share:
             report.seq, report.collected_unix_ms = 1, int(time.time() * 1000)
             fleet.apply(agent.agent_id, [report], hostname=report.host.hostname)
             yield agent.agent_id, fleet.render()[0]
+
+
+def home_of(agent_id: str, members: Sequence[str]) -> int:
+    """The index in ``members`` of the agent's rendezvous home (0 with fewer than two members)."""
+    from fleetwatch_proto.rendezvous import home
+
+    return members.index(home(agent_id, members)) if len(members) > 1 else 0
 
 
 def _retry_after(exc: Any) -> float:
@@ -182,11 +200,30 @@ class Pusher:
             await channel.close()
 
 
-def push_once(address: str, agents: list[Agent], concurrency: int) -> Stats:
+class Homes:
+    """One Pusher per collector, its connections shared by the agents of that home only (Agent.home)."""
+
+    def __init__(self, addresses: Addresses, stats: Stats, agents: Sequence[Agent]) -> None:
+        members = [addresses] if isinstance(addresses, str) else list(addresses)
+        homed = [0] * len(members)
+        for agent in agents:
+            homed[agent.home] += 1
+        self._pushers = [Pusher(address, stats, n) for address, n in zip(members, homed, strict=True)]
+        self.stats = stats
+
+    async def push(self, agent: Agent) -> None:
+        await self._pushers[agent.home].push(agent)
+
+    async def close(self) -> None:
+        for pusher in self._pushers:
+            await pusher.close()
+
+
+def push_once(address: Addresses, agents: list[Agent], concurrency: int) -> Stats:
     """One report of every agent (the fill of a stage)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats(), len(agents))
+        pusher = Homes(address, Stats(), agents)
         in_flight = asyncio.Semaphore(concurrency)
 
         async def one(agent: Agent) -> None:
@@ -202,7 +239,7 @@ def push_once(address: str, agents: list[Agent], concurrency: int) -> Stats:
     return asyncio.run(run())
 
 
-def push_steady(address: str, agents: list[Agent], interval: float, stop: Any, seed: int) -> Stats:
+def push_steady(address: Addresses, agents: list[Agent], interval: float, stop: Any, seed: int) -> Stats:
     """Every agent pushes one report every ``interval`` seconds at a phase of its own, until ``stop``.
 
     One scheduler for all of them (a heap of their next times), not a sleeping task per agent, so the
@@ -211,7 +248,7 @@ def push_steady(address: str, agents: list[Agent], interval: float, stop: Any, s
     is more than 10 s behind)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats(), len(agents))
+        pusher = Homes(address, Stats(), agents)
         rng = random.Random(seed)
         start = time.monotonic()
         due = [(start + rng.uniform(0, interval), n) for n in range(len(agents))]
@@ -252,12 +289,12 @@ def push_steady(address: str, agents: list[Agent], interval: float, stop: Any, s
     return asyncio.run(run())
 
 
-def push_burst(address: str, agents: list[Agent], concurrency: int, seconds: float) -> Stats:
+def push_burst(address: Addresses, agents: list[Agent], concurrency: int, seconds: float) -> Stats:
     """Single-report pushes as fast as the collector takes them: ``concurrency`` in flight, round robin
     over the agents (each pushes far below its rate limit)."""
 
     async def run() -> Stats:
-        pusher = Pusher(address, Stats(), len(agents))
+        pusher = Homes(address, Stats(), agents)
         deadline = time.monotonic() + seconds
         turn = iter(range(1 << 62))
 
@@ -322,11 +359,12 @@ def pushgateway_puts(url: str, bodies: Iterator[tuple[str, bytes]], deadline: fl
 
 
 def generator(
-    number: int, address: str, pushgateway: str, total: int, commands: Any, results: Any, stop: Any
+    number: int, address: Addresses, pushgateway: str, total: int, commands: Any, results: Any, stop: Any
 ) -> None:
-    """A load-generator process: runs the commands it is sent, answers with Stats (see bench_scale)."""
+    """A load-generator process: runs the commands it is sent, answers with Stats (see bench_scale);
+    ``address``: the collector's, or the cluster members' (each agent pushes to its home)."""
     try:
-        share = Share(total)
+        share = Share(total, [address] if isinstance(address, str) else address)
         texts: list[tuple[str, bytes]] = []
         while True:
             command, argument = commands.get()

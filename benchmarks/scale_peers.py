@@ -15,7 +15,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 from benchlib import free_port, stop
@@ -115,26 +115,84 @@ class Timings:
         return self.scrapes[-1].size if self.scrapes else 0
 
 
-def write_config(tmp: Path, grpc_port: int, http_port: int) -> Path:
-    config = tmp / "collector.toml"
-    config.write_text(
-        f"""
+@dataclass(frozen=True)
+class Cluster:
+    """What the members share: every member's gRPC address (the ``[cluster] members`` entries) and the
+    cluster key's file."""
+
+    members: tuple[str, ...]
+    key_file: Path
+
+
+def write_config(
+    tmp: Path, grpc_port: int, http_port: int, name: str = "collector", cluster: Cluster | None = None
+) -> Path:
+    """The collector's configuration, ``tmp/<name>.toml``: its data in ``tmp/data`` (``tmp/<name>`` for
+    a member of a cluster)."""
+    config = tmp / f"{name}.toml"
+    data = tmp / ("data" if cluster is None else name)
+    text = f"""
 [server]
 grpc_listen = "127.0.0.1:{grpc_port}"
 http_listen = "127.0.0.1:{http_port}"
-data_dir = "{tmp / "data"}"
+data_dir = "{data}"
 
 [enrolment]
 # The benchmark enrols 50,000 agents from loopback in a minute; everything else is the default.
 per_second = 5000.0
 burst = 100000
 """
-    )
+    if cluster is not None:
+        members = ", ".join(f'"{m}"' for m in cluster.members)
+        text += f"""
+[cluster]
+members = [{members}]
+self = "127.0.0.1:{grpc_port}"
+key_file = "{cluster.key_file}"
+"""
+    config.write_text(text)
     return config
 
 
+def write_key(path: Path) -> Path:
+    """A cluster key: 64 random bytes, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(os.urandom(64))
+    return path
+
+
+@dataclass
+class Member:
+    """One collector process: its gRPC address (its entry of the members list), /metrics and log."""
+
+    address: str
+    metrics_url: str
+    config: Path
+    log_path: Path
+    log: BinaryIO
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
+class Check:
+    """Every member's gzip /metrics at one moment (decompressed tails: their own metrics)."""
+
+    scrapes: list[Scrape]
+
+    def total(self, name: str, label: str, value: str) -> float:
+        """A ``fleetwatch_collector_`` sample summed over the members."""
+        return sum(s.value(name, label, value) for s in self.scrapes)
+
+    @property
+    def worst(self) -> float:
+        """The slowest member's scrape, seconds."""
+        return max(s.seconds for s in self.scrapes)
+
+
 class Peers:
-    """The collector and the Pushgateway, on loopback ports, with their data in ``tmp``."""
+    """The collector (or ``members`` collectors of one cluster) and the Pushgateway, on loopback ports,
+    with their data in ``tmp``."""
 
     def __init__(
         self,
@@ -142,27 +200,46 @@ class Peers:
         profile: Path | None = None,
         source: Path | None = None,
         pushgateway: bool = True,
+        members: int = 1,
     ) -> None:
         """``profile``: run the collector under cProfile (its main thread, the event loop), written
         there when it stops; ``source``: a folder holding another ``fleetwatch_collector`` package
-        to run instead of this tree's (a baseline); ``pushgateway``: start one beside it."""
+        to run instead of this tree's (a baseline); ``pushgateway``: start one beside it; ``members``:
+        above 1, that many collectors with one ``[cluster]`` (members list and key), each with its own
+        ports, data folder and log (``member-N``); the token is made on the first, and valid on all."""
         self.tmp = tmp
-        grpc_port, http_port, gateway_port = free_port(), free_port(), free_port()
-        self.grpc_address = f"127.0.0.1:{grpc_port}"
-        self.metrics_url = f"http://127.0.0.1:{http_port}/metrics"
+        ports = [(free_port(), free_port()) for _ in range(members)]
+        gateway_port = free_port()
+        self.addresses = [f"127.0.0.1:{grpc}" for grpc, _ in ports]
         self.pushgateway_url = f"http://127.0.0.1:{gateway_port}"
-        config = write_config(tmp, grpc_port, http_port)
+        cluster = None
+        if members > 1:
+            cluster = Cluster(tuple(self.addresses), write_key(tmp / "cluster.key"))
+        names = ["collector"] if members == 1 else [f"member-{n}" for n in range(members)]
+        configs = [
+            write_config(tmp, grpc, http, name, cluster)
+            for (grpc, http), name in zip(ports, names, strict=True)
+        ]
         env = dict(os.environ)
         if source is not None:  # ahead of the editable install's path entries
             env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(source), env.get("PYTHONPATH"))))
         self.token = subprocess.run(
-            [BIN / "fleetwatch-collector", "token", "create", "--any-site", "--config", str(config)],
+            [BIN / "fleetwatch-collector", "token", "create", "--any-site", "--config", str(configs[0])],
             capture_output=True, text=True, check=True, env=env,
         ).stdout.strip()  # fmt: skip
-        self.log = (tmp / "collector.log").open("wb")
         profiled = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fleetwatch_collector"]
-        command = [*(profiled if profile else [BIN / "fleetwatch-collector"]), "run", "--config", str(config)]
-        self.collector = subprocess.Popen(command, stdout=self.log, stderr=self.log, env=env)
+        self.members: list[Member] = []
+        for address, (_, http_port), name, config in zip(self.addresses, ports, names, configs, strict=True):
+            log_path = tmp / f"{name}.log"
+            log = log_path.open("wb")
+            program = profiled if profile and not self.members else [BIN / "fleetwatch-collector"]
+            command = [*program, "run", "--config", str(config)]  # only the first profiled: one output
+            process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+            url = f"http://127.0.0.1:{http_port}/metrics"
+            self.members.append(Member(address, url, config, log_path, log, process))
+        first_member = self.members[0]
+        self.grpc_address, self.metrics_url = first_member.address, first_member.metrics_url
+        self.collector, self.log = first_member.process, first_member.log
         self.pushgateway: subprocess.Popen[bytes] | None = None
         if pushgateway:
             self.pushgateway = subprocess.Popen(
@@ -171,19 +248,24 @@ class Peers:
                  "--log.level=warn"],
                 stdout=self.log, stderr=self.log,
             )  # fmt: skip
-        self._wait(self.metrics_url)
-        if pushgateway:
-            self._wait(self.pushgateway_url + "/metrics")
+        try:
+            for member in self.members:
+                self._wait(member.metrics_url, member)
+            if pushgateway:
+                self._wait(self.pushgateway_url + "/metrics", first_member)
+        except BaseException:
+            self.close()
+            raise
 
-    def _wait(self, url: str) -> None:
+    def _wait(self, url: str, member: Member) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
                 scrape(url, False, timeout=5)
                 return
             except OSError:
-                if time.monotonic() > deadline or self.collector.poll() is not None:
-                    raise SystemExit(f"{url} did not answer; see {self.tmp / 'collector.log'}") from None
+                if time.monotonic() > deadline or member.process.poll() is not None:
+                    raise SystemExit(f"{url} did not answer; see {member.log_path}") from None
                 time.sleep(0.2)
 
     def cpu(self, which: subprocess.Popen[bytes] | None) -> float:
@@ -195,20 +277,32 @@ class Peers:
         assert which is not None, "no such process in this run"
         return int(psutil.Process(which.pid).memory_info().rss)
 
+    def check(self) -> Check:
+        """Every member's gzip /metrics, one after the other, decompressed."""
+        return Check([scrape(m.metrics_url, True, decompress=True) for m in self.members])
+
     def refusals(self) -> dict[str, int]:
-        """The reasons of the Pushes the collector refused, from its log ("push from A refused (R)")."""
-        self.log.flush()
+        """The reasons of the Pushes the members refused, from their logs ("push from A refused (R)")."""
         reasons: dict[str, int] = {}
-        with (self.tmp / "collector.log").open("rb") as log:
-            for match in REFUSED.finditer(log.read()):
+        for member in self.members:
+            member.log.flush()
+            for match in REFUSED.finditer(member.log_path.read_bytes()):
                 reason = match.group(1).decode()
                 reasons[reason] = reasons.get(reason, 0) + 1
         return reasons
 
+    def tails(self, size: int = 3000) -> str:
+        """The end of every member's log (to show why a run failed)."""
+        return "\n".join(
+            f"--- {m.log_path.name}\n" + m.log_path.read_text(errors="replace")[-size:] for m in self.members
+        )
+
     def close(self) -> None:
         stop(self.pushgateway, grace=30)
-        stop(self.collector, grace=30)
-        self.log.close()
+        for member in self.members:
+            stop(member.process, grace=30)
+        for member in self.members:
+            member.log.close()
 
 
 class Generators:
@@ -222,7 +316,7 @@ class Generators:
         self.processes = [
             context.Process(
                 target=generator,
-                args=(n, peers.grpc_address, peers.pushgateway_url, total, q, self.results, self.stop),
+                args=(n, peers.addresses, peers.pushgateway_url, total, q, self.results, self.stop),
             )
             for n, q in enumerate(self.queues)
         ]
