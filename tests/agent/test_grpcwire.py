@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import random
+import zlib
 
 import grpc
 import pytest
@@ -15,6 +17,7 @@ from fleetwatch_agent.grpcwire import (
     decode_messages,
     encode_message,
     encode_timeout,
+    gzip_sizes,
     request_headers,
     response_status,
     user_metadata,
@@ -38,6 +41,27 @@ def test_a_compressed_message_is_gzip_with_the_flag_set() -> None:
     assert int.from_bytes(framed[1:5], "big") == len(framed) - 5 < len(payload) // 10
     assert gzip.decompress(framed[5:]) == payload
     assert decode_messages(framed, "gzip") == [payload]
+
+
+@pytest.mark.parametrize("length", [0, 1, 300, 2047, 2048, 5_000, 40_000, 1_000_000])
+def test_compression_sized_to_the_message_reads_back_with_a_standard_inflater(length: int) -> None:
+    rng = random.Random(length)
+    words = [b"cpu", b"memory", b"/dev/sda1", b"eth0", b"clamav", b"gateway", bytes(rng.randbytes(6))]
+    payload = b" ".join(rng.choice(words) for _ in range(length))[:length]
+    framed = encode_message(payload, compress=True)
+    assert gzip.decompress(framed[5:]) == payload  # Python's (and grpc's) 32 KiB-window inflater
+    assert decode_messages(framed, "gzip") == [payload]
+    # The smaller window and state cost nothing in size where the message fits the window.
+    standard = zlib.compressobj(wbits=31)
+    if length <= 16_000:
+        assert len(framed) - 5 <= len(standard.compress(payload) + standard.flush()) * 1.01 + 2
+
+
+def test_the_gzip_window_grows_with_the_message_up_to_zlibs_largest() -> None:
+    assert gzip_sizes(0) == (9, 2)
+    assert gzip_sizes(1_650) == (12, 5)  # a resources report: 4 KiB
+    assert gzip_sizes(1_000_000) == (15, 8)  # zlib's defaults
+    assert all(2 ** gzip_sizes(n)[0] - 262 >= n for n in range(0, 32_000, 97))
 
 
 def test_a_body_of_several_messages_decodes_in_order() -> None:
