@@ -204,6 +204,9 @@ def test_gzip_requests_are_accepted_and_travel_compressed() -> None:
                     result = await channel.unary(ECHO, payload, TIMEOUT, compressed=True)
                     assert result.payload == payload
                     assert proxy.client_bytes < len(payload) // 20
+                    # A report's size: compressed with a window of 4 KiB, read by grpc's inflater.
+                    small = b"fleetwatch report " * 100
+                    assert (await channel.unary(ECHO, small, TIMEOUT, compressed=True)).payload == small
             finally:
                 await proxy.close()
 
