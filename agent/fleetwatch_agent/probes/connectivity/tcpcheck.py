@@ -89,16 +89,21 @@ class _Burst:
             return
         try:
             sock = socket.socket(self._family, socket.SOCK_STREAM)
-            sock.setblocking(False)
         except OSError as exc:
             self._end(index, exc)
             return
-        started = aio.now()
-        code = sock.connect_ex(self._sockaddr)
-        if code in aio.IN_PROGRESS:
-            self._open[index] = (sock, started)
-            self._loop.add_writer(sock.fileno(), self._finish, index)
-            self._timers.append(self._loop.call_later(wait, self._expire, index, wait))
+        try:
+            sock.setblocking(False)
+            started = aio.now()
+            code = sock.connect_ex(self._sockaddr)
+            if code in aio.IN_PROGRESS:
+                self._loop.add_writer(sock.fileno(), self._finish, index)
+                self._open[index] = (sock, started)
+                self._timers.append(self._loop.call_later(wait, self._expire, index, wait))
+                return
+        except OSError as exc:
+            sock.close()
+            self._end(index, exc)
             return
         sock.close()
         self._end(index, _outcome(code, aio.now() - started))
