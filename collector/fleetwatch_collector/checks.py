@@ -47,7 +47,9 @@ class Limits:
     max_age_seconds: int = 7 * 86400
     pushes_per_second_per_agent: float = 2.0
     push_burst: int = 30
-    max_pending_pushes: int = 256
+    max_pending_pushes: int = 4096
+    store_wait_target_seconds: float = 1.0
+    store_wait_interval_seconds: float = 5.0
     retry_after_seconds: float = 2.0
 
     def validate(self) -> None:

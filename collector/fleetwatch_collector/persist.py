@@ -11,6 +11,8 @@ import asyncio
 import logging
 import queue
 import threading
+import time
+from collections import OrderedDict
 
 from fleetwatch_collector.fleet import Snapshot
 from fleetwatch_collector.store import Store, StoreError
@@ -27,16 +29,28 @@ class Persister:
         self._queue: queue.SimpleQueue[tuple[Snapshot, asyncio.Future[None]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
-        self.pending = 0
+        # When each waiting save began, oldest first (an OrderedDict: its first entry in O(1)).
+        self._waiting: OrderedDict[asyncio.Future[None], float] = OrderedDict()
+
+    @property
+    def pending(self) -> int:
+        """Saves waiting for their commit."""
+        return len(self._waiting)
+
+    def oldest_wait(self, now: float) -> float:
+        """Seconds the oldest waiting save has waited (time.monotonic's clock), 0 when none waits."""
+        for started in self._waiting.values():
+            return now - started
+        return 0.0
 
     async def save(self, snapshot: Snapshot) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending += 1
+        self._waiting[future] = time.monotonic()
         try:
             self._queue.put((snapshot, future))
             await future
         finally:
-            self.pending -= 1
+            del self._waiting[future]
 
     def _run(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from fleetwatch_collector.gate import peer_host
 from fleetwatch_collector.persist import Persister
 from fleetwatch_collector.ratelimit import RateLimiter
 from fleetwatch_collector.selfmetrics import CollectorMetrics
+from fleetwatch_collector.shedding import Shedder
 from fleetwatch_collector.sitedir import SiteDirectory
 from fleetwatch_collector.store import Store, StoreError
 from fleetwatch_collector.validate import validate_host, validate_push
@@ -67,6 +68,9 @@ class CollectorService:
         self._store = store
         self._persister = persister
         self._rate = RateLimiter(limits.pushes_per_second_per_agent, limits.push_burst)
+        self._shedder = Shedder(
+            limits.store_wait_target_seconds, limits.store_wait_interval_seconds, limits.max_pending_pushes
+        )
 
     async def _refuse(
         self, context: grpc.aio.ServicerContext, rejection: Rejection, retry_after: float = 0
@@ -101,7 +105,9 @@ class CollectorService:
 
     def _admit(self, agent_id: str) -> tuple[Rejection, float] | None:
         """Load shedding first (the collector's health), then the agent's own rate."""
-        if self._persister.pending >= self._limits.max_pending_pushes:
+        now = time.monotonic()
+        persister = self._persister
+        if self._shedder.overloaded(persister.pending, persister.oldest_wait(now), now):
             delay = self._limits.retry_after_seconds * random.uniform(1.0, 3.0)
             return Rejection(
                 "overloaded", "collector busy, retry later", grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -164,6 +164,57 @@ def test_pushes_beyond_max_pending_are_shed_as_overloaded(tmp_path: Path) -> Non
     asyncio.run(scenario())
 
 
+def test_a_queue_that_stands_is_shed_and_served_again_once_it_drains(tmp_path: Path) -> None:
+    """Below the count bound: the oldest waiting Push older than target + interval refuses new ones."""
+    limits = Limits(store_wait_target_seconds=0.2, store_wait_interval_seconds=0.3, retry_after_seconds=0.5)
+    names = ("a1", "a2", "a3")
+
+    async def scenario() -> None:
+        async with running_collector(tmp_path, limits, agents=names) as h:
+            persister = h.server.persister
+            with store_locked(tmp_path):
+                waiting = [
+                    asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1))
+                    for n in names[:2]
+                ]
+                await poll(lambda: persister.oldest_wait(time.monotonic()) > 0.6, "a standing queue")
+                assert persister.pending == 2 < limits.max_pending_pushes
+                before = await h.rejected("overloaded")
+                error = await h.refused(
+                    h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1),
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                )
+                assert "busy" in (error.details() or "")
+                assert await h.rejected("overloaded") == before + 1
+            assert [(await task).acked_seq for task in waiting] == [1, 1]
+            assert (await h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1)).acked_seq == 1
+            assert await h.rejected("overloaded") == before + 1
+
+    asyncio.run(scenario())
+
+
+def test_a_pause_of_the_store_shorter_than_the_interval_refuses_nothing(tmp_path: Path) -> None:
+    """The same wait with a long interval: the Push arriving during the pause waits and is acknowledged."""
+    limits = Limits(store_wait_target_seconds=0.2, store_wait_interval_seconds=600.0)
+    names = ("a1", "a2", "a3")
+
+    async def scenario() -> None:
+        async with running_collector(tmp_path, limits, agents=names) as h:
+            persister = h.server.persister
+            with store_locked(tmp_path):
+                waiting = [
+                    asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1))
+                    for n in names[:2]
+                ]
+                await poll(lambda: persister.oldest_wait(time.monotonic()) > 0.6, "a queue past its target")
+                late = asyncio.ensure_future(h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1))
+                await poll(lambda: persister.pending == 3, "the third push waiting for the store")
+            assert [(await task).acked_seq for task in (*waiting, late)] == [1, 1, 1]
+            assert await h.rejected("overloaded") == 0
+
+    asyncio.run(scenario())
+
+
 @contextlib.contextmanager
 def failing_agent_writes(data_dir: Path, agent_id: str) -> Iterator[None]:
     """The store refuses to update this agent's row (an injected write failure), until the block exits."""
