@@ -64,7 +64,9 @@ def gzip_under_load(agents: int, interval: float, seconds: float, every: float) 
     from fleetwatch_collector.fleet import FleetState
     from fleetwatch_collector.scrape import MetricsPage
     from fleetwatch_collector.selfmetrics import CollectorMetrics
+    from fleetwatch_collector.server import tune_interpreter
 
+    tune_interpreter()  # as the collector does when it starts (its thread switch interval, mostly)
     reports = templates()
     fleet = FleetState()
     seqs = [0] * agents
