@@ -77,6 +77,8 @@ def run_soak(args: argparse.Namespace, interval: float) -> Soak:
                 time.sleep(CHECK_SECONDS)
                 check = peers.check()
                 soak.checks.append((time.monotonic() - began, check))
+                times = " / ".join(ms(scrape.seconds) for scrape in check.scrapes)
+                print(f"check at {soak.checks[-1][0]:.0f} s: gzip {times}", file=sys.stderr, flush=True)
                 soak.rss = [max(rss, peers.rss(p)) for rss, p in zip(soak.rss, processes, strict=True)]
             seconds = time.monotonic() - began
             soak.cores = [(peers.cpu(p) - c) / seconds for p, c in zip(processes, cpu, strict=True)]

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 # times before it ended. At 10,000 they mostly die young: a sixth less CPU per Push
 # (benchmarks/RESULTS.md, bench_scale --pushes), for at most that many objects more in memory.
 GC_YOUNG_THRESHOLD = 10_000
+# A full collection scans every object the collector holds, its event loop stopped meanwhile: about
+# 42 per agent, 1.6-1.8 s at 50,000 agents, and with every agent's state replaced once a minute
+# Python's default (one full collection every 10 of the middle generation's) ran one every 60-75 s.
+# At 100 it runs every 10-12 minutes; the cyclic garbage that lives long enough to wait for it is
+# a few thousand objects a minute at 833 Pushes/s (benchmarks/RESULTS.md, bench_scale --soak).
+GC_OLDEST_THRESHOLD = 100
 # A thread that wants the interpreter lock asks for it, and the thread holding it lets go at the
 # end of this interval (Python's default 5 ms). The threads beside the event loop (the HTTP server
 # compressing and writing a scrape, the store writer, gRPC's poller) ask at every zlib call, socket
@@ -52,10 +58,10 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def tune_interpreter() -> None:
-    """Raise the young GC threshold and shorten the thread switch interval (never the reverse)."""
+    """Raise the GC thresholds of the young and oldest generations, shorten the switch interval."""
     young, older, oldest = gc.get_threshold()
-    if 0 < young < GC_YOUNG_THRESHOLD:  # 0: collection disabled, left so
-        gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+    if young > 0:  # 0: collection disabled, left so
+        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, max(oldest, GC_OLDEST_THRESHOLD))
     if sys.getswitchinterval() > SWITCH_INTERVAL_SECONDS:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 

@@ -1,4 +1,4 @@
-"""The collector's interpreter settings: a larger young GC generation, a shorter thread switch interval."""
+"""The collector's interpreter settings: rarer young and full GC collections, a shorter switch interval."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleetwatch_collector.server import GC_YOUNG_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_interpreter
+from fleetwatch_collector.server import (
+    GC_OLDEST_THRESHOLD,
+    GC_YOUNG_THRESHOLD,
+    SWITCH_INTERVAL_SECONDS,
+    tune_interpreter,
+)
 
 
 @pytest.fixture
@@ -23,7 +28,8 @@ def test_python_defaults_are_tuned(restored: None) -> None:
     gc.set_threshold(700, 10, 10)
     sys.setswitchinterval(0.005)
     tune_interpreter()
-    assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
+    assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, GC_OLDEST_THRESHOLD)
+    assert GC_OLDEST_THRESHOLD > 10
     assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
     assert SWITCH_INTERVAL_SECONDS < 0.005
 
@@ -34,6 +40,6 @@ def test_settings_an_operator_made_stricter_are_left(restored: None) -> None:
     tune_interpreter()
     assert gc.get_threshold() == (0, 10, 10)
     assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS / 2)
-    gc.set_threshold(50_000, 10, 10)
+    gc.set_threshold(50_000, 10, 1000)
     tune_interpreter()
-    assert gc.get_threshold() == (50_000, 10, 10)
+    assert gc.get_threshold() == (50_000, 10, 1000)
