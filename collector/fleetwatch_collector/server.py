@@ -45,8 +45,8 @@ GC_YOUNG_THRESHOLD = 10_000
 # A full collection scans every object the collector holds, its event loop stopped meanwhile: about
 # 42 per agent, 1.6-1.8 s at 50,000 agents, and with every agent's state replaced once a minute
 # Python's default (one full collection every 10 of the middle generation's) ran one every 60-75 s.
-# At 100 it runs every 10-12 minutes; the cyclic garbage that lives long enough to wait for it is
-# a few thousand objects a minute at 833 Pushes/s (benchmarks/RESULTS.md, bench_scale --soak).
+# At 100, none ran in a 10-minute soak of 50,000 agents and RSS did not grow: the cyclic garbage
+# that lives long enough to wait for one is a few thousand objects a minute (benchmarks/RESULTS.md).
 GC_OLDEST_THRESHOLD = 100
 # A thread that wants the interpreter lock asks for it, and the thread holding it lets go at the
 # end of this interval (Python's default 5 ms). The threads beside the event loop (the HTTP server
