@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,6 +18,7 @@ from fleetwatch_agent.grpcwire import StatusCode
 from fleetwatch_agent.transport import Identity, PushError, Transport
 from fleetwatch_collector.validate import Limits
 from fleetwatch_proto.metadata import RETRY_AFTER_MS as RETRY_AFTER_METADATA
+from fleetwatch_proto.v1 import fleetwatch_pb2 as pb
 from tests.integration.support import GIB, GOOD, Harness, agent_series, report, running_collector
 
 FLOOD = "flood"  # an agent that pushes too often
@@ -135,30 +137,35 @@ async def poll(predicate: object, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+NAMES = ("a1", "a2", "a3")
+
+
+def push_first(h: Harness, names: tuple[str, ...]) -> list[asyncio.Task[pb.PushResponse]]:
+    """One report from each of ``names``, in flight (with the store locked, waiting for the commit)."""
+    return [asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1)) for n in names]
+
+
+def push_third(h: Harness) -> Coroutine[Any, Any, pb.PushResponse]:
+    return h.push([report(1, GIB, NAMES[2])], NAMES[2], oldest_held_seq=1)
+
+
 def test_pushes_beyond_max_pending_are_shed_as_overloaded(tmp_path: Path) -> None:
     limits = Limits(max_pending_pushes=2, retry_after_seconds=0.5)
-    names = ("a1", "a2", "a3")
 
     async def scenario() -> None:
-        async with running_collector(tmp_path, limits, agents=names) as h:
+        async with running_collector(tmp_path, limits, agents=NAMES) as h:
             with store_locked(tmp_path):
-                waiting = [
-                    asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1))
-                    for n in names[:2]
-                ]
+                waiting = push_first(h, NAMES[:2])
                 await poll(lambda: h.server.persister.pending == 2, "two pushes waiting for the store")
                 assert not any(task.done() for task in waiting), "acknowledged before the commit"
                 before = await h.rejected("overloaded")
-                error = await h.refused(
-                    h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1),
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                )
+                error = await h.refused(push_third(h), grpc.StatusCode.RESOURCE_EXHAUSTED)
                 assert await h.rejected("overloaded") == before + 1
                 assert "busy" in (error.details() or "")
                 # retry_after_seconds randomised x1..x3, so agents do not come back together.
                 assert 500 <= retry_after_ms(error) <= 1500, retry_after_ms(error)
             assert [(await task).acked_seq for task in waiting] == [1, 1]
-            assert (await h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1)).acked_seq == 1
+            assert (await push_third(h)).acked_seq == 1
             assert await h.rejected("overloaded") == before + 1
 
     asyncio.run(scenario())
@@ -167,27 +174,20 @@ def test_pushes_beyond_max_pending_are_shed_as_overloaded(tmp_path: Path) -> Non
 def test_a_queue_that_stands_is_shed_and_served_again_once_it_drains(tmp_path: Path) -> None:
     """Below the count bound: the oldest waiting Push older than target + interval refuses new ones."""
     limits = Limits(store_wait_target_seconds=0.2, store_wait_interval_seconds=0.3, retry_after_seconds=0.5)
-    names = ("a1", "a2", "a3")
 
     async def scenario() -> None:
-        async with running_collector(tmp_path, limits, agents=names) as h:
+        async with running_collector(tmp_path, limits, agents=NAMES) as h:
             persister = h.server.persister
             with store_locked(tmp_path):
-                waiting = [
-                    asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1))
-                    for n in names[:2]
-                ]
+                waiting = push_first(h, NAMES[:2])
                 await poll(lambda: persister.oldest_wait(time.monotonic()) > 0.6, "a standing queue")
                 assert persister.pending == 2 < limits.max_pending_pushes
                 before = await h.rejected("overloaded")
-                error = await h.refused(
-                    h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1),
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                )
+                error = await h.refused(push_third(h), grpc.StatusCode.RESOURCE_EXHAUSTED)
                 assert "busy" in (error.details() or "")
                 assert await h.rejected("overloaded") == before + 1
             assert [(await task).acked_seq for task in waiting] == [1, 1]
-            assert (await h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1)).acked_seq == 1
+            assert (await push_third(h)).acked_seq == 1
             assert await h.rejected("overloaded") == before + 1
 
     asyncio.run(scenario())
@@ -196,18 +196,14 @@ def test_a_queue_that_stands_is_shed_and_served_again_once_it_drains(tmp_path: P
 def test_a_pause_of_the_store_shorter_than_the_interval_refuses_nothing(tmp_path: Path) -> None:
     """The same wait with a long interval: the Push arriving during the pause waits and is acknowledged."""
     limits = Limits(store_wait_target_seconds=0.2, store_wait_interval_seconds=600.0)
-    names = ("a1", "a2", "a3")
 
     async def scenario() -> None:
-        async with running_collector(tmp_path, limits, agents=names) as h:
+        async with running_collector(tmp_path, limits, agents=NAMES) as h:
             persister = h.server.persister
             with store_locked(tmp_path):
-                waiting = [
-                    asyncio.ensure_future(h.push([report(1, GIB, n)], n, oldest_held_seq=1))
-                    for n in names[:2]
-                ]
+                waiting = push_first(h, NAMES[:2])
                 await poll(lambda: persister.oldest_wait(time.monotonic()) > 0.6, "a queue past its target")
-                late = asyncio.ensure_future(h.push([report(1, GIB, "a3")], "a3", oldest_held_seq=1))
+                late = asyncio.ensure_future(push_third(h))
                 await poll(lambda: persister.pending == 3, "the third push waiting for the store")
             assert [(await task).acked_seq for task in (*waiting, late)] == [1, 1, 1]
             assert await h.rejected("overloaded") == 0
