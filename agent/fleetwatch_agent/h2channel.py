@@ -3,7 +3,9 @@
 # One connection per channel (per collector address), opened on the first call, kept open and shared
 # by concurrent calls, opened again on the next call after it was closed (GOAWAY, keepalive, reset,
 # error). A call the server never processed (refused, or above the last stream id of its GOAWAY) is made
-# once more on a new connection, as gRPC's transparent retry does. Deadlines cover connecting too.
+# again, as gRPC's transparent retry does: on a new connection after a GOAWAY, after a short pause on
+# the same one after a REFUSED_STREAM (the server still counts a stream we saw end, and refuses beyond
+# its limit). Deadlines cover connecting and the retries too.
 
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ MIB = 1024 * 1024
 # The collector refuses PINGs more often than every 30 s on a connection without data (its
 # grpc.http2.min_ping_interval_without_data_ms), with GOAWAY too_many_pings: never ping faster.
 MIN_KEEPALIVE_SECONDS = 30.0
+# Attempts of a call the server did not process, and the pause before each retry on the same
+# connection (times the attempt's number).
+REFUSED_ATTEMPTS = 4
+REFUSED_PAUSE_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -131,18 +137,20 @@ class Channel:
         return self._result(response)
 
     async def _call(self, headers: list[tuple[str, str]], body: bytes) -> Response:
-        for attempt in range(2):
+        for attempt in range(1, REFUSED_ATTEMPTS + 1):
             connection = await self._connect()
             try:
                 return await connection.call(headers, body)
             except Refused as exc:
-                if attempt:
+                if attempt == REFUSED_ATTEMPTS:
                     raise CallFailed(StatusCode.UNAVAILABLE, str(exc)) from None
             finally:
                 if not connection.accepting and connection is self._connection:
                     self._connection = None
                     if connection.alive:
                         self._draining.add(connection)
+            if connection.accepting:
+                await asyncio.sleep(REFUSED_PAUSE_SECONDS * attempt)
         raise AssertionError("unreachable")
 
     async def _connect(self) -> Connection:
