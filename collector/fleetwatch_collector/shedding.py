@@ -11,17 +11,17 @@ waiting Pushes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
 class Shedder:
-    """Decides, at each Push, whether the store's queue has stood too long; pure, clock given."""
+    """Decides, at each Push, whether the store's queue has stood too long; no I/O, the clock given."""
 
     target: float  # seconds the oldest waiting Push may wait before the queue counts as standing
     interval: float  # seconds a queue must stand, without a break, before Pushes are refused
     max_pending: int  # waiting Pushes beyond which any new one is refused, however short the wait
-    _standing_since: float | None = None
+    _standing_since: float | None = field(default=None, init=False)
 
     def overloaded(self, pending: int, oldest_wait: float, now: float) -> bool:
         """True when a new Push should be refused; ``oldest_wait`` is 0 when nothing waits."""
