@@ -10,10 +10,15 @@ server's CPU over the burst, divided by the calls answered, is the floor per cal
 - ``stream``: a stream-unary method whose handler reads its one message with ``context.read()``;
 - ``gated``: a unary-unary method turned into a stream-unary one by a server interceptor, whose
   handler reads the message under ``asyncio.timeout`` in its own task: the shape of the collector's
-  gate (gate.py), without its credential check and call bounds.
+  gate (gate.py), without its credential check and call bounds;
+- ``bidi``: one message each way on a stream-stream call held open (each of the 64 in flight is one
+  long-lived stream, written and read in turn): what a report would cost as a message of a stream
+  per agent instead of a call of its own.
 
-The handlers answer a PushResponse's bytes and nothing else. Modes alternate for --rounds rounds;
-the section is appended to benchmarks/RESULTS.md.
+The handlers answer a PushResponse's bytes and nothing else. Modes alternate for --rounds rounds.
+``--idle N`` then measures what holding an agent costs the server while it is idle: its RSS with N
+connections that each made one unary call, and with N connections that each keep one stream open
+(one client process, one connection per channel). The section is appended to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import resource
 import socket
 import statistics
 import subprocess
@@ -36,7 +42,7 @@ from benchlib import append_results, free_port, section_header, stop
 
 HERE = Path(__file__).resolve().parent
 METHOD = "/fleetwatch.v1.Collector/Push"
-MODES = ("unary", "stream", "gated")
+MODES = ("unary", "stream", "gated", "bidi")
 REQUEST_BYTES = 1370  # a simulated workstation's single-report PushRequest (scale_load.py)
 RESPONSE = b"\x08\x01"  # PushResponse(acked_seq=1)
 CHANNELS, IN_FLIGHT = 4, 64  # per load generator, as scale_load.Pusher
@@ -47,6 +53,14 @@ CHANNELS, IN_FLIGHT = 4, 64  # per load generator, as scale_load.Pusher
 
 async def _unary(request: bytes, context: Any) -> bytes:
     return RESPONSE
+
+
+async def _bidi(requests: Any, context: Any) -> None:
+    import grpc.aio
+
+    while (message := await context.read()) is not grpc.aio.EOF:
+        assert isinstance(message, bytes)
+        await context.write(RESPONSE)
 
 
 async def _stream(requests: Any, context: Any) -> bytes:
@@ -83,9 +97,12 @@ async def serve(mode: str, port: int) -> None:
 
     interceptors = [_gate()] if mode == "gated" else []
     server = grpc.aio.server(interceptors=interceptors, options=server_options(4 * 1024 * 1024))
-    make = grpc.stream_unary_rpc_method_handler if mode == "stream" else grpc.unary_unary_rpc_method_handler
-    behavior = _stream if mode == "stream" else _unary
-    handler = grpc.method_handlers_generic_handler("fleetwatch.v1.Collector", {"Push": make(behavior)})
+    methods = {
+        "stream": grpc.stream_unary_rpc_method_handler(_stream),
+        "bidi": grpc.stream_stream_rpc_method_handler(_bidi),
+    }
+    method = methods.get(mode) or grpc.unary_unary_rpc_method_handler(_unary)
+    handler = grpc.method_handlers_generic_handler("fleetwatch.v1.Collector", {"Push": method})
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -93,6 +110,13 @@ async def serve(mode: str, port: int) -> None:
 
 
 # --- the load generators -----------------------------------------------------------------------
+
+
+CLIENT_OPTIONS = [("grpc.enable_retries", 0), ("grpc.use_local_subchannel_pool", 1)]  # a connection each
+
+
+def _metadata(number: int) -> tuple[tuple[str, str], ...]:
+    return (("x-fleetwatch-agent-id", f"floor-{number:04d}"), ("authorization", "Bearer " + "s" * 43))
 
 
 @dataclass
@@ -103,12 +127,12 @@ class Burst:
     cpu_seconds: float = 0.0
 
 
-def generator(number: int, address: str, commands: Any, results: Any) -> None:
+def generator(number: int, address: str, mode: str, commands: Any, results: Any) -> None:
     """A load-generator process: for each "burst" command, calls for that many seconds."""
     while (seconds := commands.get()) is not None:
         cpu = psutil.Process().cpu_times()
         began = time.perf_counter()
-        burst = asyncio.run(_burst(address, seconds, number))
+        burst = asyncio.run((_stream_burst if mode == "bidi" else _burst)(address, seconds, number))
         burst.seconds = time.perf_counter() - began
         after = psutil.Process().cpu_times()
         burst.cpu_seconds = after.user + after.system - cpu.user - cpu.system
@@ -118,10 +142,9 @@ def generator(number: int, address: str, commands: Any, results: Any) -> None:
 async def _burst(address: str, seconds: float, number: int) -> Burst:
     import grpc.aio
 
-    options = [("grpc.enable_retries", 0), ("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(CHANNELS)]
+    channels = [grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS) for _ in range(CHANNELS)]
     calls = [c.unary_unary(METHOD, request_serializer=None, response_deserializer=None) for c in channels]
-    metadata = (("x-fleetwatch-agent-id", f"floor-{number:04d}"), ("authorization", "Bearer " + "s" * 43))
+    metadata = _metadata(number)
     request = b"r" * REQUEST_BYTES  # never decoded: only its size matters
     burst = Burst()
     deadline = time.monotonic() + seconds
@@ -138,6 +161,35 @@ async def _burst(address: str, seconds: float, number: int) -> Burst:
 
     try:
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    finally:
+        for channel in channels:
+            await channel.close()
+    return burst
+
+
+async def _stream_burst(address: str, seconds: float, number: int) -> Burst:
+    """As _burst, each of the calls in flight being one stream held open, a message each way per turn."""
+    import grpc.aio
+
+    channels = [grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS) for _ in range(CHANNELS)]
+    opens = [c.stream_stream(METHOD, request_serializer=None, response_deserializer=None) for c in channels]
+    request = b"r" * REQUEST_BYTES
+    burst = Burst()
+    deadline = time.monotonic() + seconds
+
+    async def worker(n: int) -> None:
+        call = opens[n % CHANNELS](metadata=_metadata(number), timeout=seconds + 60)
+        while time.monotonic() < deadline:
+            await call.write(request)
+            if await call.read() is grpc.aio.EOF:
+                burst.failed += 1
+                return
+            burst.ok += 1
+        await call.done_writing()
+        await call.code()
+
+    try:
+        await asyncio.gather(*(worker(n) for n in range(IN_FLIGHT)))
     finally:
         for channel in channels:
             await channel.close()
@@ -161,7 +213,7 @@ def run_mode(mode: str, generators: int, seconds: float) -> Run:
     results: Any = context.Queue()
     queues = [context.Queue() for _ in range(generators)]
     processes = [
-        context.Process(target=generator, args=(n, f"127.0.0.1:{port}", q, results))
+        context.Process(target=generator, args=(n, f"127.0.0.1:{port}", mode, q, results))
         for n, q in enumerate(queues)
     ]
     try:
@@ -191,6 +243,58 @@ def run_mode(mode: str, generators: int, seconds: float) -> Run:
                sum(b.failed for b in bursts))  # fmt: skip
 
 
+def idle_cost(mode: str, connections: int) -> float:
+    """KiB of server RSS per connection while ``connections`` agents of ``mode`` hold it and say nothing."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port)])
+    holder = None
+    try:
+        _wait(port, server)
+        before = psutil.Process(server.pid).memory_info().rss
+        command = [sys.executable, __file__, "--hold", mode, "--port", str(port), "--idle", str(connections)]
+        holder = subprocess.Popen(command, stdout=subprocess.PIPE)
+        assert holder.stdout is not None
+        if holder.stdout.readline().strip() != b"held":
+            raise SystemExit(f"the {mode} holder did not open its {connections} connections")
+        time.sleep(2.0)  # what the server allocated for them settles
+        after = psutil.Process(server.pid).memory_info().rss
+    finally:
+        if holder is not None:
+            stop(holder)
+        stop(server)
+    return (after - before) / connections / 1024
+
+
+async def hold(mode: str, port: int, connections: int) -> None:
+    """The holder process: a connection per channel, one call each (or a stream left open), then idle."""
+    import grpc.aio
+
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CLIENT_OPTIONS) for _ in range(connections)
+    ]
+    request, held = b"r" * REQUEST_BYTES, []
+
+    async def open_one(n: int) -> None:
+        channel = channels[n]
+        if mode == "bidi":
+            call = channel.stream_stream(METHOD, request_serializer=None, response_deserializer=None)()
+            await call.write(request)
+            await call.read()
+            held.append(call)
+        else:
+            await channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)(request)
+
+    for start in range(0, connections, 500):
+        await asyncio.gather(*(open_one(n) for n in range(start, min(start + 500, connections))))
+    print("held", flush=True)
+    await asyncio.sleep(3600)
+
+
+def _raise_file_limit() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -208,10 +312,10 @@ def _cpu(process: subprocess.Popen[bytes]) -> float:
     return float(times.user + times.system)
 
 
-def report(args: argparse.Namespace, runs: dict[str, list[Run]]) -> str:
+def report(args: argparse.Namespace, runs: dict[str, list[Run]], idle: dict[str, float]) -> str:
     command = (
         f"python benchmarks/grpc_floor.py --rounds {args.rounds} --generators {args.generators}"
-        f" --burst-seconds {args.burst_seconds:g}"
+        f" --burst-seconds {args.burst_seconds:g} --idle {args.idle}"
     )
     rows = section_header("grpc_floor", command)
     rows[-2] = "| figure | " + " | ".join(MODES) + " |"
@@ -233,6 +337,13 @@ def report(args: argparse.Namespace, runs: dict[str, list[Run]]) -> str:
         " unary calls/s.",
         "",
     ]
+    if idle:
+        rows += [
+            f"Idle, {args.idle:,} connections (--idle): the server's RSS grows {idle['unary']:.1f} KiB per"
+            f" connection that made one unary call, {idle['bidi']:.1f} KiB per connection holding a stream"
+            " open.",
+            "",
+        ]
     return "\n".join(rows) + "\n"
 
 
@@ -244,11 +355,16 @@ def main() -> int:
     parser.add_argument("--generators", type=int, default=3, help="load-generator processes")
     parser.add_argument("--burst-seconds", type=float, default=20.0)
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--idle", type=int, default=5000, help="connections held idle for the memory figure (0: none)"
+    )
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)  # the server process
+    parser.add_argument("--hold", choices=MODES, help=argparse.SUPPRESS)  # the idle connections' process
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(args.serve, args.port))
+    if args.serve or args.hold:
+        _raise_file_limit()
+        asyncio.run(serve(args.serve, args.port) if args.serve else hold(args.hold, args.port, args.idle))
         return 0
     runs: dict[str, list[Run]] = {mode: [] for mode in MODES}
     for n in range(args.rounds):
@@ -259,7 +375,8 @@ def main() -> int:
                 f"round {n + 1} {mode}: {last.rate:,.0f} calls/s, {last.cpu_per_call * 1e6:.0f} µs",
                 file=sys.stderr,
             )
-    text = report(args, runs)
+    idle = {mode: idle_cost(mode, args.idle) for mode in ("unary", "bidi")} if args.idle else {}
+    text = report(args, runs, idle)
     print(text)
     append_results(args.results, text)
     return 0
