@@ -56,9 +56,13 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
+answers() {  # URL: true when it answers 2xx (after redirects)
+  "$BIN/python" -c "import urllib.request as u; u.urlopen('$1', timeout=1)" 2>/dev/null
+}
+
 wait_for_http() {  # URL PID LOG NAME
   for _ in $(seq 1 100); do
-    if "$BIN/python" -c "import urllib.request as u; u.urlopen('$1', timeout=1)" 2>/dev/null; then
+    if answers "$1"; then
       return 0
     fi
     if ! kill -0 "$2" 2>/dev/null; then
@@ -166,7 +170,13 @@ if [[ -n "$PROMETHEUS" ]]; then
   "$PROMETHEUS" --config.file="$DEMO_DIR/stack/prometheus.yml" --storage.tsdb.path="$DEMO_DIR/prometheus" \
     --web.listen-address="127.0.0.1:$PROM_PORT" >"$DEMO_DIR/prometheus.log" 2>&1 &
   pids+=($!)
-  stack+=("  alerts:       http://127.0.0.1:$PROM_PORT/alerts   (Prometheus, the shipped rules; 'for' x $TIME_SCALE)")
+  wait_for_http "http://127.0.0.1:$PROM_PORT/-/ready" "${pids[-1]}" "$DEMO_DIR/prometheus.log" "Prometheus"
+  # Debian's package leaves out the web UI of /alerts and keeps its classic pages under /classic.
+  alerts_page="http://127.0.0.1:$PROM_PORT/alerts"
+  if ! answers "$alerts_page"; then
+    alerts_page="http://127.0.0.1:$PROM_PORT/classic/alerts"
+  fi
+  stack+=("  alerts:       $alerts_page   (Prometheus, the shipped rules; 'for' x $TIME_SCALE)")
   routers+=("                routers not answering: http://127.0.0.1:$PROM_PORT/graph?g0.expr=fleetwatch_netdev_up%3D%3D0&g0.tab=1")
 else
   stack+=("  Prometheus is not installed: apt-get install prometheus   (the rest runs without it)")
